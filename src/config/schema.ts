@@ -1,0 +1,88 @@
+import { z } from 'zod';
+
+/**
+ * Every setting of the kit, with its default and its documentation. This is the single source of
+ * configuration: the environment loader and the embedding API both validate against it.
+ */
+export const configSchema = z
+  .object({
+    /** `NODE_ENV`. `production` refuses the dev SP key pair and a missing or short session secret. */
+    nodeEnv: z.enum(['development', 'production', 'test']).default('development'),
+    /** `PORT`: HTTP port. */
+    port: z.coerce.number().int().min(0).max(65535).default(3000),
+    /** `HOST`: bind address. */
+    host: z.string().min(1).default('127.0.0.1'),
+    /** `BASE_URL`: public origin (and optional path prefix); ACS URL, entity IDs and redirects derive from it. */
+    baseUrl: z
+      .string()
+      .url()
+      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
+      .refine((u) => !new URL(u).search && !new URL(u).hash, 'must not carry a query or fragment')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+    /** `DATABASE_URL`: `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */
+    databaseUrl: z
+      .string()
+      .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, 'must be sqlite:PATH, sqlite::memory: or postgres://…')
+      .default('sqlite:./data/saml-sp-kit.db'),
+    /** `REDIS_URL`: when set, sessions and one-time caches live in Redis. */
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/.+/, 'must be redis://… or rediss://…')
+      .optional(),
+    /** `SESSION_SECRET`: random per process in development; required (32+ chars) in production. */
+    sessionSecret: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** `SP_KEY_FILE`: the SP private key (signs AuthnRequests, decrypts assertions). */
+    spKeyFile: z.string().min(1).default('certs/sp-dev.key'),
+    /** `SP_CERT_FILE`: the SP certificate published in SP metadata. */
+    spCertFile: z.string().min(1).default('certs/sp-dev.crt'),
+    /** `ADMIN_API_TOKEN`: bearer token for the admin JSON API (16+ chars). */
+    adminApiToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** `SAML_CLOCK_SKEW_SECONDS`: allowed clock difference with the IdP (Auth0 sets NotBefore to the issue instant). */
+    clockSkewSeconds: z.coerce.number().int().min(0).max(300).default(60),
+    /** `SAML_REQUEST_TTL_SECONDS`: how long an SP-initiated login may take before its request ID expires. */
+    requestTtlSeconds: z.coerce.number().int().min(30).max(3600).default(600),
+    /** `SESSION_TTL_SECONDS`: idle lifetime of a login session. */
+    sessionTtlSeconds: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(8 * 3600),
+    /** `MAX_SAML_RESPONSE_BYTES`: largest accepted ACS form body. */
+    maxSamlResponseBytes: z.coerce.number().int().min(16 * 1024).max(10 * 1024 * 1024).default(256 * 1024),
+    /** `TRUST_PROXY`: Express `trust proxy` setting (e.g. `1` behind one load balancer). */
+    trustProxy: z
+      .string()
+      .optional()
+      .transform((v) => (v === undefined || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v)),
+    /** `LOG_LEVEL`: pino level. */
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .strict();
+
+/** Configuration as given (all optional, strings allowed for numbers). */
+export type ConfigInput = z.input<typeof configSchema>;
+
+/** The validated, frozen configuration the app is built from. */
+export interface SpConfig extends Omit<z.output<typeof configSchema>, 'baseUrl' | 'sessionSecret'> {
+  readonly baseUrl: string;
+  readonly sessionSecret: string;
+  /** True when the session secret was generated for this process (development only). */
+  readonly sessionSecretGenerated: boolean;
+}
+
+/** Environment variable for each setting, so an error names what the operator must fix. */
+export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
+  nodeEnv: 'NODE_ENV',
+  port: 'PORT',
+  host: 'HOST',
+  baseUrl: 'BASE_URL',
+  databaseUrl: 'DATABASE_URL',
+  redisUrl: 'REDIS_URL',
+  sessionSecret: 'SESSION_SECRET',
+  spKeyFile: 'SP_KEY_FILE',
+  spCertFile: 'SP_CERT_FILE',
+  adminApiToken: 'ADMIN_API_TOKEN',
+  clockSkewSeconds: 'SAML_CLOCK_SKEW_SECONDS',
+  requestTtlSeconds: 'SAML_REQUEST_TTL_SECONDS',
+  sessionTtlSeconds: 'SESSION_TTL_SECONDS',
+  maxSamlResponseBytes: 'MAX_SAML_RESPONSE_BYTES',
+  trustProxy: 'TRUST_PROXY',
+  logLevel: 'LOG_LEVEL',
+};

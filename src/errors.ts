@@ -1,0 +1,161 @@
+/**
+ * The one error catalogue of saml-sp-kit.
+ *
+ * Every error that reaches a client carries a `code` from the closed {@link ErrorCode} union, an HTTP
+ * status and a public message that is safe to show to anyone. The private `detail` (and the original
+ * `cause`) go to logs and the audit trail only. Routers never match on message strings: lower-layer
+ * errors are translated once, where they enter our code.
+ */
+
+interface CatalogEntry {
+  readonly status: number;
+  readonly message: string;
+}
+
+const catalog = {
+  // configuration and caller mistakes
+  CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid.' },
+  REQUEST_INVALID: { status: 400, message: 'The request is invalid.' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request content type is not supported.' },
+  NOT_FOUND: { status: 404, message: 'Not found.' },
+  AUTH_REQUIRED: { status: 401, message: 'Authentication is required.' },
+  FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
+  RATE_LIMITED: { status: 429, message: 'Too many requests. Try again later.' },
+  STORE_UNAVAILABLE: { status: 503, message: 'A storage backend is unavailable. Try again shortly.' },
+  INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
+
+  // accounts
+  ACCOUNT_SLUG_INVALID: {
+    status: 400,
+    message: 'The account slug must match ^[a-z0-9][a-z0-9-]{1,62}$.',
+  },
+  ACCOUNT_EXISTS: { status: 409, message: 'An account with this slug already exists.' },
+  ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account.' },
+
+  // IdP import
+  CONNECTION_NOT_FOUND: { status: 404, message: 'This account has no SAML connection.' },
+  CERT_MISSING: { status: 400, message: 'An IdP signing certificate is required.' },
+  CERT_INVALID: { status: 400, message: 'The certificate is not a valid X.509 certificate in PEM or DER form.' },
+  CERT_IS_PRIVATE_KEY: {
+    status: 400,
+    message:
+      'This is a private key, not a certificate. Never share a private key: upload the IdP signing certificate (PEM) instead, and rotate the key if it was exposed.',
+  },
+  CERT_EXPIRED: { status: 400, message: 'The certificate has expired.' },
+  CERT_NOT_YET_VALID: { status: 400, message: 'The certificate is not valid yet.' },
+  CERT_WEAK_KEY: { status: 400, message: 'The certificate key is too weak (RSA keys need at least 2048 bits).' },
+  SSO_URL_INVALID: {
+    status: 400,
+    message: 'The SAML Protocol URL must be an absolute https:// URL (http:// is allowed for localhost only).',
+  },
+  IDP_ENTITY_ID_INVALID: { status: 400, message: 'The IdP entity ID is invalid.' },
+  METADATA_INVALID: { status: 400, message: 'The IdP metadata XML is invalid.' },
+  METADATA_DOCTYPE_FORBIDDEN: {
+    status: 400,
+    message: 'The IdP metadata contains a DOCTYPE, which is not allowed.',
+  },
+  SETTINGS_INVALID: { status: 400, message: 'The account settings are invalid.' },
+
+  // SSO
+  SSO_NOT_CONFIGURED: { status: 404, message: 'Single sign-on is not configured for this account.' },
+  SAML_RESPONSE_MISSING: { status: 400, message: 'The request carries no SAMLResponse.' },
+  SAML_RESPONSE_MALFORMED: { status: 400, message: 'The SAML response is not well-formed.' },
+  SAML_DOCTYPE_FORBIDDEN: {
+    status: 400,
+    message: 'The SAML response contains a DOCTYPE or entity declaration, which is not allowed.',
+  },
+  SAML_XML_COMMENT_FORBIDDEN: {
+    status: 400,
+    message: 'The SAML response contains XML comments or processing instructions, which are not allowed.',
+  },
+  SAML_NOT_A_RESPONSE: { status: 400, message: 'The message is not a SAML 2.0 Response.' },
+  SAML_STATUS_NOT_SUCCESS: { status: 401, message: 'The identity provider did not sign you in.' },
+  SAML_ASSERTION_COUNT: { status: 400, message: 'The SAML response must contain exactly one assertion.' },
+  SAML_DUPLICATE_ID: { status: 400, message: 'The SAML response contains duplicate IDs.' },
+  SAML_SIGNATURE_MISSING: { status: 401, message: 'The SAML response is not signed.' },
+  SAML_SIGNATURE_INVALID: {
+    status: 401,
+    message: 'The SAML response signature is not valid for any certificate of this connection.',
+  },
+  SAML_WEAK_ALGORITHM: {
+    status: 401,
+    message:
+      'The SAML response is signed with SHA-1. In the Auth0 SAML2 Web App addon settings set "signatureAlgorithm": "rsa-sha256" and "digestAlgorithm": "sha256".',
+  },
+  SAML_ALGORITHM_UNSUPPORTED: { status: 401, message: 'The SAML response uses an unsupported algorithm.' },
+  SAML_ENCRYPTED_ASSERTION_INVALID: { status: 401, message: 'The encrypted assertion could not be decrypted.' },
+  SAML_AUDIENCE_MISMATCH: {
+    status: 401,
+    message: 'The assertion is meant for another application (audience mismatch).',
+  },
+  SAML_DESTINATION_MISMATCH: { status: 401, message: 'The SAML response was sent to another destination.' },
+  SAML_RECIPIENT_MISMATCH: { status: 401, message: 'The assertion was issued for another recipient.' },
+  SAML_ISSUER_MISMATCH: { status: 401, message: 'The assertion comes from an unexpected issuer.' },
+  SAML_NOT_YET_VALID: { status: 401, message: 'The assertion is not valid yet (check the clocks).' },
+  SAML_EXPIRED: { status: 401, message: 'The assertion has expired. Sign in again.' },
+  SAML_SUBJECT_CONFIRMATION_INVALID: {
+    status: 401,
+    message: 'The assertion has no valid bearer subject confirmation.',
+  },
+  SAML_NAMEID_MISSING: { status: 401, message: 'The assertion does not name a subject.' },
+  SAML_IN_RESPONSE_TO_UNKNOWN: {
+    status: 401,
+    message: 'This sign-in was not started here, has expired or was already used. Sign in again.',
+  },
+  SAML_IN_RESPONSE_TO_MISMATCH: { status: 401, message: 'The response does not answer the expected request.' },
+  SAML_BROWSER_MISMATCH: {
+    status: 401,
+    message: 'This sign-in was started in another browser. Sign in again from this browser.',
+  },
+  SAML_IDP_INITIATED_DISABLED: {
+    status: 403,
+    message: 'Sign-in from the identity provider dashboard is turned off for this account. Use the login page.',
+  },
+  SAML_REPLAY: { status: 401, message: 'This assertion was already used. Sign in again.' },
+  SAML_RESPONSE_INVALID: { status: 401, message: 'The SAML response is not valid.' },
+  USER_EMAIL_DOMAIN_NOT_ALLOWED: {
+    status: 403,
+    message: 'Your e-mail domain is not allowed to sign in to this account.',
+  },
+  PROVISIONING_REJECTED: { status: 403, message: 'Your user could not be provisioned in this account.' },
+  PASSWORD_LOGIN_DISABLED: { status: 403, message: 'Password sign-in is turned off. Use single sign-on.' },
+  LOGIN_FAILED: { status: 401, message: 'Wrong e-mail or password.' },
+  CSRF_INVALID: { status: 403, message: 'The form expired. Reload the page and try again.' },
+} as const satisfies Record<string, CatalogEntry>;
+
+/** Every error code the kit can emit. */
+export type ErrorCode = keyof typeof catalog;
+
+/** All error codes with their HTTP status and public message (for documentation and tests). */
+export const errorCatalog: Readonly<Record<ErrorCode, CatalogEntry>> = catalog;
+
+/** Options for {@link SpError}. */
+export interface SpErrorOptions {
+  /** Private detail for logs and the audit trail; never shown to end users. */
+  detail?: string;
+  /** The lower-layer error this one translates. */
+  cause?: unknown;
+  /** Overrides the catalogue's public message (must stay safe to show). */
+  message?: string;
+}
+
+/** The error type of saml-sp-kit: a catalogued code, an HTTP status and a public message. */
+export class SpError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, options: SpErrorOptions = {}) {
+    super(options.message ?? catalog[code].message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = 'SpError';
+    this.code = code;
+    this.status = catalog[code].status;
+    this.detail = options.detail;
+  }
+}
+
+/** True for a {@link SpError}, optionally of one code. */
+export function isSpError(value: unknown, code?: ErrorCode): value is SpError {
+  return value instanceof SpError && (code === undefined || value.code === code);
+}

@@ -1,0 +1,99 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import type { Database } from './schema.js';
+
+/**
+ * The schema, as ordered migrations. Written once with kysely's schema builder so SQLite and
+ * PostgreSQL get the same tables; `dialect` only picks the auto-increment column type.
+ */
+function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable('accounts')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('slug', 'text', (c) => c.notNull().unique())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('settings', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createTable('connections')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().unique().references('accounts.id').onDelete('cascade'))
+          .addColumn('sso_url', 'text', (c) => c.notNull())
+          .addColumn('idp_entity_id', 'text')
+          .addColumn('idp_entity_id_source', 'text')
+          .addColumn('certificates', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('activated_at', 'text')
+          .execute();
+        await db.schema
+          .createTable('users')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('connection_id', 'text', (c) => c.references('connections.id').onDelete('set null'))
+          .addColumn('name_id', 'text', (c) => c.notNull())
+          .addColumn('email', 'text')
+          .addColumn('name', 'text')
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('groups', 'text', (c) => c.notNull())
+          .addColumn('password_hash', 'text')
+          .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addColumn('last_login_at', 'text')
+          .addUniqueConstraint('users_connection_name_id', ['connection_id', 'name_id'])
+          .execute();
+        await db.schema.createIndex('users_account').on('users').column('account_id').execute();
+        await db.schema
+          .createTable('audit')
+          .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+            dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+          )
+          .addColumn('reference_id', 'text', (c) => c.notNull().unique())
+          .addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('account_slug', 'text')
+          .addColumn('connection_id', 'text')
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('code', 'text', (c) => c.notNull())
+          .addColumn('subject', 'text')
+          .addColumn('user_id', 'text')
+          .addColumn('client_ip', 'text')
+          .addColumn('detail', 'text')
+          .execute();
+        await db.schema.createIndex('audit_account').on('audit').columns(['account_slug', 'seq']).execute();
+        await db.schema
+          .createTable('one_time')
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('one_time_expiry').on('one_time').column('expires_at').execute();
+        await db.schema
+          .createTable('sessions')
+          .addColumn('sid', 'text', (c) => c.primaryKey())
+          .addColumn('sess', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'bigint', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('sessions_expiry').on('sessions').column('expires_at').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        for (const t of ['sessions', 'one_time', 'audit', 'users', 'connections', 'accounts']) {
+          await db.schema.dropTable(t).ifExists().execute();
+        }
+      },
+    },
+  };
+}
+
+/** Brings the schema up to date. Safe to run from several processes at once on PostgreSQL (kysely locks). */
+export async function migrateToLatest(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
+  const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
+  const migrator = new Migrator({ db, provider });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,74 @@
+import type { Generated } from 'kysely';
+
+/** Row shapes of the SQL schema shared by SQLite and PostgreSQL (see migrations.ts). */
+export interface AccountsTable {
+  id: string;
+  slug: string;
+  name: string;
+  settings: string;
+  created_at: string;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  account_id: string;
+  sso_url: string;
+  idp_entity_id: string | null;
+  idp_entity_id_source: string | null;
+  certificates: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  activated_at: string | null;
+}
+
+export interface UsersTable {
+  id: string;
+  account_id: string;
+  connection_id: string | null;
+  name_id: string;
+  email: string | null;
+  name: string | null;
+  role: string;
+  groups: string;
+  password_hash: string | null;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface AuditTable {
+  reference_id: string;
+  seq: Generated<number>;
+  at: string;
+  account_slug: string | null;
+  connection_id: string | null;
+  outcome: string;
+  code: string;
+  subject: string | null;
+  user_id: string | null;
+  client_ip: string | null;
+  detail: string | null;
+}
+
+export interface OneTimeTable {
+  key: string;
+  value: string;
+  expires_at: number | string;
+}
+
+export interface SessionsTable {
+  sid: string;
+  sess: string;
+  expires_at: number | string;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  connections: ConnectionsTable;
+  users: UsersTable;
+  audit: AuditTable;
+  one_time: OneTimeTable;
+  sessions: SessionsTable;
+}

@@ -1,0 +1,68 @@
+import session from 'express-session';
+import type { Kysely } from 'kysely';
+import type { Database } from './schema.js';
+
+type Callback<T = void> = (err?: unknown, value?: T) => void;
+
+/**
+ * express-session store on the kit's SQL database (SQLite or PostgreSQL), so the embedded default
+ * keeps sessions across restarts without the in-memory store express-session warns about.
+ */
+export class SqlSessionStore extends session.Store {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly defaultTtlMs: number,
+  ) {
+    super();
+  }
+
+  private expiry(sess: session.SessionData): number {
+    const exp = sess.cookie?.expires;
+    return exp ? new Date(exp).getTime() : Date.now() + this.defaultTtlMs;
+  }
+
+  override get(sid: string, cb: Callback<session.SessionData | null>): void {
+    this.db
+      .selectFrom('sessions')
+      .select(['sess', 'expires_at'])
+      .where('sid', '=', sid)
+      .executeTakeFirst()
+      .then((row) => {
+        if (!row || Number(row.expires_at) <= Date.now()) return cb(null, null);
+        return cb(null, JSON.parse(row.sess) as session.SessionData);
+      }, cb);
+  }
+
+  override set(sid: string, sess: session.SessionData, cb?: Callback): void {
+    const expires = this.expiry(sess);
+    const data = JSON.stringify(sess);
+    this.db
+      .insertInto('sessions')
+      .values({ sid, sess: data, expires_at: expires })
+      .onConflict((oc) => oc.column('sid').doUpdateSet({ sess: data, expires_at: expires }))
+      .execute()
+      .then(() => cb?.(), (err) => cb?.(err));
+  }
+
+  override destroy(sid: string, cb?: Callback): void {
+    this.db
+      .deleteFrom('sessions')
+      .where('sid', '=', sid)
+      .execute()
+      .then(() => cb?.(), (err) => cb?.(err));
+  }
+
+  override touch(sid: string, sess: session.SessionData, cb?: Callback): void {
+    this.db
+      .updateTable('sessions')
+      .set({ expires_at: this.expiry(sess) })
+      .where('sid', '=', sid)
+      .execute()
+      .then(() => cb?.(), (err) => cb?.(err));
+  }
+
+  /** Deletes expired sessions; called periodically. */
+  async sweep(): Promise<void> {
+    await this.db.deleteFrom('sessions').where('expires_at', '<=', Date.now()).execute();
+  }
+}

@@ -1,0 +1,345 @@
+import { randomUUID } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { SpError } from '../../errors.js';
+import type {
+  Account,
+  AccountSettings,
+  AccountStore,
+  AuditEvent,
+  AuditStore,
+  Connection,
+  ConnectionStore,
+  OneTimeStore,
+  User,
+  UserStore,
+} from '../types.js';
+import type { AccountsTable, AuditTable, ConnectionsTable, Database, UsersTable } from './schema.js';
+
+/** Defaults for accounts created before a setting existed, and for new accounts. */
+export const defaultAccountSettings: AccountSettings = Object.freeze({
+  idpInitiated: true,
+  allowedEmailDomains: [],
+  allowSha1: false,
+  adminGroups: [],
+  ssoOnly: false,
+}) as AccountSettings;
+
+const now = (): string => new Date().toISOString();
+
+function isUniqueViolation(err: unknown): boolean {
+  const e = err as { code?: string } | null;
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+}
+
+function toAccount(row: Selectable<AccountsTable>): Account {
+  return {
+    id: row.id,
+    slug: row.slug,
+    name: row.name,
+    createdAt: row.created_at,
+    settings: { ...defaultAccountSettings, ...(JSON.parse(row.settings) as Partial<AccountSettings>) },
+  };
+}
+
+function toConnection(row: Selectable<ConnectionsTable>): Connection {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    ssoUrl: row.sso_url,
+    idpEntityId: row.idp_entity_id,
+    idpEntityIdSource: row.idp_entity_id_source as Connection['idpEntityIdSource'],
+    certificates: JSON.parse(row.certificates) as Connection['certificates'],
+    status: row.status === 'active' ? 'active' : 'pending',
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    activatedAt: row.activated_at,
+  };
+}
+
+function toUser(row: Selectable<UsersTable>): User {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    connectionId: row.connection_id,
+    nameId: row.name_id,
+    email: row.email,
+    name: row.name,
+    role: row.role === 'admin' ? 'admin' : 'member',
+    groups: JSON.parse(row.groups) as string[],
+    createdAt: row.created_at,
+    lastLoginAt: row.last_login_at,
+    passwordHash: row.password_hash,
+    disabled: Number(row.disabled) === 1,
+  };
+}
+
+function toAudit(row: Selectable<AuditTable>): AuditEvent {
+  return {
+    referenceId: row.reference_id,
+    at: row.at,
+    accountSlug: row.account_slug,
+    connectionId: row.connection_id,
+    outcome: row.outcome === 'success' ? 'success' : 'failure',
+    code: row.code,
+    subject: row.subject,
+    userId: row.user_id,
+    clientIp: row.client_ip,
+    detail: row.detail,
+  };
+}
+
+/** Accounts in SQL. */
+export class SqlAccountStore implements AccountStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(input: { slug: string; name: string }): Promise<Account> {
+    const row = {
+      id: randomUUID(),
+      slug: input.slug,
+      name: input.name,
+      settings: JSON.stringify(defaultAccountSettings),
+      created_at: now(),
+    };
+    try {
+      await this.db.insertInto('accounts').values(row).execute();
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new SpError('ACCOUNT_EXISTS', { cause: err });
+      throw err;
+    }
+    return toAccount(row);
+  }
+
+  async getBySlug(slug: string): Promise<Account | null> {
+    const row = await this.db.selectFrom('accounts').selectAll().where('slug', '=', slug).executeTakeFirst();
+    return row ? toAccount(row) : null;
+  }
+
+  async updateSettings(accountId: string, settings: AccountSettings): Promise<Account> {
+    const row = await this.db
+      .updateTable('accounts')
+      .set({ settings: JSON.stringify(settings) })
+      .where('id', '=', accountId)
+      .returningAll()
+      .executeTakeFirst();
+    if (!row) throw new SpError('ACCOUNT_NOT_FOUND');
+    return toAccount(row);
+  }
+}
+
+/** IdP connections in SQL. */
+export class SqlConnectionStore implements ConnectionStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async getByAccount(accountId: string): Promise<Connection | null> {
+    const row = await this.db
+      .selectFrom('connections')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    return row ? toConnection(row) : null;
+  }
+
+  async upsert(accountId: string, input: Parameters<ConnectionStore['upsert']>[1]): Promise<Connection> {
+    const t = now();
+    const row = await this.db
+      .insertInto('connections')
+      .values({
+        id: randomUUID(),
+        account_id: accountId,
+        sso_url: input.ssoUrl,
+        idp_entity_id: input.idpEntityId,
+        idp_entity_id_source: input.idpEntityIdSource,
+        certificates: JSON.stringify(input.certificates),
+        status: 'pending',
+        created_at: t,
+        updated_at: t,
+        activated_at: null,
+      })
+      .onConflict((oc) =>
+        oc.column('account_id').doUpdateSet({
+          sso_url: input.ssoUrl,
+          idp_entity_id: input.idpEntityId,
+          idp_entity_id_source: input.idpEntityIdSource,
+          certificates: JSON.stringify(input.certificates),
+          updated_at: t,
+        }),
+      )
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toConnection(row);
+  }
+
+  async delete(accountId: string): Promise<boolean> {
+    const res = await this.db.deleteFrom('connections').where('account_id', '=', accountId).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async recordSuccessfulLogin(connectionId: string, issuer: string | null): Promise<void> {
+    const t = now();
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable('connections')
+        .set({ status: 'active', activated_at: t, updated_at: t })
+        .where('id', '=', connectionId)
+        .where('status', '<>', 'active')
+        .execute();
+      if (issuer !== null) {
+        await trx
+          .updateTable('connections')
+          .set({ idp_entity_id: issuer, idp_entity_id_source: 'first-login', updated_at: t })
+          .where('id', '=', connectionId)
+          .where('idp_entity_id', 'is', null)
+          .execute();
+      }
+    });
+  }
+}
+
+/** Users in SQL; JIT provisioning relies on the unique (connection_id, name_id) constraint. */
+export class SqlUserStore implements UserStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async upsertFromSso(input: Parameters<UserStore['upsertFromSso']>[0]): Promise<{ user: User; created: boolean }> {
+    const t = now();
+    const profile = {
+      email: input.email,
+      name: input.name,
+      groups: JSON.stringify(input.groups),
+      role: input.role,
+      updated_at: t,
+      last_login_at: t,
+    };
+    // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
+    // the other falls through to the update below and sees the same row.
+    const inserted = await this.db
+      .insertInto('users')
+      .values({
+        id: randomUUID(),
+        account_id: input.accountId,
+        connection_id: input.connectionId,
+        name_id: input.nameId,
+        password_hash: null,
+        disabled: 0,
+        created_at: t,
+        ...profile,
+      })
+      .onConflict((oc) => oc.columns(['connection_id', 'name_id']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted) return { user: toUser(inserted), created: true };
+    const updated = await this.db
+      .updateTable('users')
+      .set(profile)
+      .where('connection_id', '=', input.connectionId)
+      .where('name_id', '=', input.nameId)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { user: toUser(updated), created: false };
+  }
+
+  async getById(id: string): Promise<User | null> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
+  async listByAccount(accountId: string): Promise<User[]> {
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .orderBy('created_at')
+      .execute();
+    return rows.map(toUser);
+  }
+}
+
+/** The ACS audit trail in SQL. */
+export class SqlAuditStore implements AuditStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async record(e: AuditEvent): Promise<void> {
+    await this.db
+      .insertInto('audit')
+      .values({
+        reference_id: e.referenceId,
+        at: e.at,
+        account_slug: e.accountSlug,
+        connection_id: e.connectionId,
+        outcome: e.outcome,
+        code: e.code,
+        subject: e.subject,
+        user_id: e.userId,
+        client_ip: e.clientIp,
+        detail: e.detail,
+      })
+      .execute();
+  }
+
+  async list(accountSlug: string, limit: number): Promise<AuditEvent[]> {
+    const rows = await this.db
+      .selectFrom('audit')
+      .selectAll()
+      .where('account_slug', '=', accountSlug)
+      .orderBy('seq', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map(toAudit);
+  }
+
+  async getByReference(referenceId: string): Promise<AuditEvent | null> {
+    const row = await this.db
+      .selectFrom('audit')
+      .selectAll()
+      .where('reference_id', '=', referenceId)
+      .executeTakeFirst();
+    return row ? toAudit(row) : null;
+  }
+}
+
+/** One-time values in SQL: atomic through DELETE … RETURNING and a guarded upsert. */
+export class SqlOneTimeStore implements OneTimeStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    const expires = Date.now() + ttlMs;
+    await this.db
+      .insertInto('one_time')
+      .values({ key, value, expires_at: expires })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value, expires_at: expires }))
+      .execute();
+  }
+
+  async take(key: string): Promise<string | null> {
+    const row = await this.db
+      .deleteFrom('one_time')
+      .where('key', '=', key)
+      .returning(['value', 'expires_at'])
+      .executeTakeFirst();
+    if (!row || Number(row.expires_at) <= Date.now()) return null;
+    return row.value;
+  }
+
+  async claim(key: string, ttlMs: number): Promise<boolean> {
+    const t = Date.now();
+    // A record that has expired may be claimed again; a live one may not. The conflict branch only
+    // fires its update (and returns a row) when the stored record is expired.
+    const row = await this.db
+      .insertInto('one_time')
+      .values({ key, value: '1', expires_at: t + ttlMs })
+      .onConflict((oc) =>
+        oc
+          .column('key')
+          .doUpdateSet({ value: '1', expires_at: t + ttlMs })
+          .where('one_time.expires_at', '<=', t),
+      )
+      .returning('key')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Deletes expired rows; called periodically. */
+  async sweep(): Promise<number> {
+    const res = await this.db.deleteFrom('one_time').where('expires_at', '<=', Date.now()).executeTakeFirst();
+    return Number(res.numDeletedRows);
+  }
+}

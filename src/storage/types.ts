@@ -1,0 +1,153 @@
+/**
+ * The storage interfaces. One small interface per store; each engine implements them and one
+ * contract test suite (test/contract/) runs against every engine.
+ */
+
+/** A customer account (tenant). */
+export interface Account {
+  id: string;
+  slug: string;
+  name: string;
+  createdAt: string;
+  settings: AccountSettings;
+}
+
+/** Per-account SSO policy. */
+export interface AccountSettings {
+  /** Accept unsolicited (IdP-initiated) responses, e.g. the Auth0 app tile. */
+  idpInitiated: boolean;
+  /** When non-empty, only users whose e-mail domain is listed may be provisioned or sign in. */
+  allowedEmailDomains: string[];
+  /** Relaxation: accept SHA-1 signatures and digests (Auth0's historic default). Off by default. */
+  allowSha1: boolean;
+  /** IdP groups whose members get the `admin` role in this account. */
+  adminGroups: string[];
+  /** When true (only possible once SSO is active), password sign-in is refused for this account's users. */
+  ssoOnly: boolean;
+}
+
+/** An X.509 certificate the admin imported. */
+export interface StoredCertificate {
+  pem: string;
+  fingerprintSha256: string;
+  subject: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** The account's IdP connection. */
+export interface Connection {
+  id: string;
+  accountId: string;
+  ssoUrl: string;
+  /** Expected Issuer; null until known (from metadata, the admin, or pinned at the first login). */
+  idpEntityId: string | null;
+  idpEntityIdSource: 'admin' | 'metadata' | 'first-login' | null;
+  certificates: StoredCertificate[];
+  status: 'pending' | 'active';
+  createdAt: string;
+  updatedAt: string;
+  activatedAt: string | null;
+}
+
+/** What an import writes. */
+export interface ConnectionInput {
+  ssoUrl: string;
+  idpEntityId: string | null;
+  idpEntityIdSource: Connection['idpEntityIdSource'];
+  certificates: StoredCertificate[];
+}
+
+/** A provisioned user. */
+export interface User {
+  id: string;
+  accountId: string;
+  connectionId: string | null;
+  nameId: string;
+  email: string | null;
+  name: string | null;
+  role: 'member' | 'admin';
+  groups: string[];
+  createdAt: string;
+  lastLoginAt: string | null;
+  passwordHash: string | null;
+  disabled: boolean;
+}
+
+/** Attributes JIT provisioning writes on every login. */
+export interface UserUpsert {
+  accountId: string;
+  connectionId: string;
+  nameId: string;
+  email: string | null;
+  name: string | null;
+  groups: string[];
+  role: 'member' | 'admin';
+}
+
+/** One ACS outcome. */
+export interface AuditEvent {
+  referenceId: string;
+  at: string;
+  accountSlug: string | null;
+  connectionId: string | null;
+  outcome: 'success' | 'failure';
+  code: string;
+  subject: string | null;
+  userId: string | null;
+  clientIp: string | null;
+  detail: string | null;
+}
+
+export interface AccountStore {
+  create(input: { slug: string; name: string }): Promise<Account>;
+  getBySlug(slug: string): Promise<Account | null>;
+  updateSettings(accountId: string, settings: AccountSettings): Promise<Account>;
+}
+
+export interface ConnectionStore {
+  getByAccount(accountId: string): Promise<Connection | null>;
+  /** Creates or replaces the account's connection, keeping its id (users stay attached). */
+  upsert(accountId: string, input: ConnectionInput): Promise<Connection>;
+  delete(accountId: string): Promise<boolean>;
+  /** Marks the connection active and pins the issuer if none is known yet. Idempotent. */
+  recordSuccessfulLogin(connectionId: string, issuer: string | null): Promise<void>;
+}
+
+export interface UserStore {
+  /** Creates the user on first login or updates it; atomic on (connectionId, nameId). */
+  upsertFromSso(input: UserUpsert): Promise<{ user: User; created: boolean }>;
+  getById(id: string): Promise<User | null>;
+  listByAccount(accountId: string): Promise<User[]>;
+}
+
+export interface AuditStore {
+  record(event: AuditEvent): Promise<void>;
+  list(accountSlug: string, limit: number): Promise<AuditEvent[]>;
+  getByReference(referenceId: string): Promise<AuditEvent | null>;
+}
+
+/**
+ * One-time values (AuthnRequest IDs, assertion IDs seen). Keys are namespaced by the caller
+ * per connection. Both operations are atomic across processes sharing the engine.
+ */
+export interface OneTimeStore {
+  /** Stores `value` under `key` for `ttlMs`. */
+  put(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Returns and deletes the live value under `key`; null when absent or expired. */
+  take(key: string): Promise<string | null>;
+  /** Records `key` until `ttlMs` from now; false when a live record already exists (a replay). */
+  claim(key: string, ttlMs: number): Promise<boolean>;
+}
+
+/** Everything the app needs from storage, with its lifecycle. */
+export interface Stores {
+  accounts: AccountStore;
+  connections: ConnectionStore;
+  users: UserStore;
+  audit: AuditStore;
+  oneTime: OneTimeStore;
+  /** Reports whether every backend answers. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
