@@ -36,7 +36,10 @@ const catalog = {
   // IdP import
   CONNECTION_NOT_FOUND: { status: 404, message: 'This account has no SAML connection.' },
   CERT_MISSING: { status: 400, message: 'An IdP signing certificate is required.' },
-  CERT_INVALID: { status: 400, message: 'The certificate is not a valid X.509 certificate in PEM or DER form.' },
+  CERT_INVALID: {
+    status: 400,
+    message: 'The certificate is not a valid X.509 certificate in PEM or DER form.',
+  },
   CERT_IS_PRIVATE_KEY: {
     status: 400,
     message:
@@ -44,10 +47,14 @@ const catalog = {
   },
   CERT_EXPIRED: { status: 400, message: 'The certificate has expired.' },
   CERT_NOT_YET_VALID: { status: 400, message: 'The certificate is not valid yet.' },
-  CERT_WEAK_KEY: { status: 400, message: 'The certificate key is too weak (RSA keys need at least 2048 bits).' },
+  CERT_WEAK_KEY: {
+    status: 400,
+    message: 'The certificate key is too weak (RSA keys need at least 2048 bits).',
+  },
   SSO_URL_INVALID: {
     status: 400,
-    message: 'The SAML Protocol URL must be an absolute https:// URL (http:// is allowed for localhost only).',
+    message:
+      'The SAML Protocol URL must be an absolute https:// URL (http:// is allowed for localhost only).',
   },
   IDP_ENTITY_ID_INVALID: { status: 400, message: 'The IdP entity ID is invalid.' },
   METADATA_INVALID: { status: 400, message: 'The IdP metadata XML is invalid.' },
@@ -84,7 +91,10 @@ const catalog = {
       'The SAML response is signed with SHA-1. In the Auth0 SAML2 Web App addon settings set "signatureAlgorithm": "rsa-sha256" and "digestAlgorithm": "sha256".',
   },
   SAML_ALGORITHM_UNSUPPORTED: { status: 401, message: 'The SAML response uses an unsupported algorithm.' },
-  SAML_ENCRYPTED_ASSERTION_INVALID: { status: 401, message: 'The encrypted assertion could not be decrypted.' },
+  SAML_ENCRYPTED_ASSERTION_INVALID: {
+    status: 401,
+    message: 'The encrypted assertion could not be decrypted.',
+  },
   SAML_AUDIENCE_MISMATCH: {
     status: 401,
     message: 'The assertion is meant for another application (audience mismatch).',
@@ -103,14 +113,18 @@ const catalog = {
     status: 401,
     message: 'This sign-in was not started here, has expired or was already used. Sign in again.',
   },
-  SAML_IN_RESPONSE_TO_MISMATCH: { status: 401, message: 'The response does not answer the expected request.' },
+  SAML_IN_RESPONSE_TO_MISMATCH: {
+    status: 401,
+    message: 'The response does not answer the expected request.',
+  },
   SAML_BROWSER_MISMATCH: {
     status: 401,
     message: 'This sign-in was started in another browser. Sign in again from this browser.',
   },
   SAML_IDP_INITIATED_DISABLED: {
     status: 403,
-    message: 'Sign-in from the identity provider dashboard is turned off for this account. Use the login page.',
+    message:
+      'Sign-in from the identity provider dashboard is turned off for this account. Use the login page.',
   },
   SAML_REPLAY: { status: 401, message: 'This assertion was already used. Sign in again.' },
   SAML_RESPONSE_INVALID: { status: 401, message: 'The SAML response is not valid.' },
@@ -147,7 +161,10 @@ export class SpError extends Error {
   readonly detail: string | undefined;
 
   constructor(code: ErrorCode, options: SpErrorOptions = {}) {
-    super(options.message ?? catalog[code].message, options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      options.message ?? catalog[code].message,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.name = 'SpError';
     this.code = code;
     this.status = catalog[code].status;

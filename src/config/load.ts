@@ -25,12 +25,18 @@ export function resolveConfig(
     const issue = parsed.error.issues[0];
     const key = (issue?.path[0] ?? '') as keyof ConfigInput;
     const name = key ? describe(key) : 'configuration';
-    throw new ConfigError(name, issue?.code === 'unrecognized_keys' ? issue.message : (issue?.message ?? 'invalid'));
+    throw new ConfigError(
+      name,
+      issue?.code === 'unrecognized_keys' ? issue.message : (issue?.message ?? 'invalid'),
+    );
   }
   const value = parsed.data;
   const production = value.nodeEnv === 'production';
   if (production && value.sessionSecret === undefined) {
-    throw new ConfigError(describe('sessionSecret'), 'is required when NODE_ENV=production (at least 32 characters)');
+    throw new ConfigError(
+      describe('sessionSecret'),
+      'is required when NODE_ENV=production (at least 32 characters)',
+    );
   }
   const baseUrl = value.baseUrl ?? `http://localhost:${value.port}`;
   return Object.freeze({

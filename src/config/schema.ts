@@ -43,14 +43,26 @@ export const configSchema = z
     /** `SAML_REQUEST_TTL_SECONDS`: how long an SP-initiated login may take before its request ID expires. */
     requestTtlSeconds: z.coerce.number().int().min(30).max(3600).default(600),
     /** `SESSION_TTL_SECONDS`: idle lifetime of a login session. */
-    sessionTtlSeconds: z.coerce.number().int().min(60).max(30 * 24 * 3600).default(8 * 3600),
+    sessionTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 24 * 3600)
+      .default(8 * 3600),
     /** `MAX_SAML_RESPONSE_BYTES`: largest accepted ACS form body. */
-    maxSamlResponseBytes: z.coerce.number().int().min(16 * 1024).max(10 * 1024 * 1024).default(256 * 1024),
+    maxSamlResponseBytes: z.coerce
+      .number()
+      .int()
+      .min(16 * 1024)
+      .max(10 * 1024 * 1024)
+      .default(256 * 1024),
     /** `TRUST_PROXY`: Express `trust proxy` setting (e.g. `1` behind one load balancer). */
     trustProxy: z
       .string()
       .optional()
-      .transform((v) => (v === undefined || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v)),
+      .transform((v) =>
+        v === undefined || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v,
+      ),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })

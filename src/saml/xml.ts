@@ -31,7 +31,10 @@ export function parseUntrustedXml(
       },
     }).parseFromString(xml, 'text/xml');
   } catch (err) {
-    throw new SpError(codes.malformed, { cause: err, detail: err instanceof Error ? err.message : String(err) });
+    throw new SpError(codes.malformed, {
+      cause: err,
+      detail: err instanceof Error ? err.message : String(err),
+    });
   }
   if (!doc.documentElement) throw new SpError(codes.malformed, { detail: 'no document element' });
   for (let n = doc.firstChild; n; n = n.nextSibling) {
@@ -44,7 +47,11 @@ export function parseUntrustedXml(
 export function children(parent: Node, ns: string, localName: string): Element[] {
   const out: Element[] = [];
   for (let n = parent.firstChild; n; n = n.nextSibling) {
-    if (n.nodeType === ELEMENT_NODE && (n as Element).namespaceURI === ns && (n as Element).localName === localName) {
+    if (
+      n.nodeType === ELEMENT_NODE &&
+      (n as Element).namespaceURI === ns &&
+      (n as Element).localName === localName
+    ) {
       out.push(n as Element);
     }
   }

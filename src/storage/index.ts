@@ -51,7 +51,10 @@ function translateStoreError(err: unknown): never {
 }
 
 /** Opens the SQL database named by `databaseUrl`, migrates it and builds the stores. */
-export async function openStorage(opts: { databaseUrl: string; sessionTtlMs: number }): Promise<StorageBundle> {
+export async function openStorage(opts: {
+  databaseUrl: string;
+  sessionTtlMs: number;
+}): Promise<StorageBundle> {
   const { db, dialect } = await openSqlDatabase(opts.databaseUrl);
   await migrateToLatest(db, dialect);
   const oneTime = new SqlOneTimeStore(db);

@@ -28,7 +28,10 @@ export async function openSqlDatabase(url: string): Promise<SqlDatabase> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }), dialect: 'sqlite' };
+    return {
+      db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      dialect: 'sqlite',
+    };
   }
   const parsed = new URL(url);
   const schema = parsed.searchParams.get('schema');

@@ -20,7 +20,9 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema
           .createTable('connections')
           .addColumn('id', 'text', (c) => c.primaryKey())
-          .addColumn('account_id', 'text', (c) => c.notNull().unique().references('accounts.id').onDelete('cascade'))
+          .addColumn('account_id', 'text', (c) =>
+            c.notNull().unique().references('accounts.id').onDelete('cascade'),
+          )
           .addColumn('sso_url', 'text', (c) => c.notNull())
           .addColumn('idp_entity_id', 'text')
           .addColumn('idp_entity_id_source', 'text')
@@ -90,7 +92,10 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
 }
 
 /** Brings the schema up to date. Safe to run from several processes at once on PostgreSQL (kysely locks). */
-export async function migrateToLatest(db: Kysely<Database>, dialect: 'sqlite' | 'postgres'): Promise<string[]> {
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  dialect: 'sqlite' | 'postgres',
+): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
   const migrator = new Migrator({ db, provider });
   const { error, results } = await migrator.migrateToLatest();

@@ -41,7 +41,10 @@ export class SqlSessionStore extends session.Store {
       .values({ sid, sess: data, expires_at: expires })
       .onConflict((oc) => oc.column('sid').doUpdateSet({ sess: data, expires_at: expires }))
       .execute()
-      .then(() => cb?.(), (err) => cb?.(err));
+      .then(
+        () => cb?.(),
+        (err) => cb?.(err),
+      );
   }
 
   override destroy(sid: string, cb?: Callback): void {
@@ -49,7 +52,10 @@ export class SqlSessionStore extends session.Store {
       .deleteFrom('sessions')
       .where('sid', '=', sid)
       .execute()
-      .then(() => cb?.(), (err) => cb?.(err));
+      .then(
+        () => cb?.(),
+        (err) => cb?.(err),
+      );
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: Callback): void {
@@ -58,7 +64,10 @@ export class SqlSessionStore extends session.Store {
       .set({ expires_at: this.expiry(sess) })
       .where('sid', '=', sid)
       .execute()
-      .then(() => cb?.(), (err) => cb?.(err));
+      .then(
+        () => cb?.(),
+        (err) => cb?.(err),
+      );
   }
 
   /** Deletes expired sessions; called periodically. */

@@ -28,7 +28,11 @@ const now = (): string => new Date().toISOString();
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
-  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === '23505';
+  return (
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' ||
+    e?.code === '23505'
+  );
 }
 
 function toAccount(row: Selectable<AccountsTable>): Account {
@@ -170,7 +174,10 @@ export class SqlConnectionStore implements ConnectionStore {
   }
 
   async delete(accountId: string): Promise<boolean> {
-    const res = await this.db.deleteFrom('connections').where('account_id', '=', accountId).executeTakeFirst();
+    const res = await this.db
+      .deleteFrom('connections')
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
     return Number(res.numDeletedRows) > 0;
   }
 
@@ -199,7 +206,9 @@ export class SqlConnectionStore implements ConnectionStore {
 export class SqlUserStore implements UserStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async upsertFromSso(input: Parameters<UserStore['upsertFromSso']>[0]): Promise<{ user: User; created: boolean }> {
+  async upsertFromSso(
+    input: Parameters<UserStore['upsertFromSso']>[0],
+  ): Promise<{ user: User; created: boolean }> {
     const t = now();
     const profile = {
       email: input.email,

@@ -1,0 +1,148 @@
+import express, { Router, type Express } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import type { Logger } from 'pino';
+import { resolveConfig } from './config/load.js';
+import type { ConfigInput, SpConfig } from './config/schema.js';
+import { loadSpKeys } from './config/sp-keys.js';
+import { ConnectionService } from './connections/service.js';
+import { adminApiRouter } from './http/admin-api/routes.js';
+import { errorHandler, notFound } from './http/middleware/errors.js';
+import { pagesRouter } from './http/pages.js';
+import { ssoRouter } from './http/sso/routes.js';
+import { createLogger } from './logger.js';
+import { SsoService } from './sso/service.js';
+import { openStorage } from './storage/index.js';
+import type { Stores } from './storage/types.js';
+import type { ProvisionHook } from './users/provision.js';
+
+/** Name of the login session cookie. */
+export const SESSION_COOKIE = 'sspk.sid';
+
+/** Options of {@link createSamlSp}. */
+export interface SamlSpOptions {
+  /** Validated config, or raw settings validated against the schema. */
+  config: SpConfig | ConfigInput;
+  /** The host application's own user provisioning; replaces the built-in user table. */
+  provisionUser?: ProvisionHook;
+  /** A pino logger; one is created from config.logLevel otherwise. */
+  logger?: Logger;
+}
+
+/** A built SP: mount `router` in an Express app; call `close()` on shutdown. */
+export interface SamlSp {
+  router: Router;
+  config: SpConfig;
+  stores: Stores;
+  logger: Logger;
+  close(): Promise<void>;
+}
+
+function isResolved(c: SpConfig | ConfigInput): c is SpConfig {
+  return Object.isFrozen(c) && 'sessionSecretGenerated' in c;
+}
+
+/**
+ * Builds the SP from configuration: storage (migrated), SP keys, services and one Express router with
+ * the session middleware, the SSO endpoints, the admin API and the error handler.
+ */
+export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
+  const config = isResolved(options.config) ? options.config : resolveConfig(options.config);
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const production = config.nodeEnv === 'production';
+  const keys = loadSpKeys(config.spKeyFile, config.spCertFile, production);
+  if (keys.isDevPair) logger.warn('using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)');
+  if (config.sessionSecretGenerated) logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
+
+  const storage = await openStorage({ databaseUrl: config.databaseUrl, sessionTtlMs: config.sessionTtlSeconds * 1000 });
+  const { stores } = storage;
+  const sweeper = setInterval(() => {
+    storage.sweep().catch((err: unknown) => logger.warn({ err }, 'cleanup of expired records failed'));
+  }, 60_000);
+  sweeper.unref();
+
+  const connections = new ConnectionService(stores, config.baseUrl);
+  const sso = new SsoService(
+    stores,
+    keys,
+    { baseUrl: config.baseUrl, clockSkewMs: config.clockSkewSeconds * 1000, requestTtlMs: config.requestTtlSeconds * 1000 },
+    logger,
+    options.provisionUser,
+  );
+
+  const router = Router();
+  router.use(
+    session({
+      name: SESSION_COOKIE,
+      secret: config.sessionSecret,
+      store: storage.sessionStore,
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      proxy: config.trustProxy !== false,
+      cookie: {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: config.baseUrl.startsWith('https:'),
+        maxAge: config.sessionTtlSeconds * 1000,
+        path: '/',
+      },
+    }),
+  );
+  router.get('/readyz', async (_req, res) => {
+    await stores.ping();
+    res.json({ status: 'ready' });
+  });
+  router.use(
+    ssoRouter({
+      sso,
+      baseUrl: config.baseUrl,
+      requestTtlMs: config.requestTtlSeconds * 1000,
+      maxSamlResponseBytes: config.maxSamlResponseBytes,
+    }),
+  );
+  router.use(adminApiRouter({ connections, stores, adminApiToken: config.adminApiToken }));
+  router.use(errorHandler(logger));
+
+  return {
+    router,
+    config,
+    stores,
+    logger,
+    close: async () => {
+      clearInterval(sweeper);
+      await stores.close();
+    },
+  };
+}
+
+/** A standalone Express app around the SP: security headers, start page, the SP router, 404s. */
+export async function createApp(options: SamlSpOptions): Promise<{ app: Express; sp: SamlSp; close(): Promise<void> }> {
+  const sp = await createSamlSp(options);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', sp.config.trustProxy);
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+          baseUri: ["'none'"],
+        },
+      },
+      strictTransportSecurity: sp.config.baseUrl.startsWith('https:'),
+    }),
+  );
+  app.use(sp.router);
+  const pages = pagesRouter();
+  // The start page needs the session; mount it behind the SP router's session middleware.
+  sp.router.use(pages);
+  app.use(notFound);
+  app.use(errorHandler(sp.logger));
+  return { app, sp, close: () => sp.close() };
+}

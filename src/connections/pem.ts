@@ -1,0 +1,72 @@
+import { X509Certificate } from 'node:crypto';
+import { SpError } from '../errors.js';
+import type { StoredCertificate } from '../storage/types.js';
+
+const MAX_CERTIFICATES = 10;
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+
+/**
+ * Parses the IdP signing certificate(s) an admin uploaded: one or more PEM blocks, a DER file, or a
+ * bare base64 body as copied from metadata. Rejects private keys (never stored, never echoed),
+ * anything that is not an X.509 certificate, expired or not-yet-valid certificates and weak keys.
+ */
+export function parseCertificates(input: string | Buffer, now: Date = new Date()): StoredCertificate[] {
+  const text = typeof input === 'string' ? input : input.toString('latin1');
+  if (/PRIVATE KEY-----/.test(text)) throw new SpError('CERT_IS_PRIVATE_KEY');
+  if (text.trim() === '') throw new SpError('CERT_MISSING');
+
+  const ders: Buffer[] = [];
+  const blocks = [...text.matchAll(PEM_BLOCK)];
+  if (blocks.length > 0) {
+    for (const [, label, body] of blocks) {
+      if (label !== 'CERTIFICATE' && label !== 'TRUSTED CERTIFICATE') {
+        throw new SpError('CERT_INVALID', { detail: `PEM block ${label ?? ''} is not a certificate` });
+      }
+      ders.push(Buffer.from((body ?? '').replace(/\s+/g, ''), 'base64'));
+    }
+  } else if (typeof input !== 'string' && input[0] === 0x30) {
+    ders.push(input);
+  } else if (/^[A-Za-z0-9+/=\s]+$/.test(text)) {
+    ders.push(Buffer.from(text.replace(/\s+/g, ''), 'base64'));
+  } else {
+    throw new SpError('CERT_INVALID', { detail: 'no PEM certificate block found' });
+  }
+  if (ders.length > MAX_CERTIFICATES) {
+    throw new SpError('CERT_INVALID', { detail: `at most ${MAX_CERTIFICATES} certificates` });
+  }
+
+  const out = new Map<string, StoredCertificate>();
+  for (const der of ders) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(der);
+    } catch (err) {
+      throw new SpError('CERT_INVALID', { cause: err, detail: 'not a parsable X.509 certificate' });
+    }
+    const notBefore = new Date(cert.validFrom);
+    const notAfter = new Date(cert.validTo);
+    const subject = cert.subject.split('\n').join(', ');
+    if (notAfter.getTime() <= now.getTime()) {
+      throw new SpError('CERT_EXPIRED', {
+        message: `The certificate "${subject}" expired on ${notAfter.toISOString()}.`,
+      });
+    }
+    if (notBefore.getTime() > now.getTime()) {
+      throw new SpError('CERT_NOT_YET_VALID', {
+        message: `The certificate "${subject}" is valid only from ${notBefore.toISOString()}.`,
+      });
+    }
+    const details = cert.publicKey.asymmetricKeyDetails;
+    if (cert.publicKey.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) < 2048) {
+      throw new SpError('CERT_WEAK_KEY', { detail: `${details?.modulusLength ?? 0}-bit RSA` });
+    }
+    out.set(cert.fingerprint256, {
+      pem: cert.toString(),
+      fingerprintSha256: cert.fingerprint256,
+      subject,
+      notBefore: notBefore.toISOString(),
+      notAfter: notAfter.toISOString(),
+    });
+  }
+  return [...out.values()];
+}

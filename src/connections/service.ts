@@ -1,0 +1,198 @@
+import { SpError } from '../errors.js';
+import { derBase64ToPem, parseIdpMetadata } from '../saml/idp-metadata.js';
+import type { Account, AccountSettings, Connection, ConnectionInput, Stores } from '../storage/types.js';
+import { parseCertificates } from './pem.js';
+import { spUrls, type SpUrls } from './urls.js';
+
+/** What an admin sends to import the IdP: certificate + SAML Protocol URL, or metadata XML. */
+export type IdpImport =
+  | { kind: 'manual'; certificate: string | Buffer; ssoUrl: string; idpEntityId?: string | null }
+  | { kind: 'metadata'; metadataXml: string };
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Validates the IdP SSO URL: absolute https (http only for localhost), no credentials. */
+export function validateSsoUrl(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) {
+    throw new SpError('SSO_URL_INVALID', { detail: 'missing or too long' });
+  }
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch (err) {
+    throw new SpError('SSO_URL_INVALID', { cause: err, detail: 'not an absolute URL' });
+  }
+  const local = LOCAL_HOSTS.has(url.hostname);
+  if (!(url.protocol === 'https:' || (url.protocol === 'http:' && local))) {
+    throw new SpError('SSO_URL_INVALID', { detail: `scheme ${url.protocol}` });
+  }
+  if (url.username || url.password) throw new SpError('SSO_URL_INVALID', { detail: 'credentials in URL' });
+  if (url.hash) throw new SpError('SSO_URL_INVALID', { detail: 'fragment in URL' });
+  return url.toString();
+}
+
+/** Validates an IdP entity ID (a URI or URN, no whitespace). */
+export function validateEntityId(value: unknown): string {
+  if (typeof value !== 'string' || !/^[^\s\p{Cc}]{1,1024}$/u.test(value)) {
+    throw new SpError('IDP_ENTITY_ID_INVALID');
+  }
+  return value;
+}
+
+/** The exact values an admin pastes into Auth0's SAML2 Web App addon. */
+export function auth0Settings(urls: SpUrls) {
+  const claims = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
+  return {
+    applicationCallbackUrl: urls.acsUrl,
+    addonSettings: {
+      audience: urls.spEntityId,
+      recipient: urls.acsUrl,
+      destination: urls.acsUrl,
+      mappings: {
+        user_id: `${claims}/nameidentifier`,
+        email: `${claims}/emailaddress`,
+        name: `${claims}/name`,
+        given_name: `${claims}/givenname`,
+        family_name: `${claims}/surname`,
+        upn: `${claims}/upn`,
+        groups: 'http://schemas.xmlsoap.org/claims/Group',
+      },
+      nameIdentifierFormat: 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+      nameIdentifierProbes: [`${claims}/nameidentifier`],
+      signatureAlgorithm: 'rsa-sha256',
+      digestAlgorithm: 'sha256',
+      signResponse: false,
+      lifetimeInSeconds: 3600,
+    },
+    steps: [
+      'In Auth0, open Applications > Applications > your application > Addons and enable "SAML2 Web App".',
+      `On its Settings tab, set "Application Callback URL" to ${urls.acsUrl}.`,
+      'Replace the Settings JSON with addonSettings (below) and click Enable.',
+      'On the application Settings tab > Advanced Settings > Certificates, download the certificate in PEM format; under Endpoints copy the "SAML Protocol URL". Import both here.',
+      `Sign in once, from ${urls.loginUrl} or from the Auth0 application tile: the connection becomes active.`,
+    ],
+  };
+}
+
+/** Connection JSON, as the admin API returns it. */
+export function connectionView(baseUrl: string, account: Account, conn: Connection) {
+  const urls = spUrls(baseUrl, account.slug);
+  const soon = Date.now() + 30 * 24 * 3600 * 1000;
+  return {
+    account: account.slug,
+    ...urls,
+    ssoUrl: conn.ssoUrl,
+    idpEntityId: conn.idpEntityId,
+    idpEntityIdSource: conn.idpEntityIdSource,
+    status: conn.status,
+    activatedAt: conn.activatedAt,
+    createdAt: conn.createdAt,
+    updatedAt: conn.updatedAt,
+    certificates: conn.certificates.map(({ fingerprintSha256, subject, notBefore, notAfter }) => ({
+      fingerprintSha256,
+      subject,
+      notBefore,
+      notAfter,
+    })),
+    settings: account.settings,
+    warnings: conn.certificates
+      .filter((c) => Date.parse(c.notAfter) < soon)
+      .map((c) => `Certificate ${c.fingerprintSha256} expires on ${c.notAfter}: import its successor.`),
+    auth0: auth0Settings(urls),
+  };
+}
+
+/** Account JSON. */
+export function accountView(baseUrl: string, account: Account) {
+  const urls = spUrls(baseUrl, account.slug);
+  return {
+    id: account.id,
+    slug: account.slug,
+    name: account.name,
+    createdAt: account.createdAt,
+    settings: account.settings,
+    metadataUrl: urls.metadataUrl,
+    acsUrl: urls.acsUrl,
+    loginUrl: urls.loginUrl,
+  };
+}
+
+const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+/** Account and IdP-connection administration. */
+export class ConnectionService {
+  constructor(
+    private readonly stores: Stores,
+    private readonly baseUrl: string,
+  ) {}
+
+  async createAccount(input: { slug: unknown; name: unknown }) {
+    if (typeof input.slug !== 'string' || !SLUG.test(input.slug)) throw new SpError('ACCOUNT_SLUG_INVALID');
+    const name = typeof input.name === 'string' ? input.name.trim() : '';
+    if (!name || name.length > 200) {
+      throw new SpError('REQUEST_INVALID', { message: 'name is required (1 to 200 characters).' });
+    }
+    return accountView(this.baseUrl, await this.stores.accounts.create({ slug: input.slug, name }));
+  }
+
+  async account(slug: string): Promise<Account> {
+    const account = SLUG.test(slug) ? await this.stores.accounts.getBySlug(slug) : null;
+    if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+    return account;
+  }
+
+  async getAccount(slug: string) {
+    return accountView(this.baseUrl, await this.account(slug));
+  }
+
+  async updateSettings(slug: string, patch: Partial<AccountSettings>) {
+    const account = await this.account(slug);
+    const next = { ...account.settings, ...patch };
+    if (next.ssoOnly && !account.settings.ssoOnly) {
+      const conn = await this.stores.connections.getByAccount(account.id);
+      if (conn?.status !== 'active') {
+        throw new SpError('SETTINGS_INVALID', {
+          message: 'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',
+        });
+      }
+    }
+    return accountView(this.baseUrl, await this.stores.accounts.updateSettings(account.id, next));
+  }
+
+  /** Validates the whole import first; only a fully valid import is written (the old one stays otherwise). */
+  async importIdp(slug: string, input: IdpImport) {
+    const account = await this.account(slug);
+    let write: ConnectionInput;
+    if (input.kind === 'metadata') {
+      const meta = parseIdpMetadata(input.metadataXml);
+      write = {
+        ssoUrl: validateSsoUrl(meta.ssoUrl),
+        idpEntityId: validateEntityId(meta.entityId),
+        idpEntityIdSource: 'metadata',
+        certificates: parseCertificates(meta.signingCertificates.map(derBase64ToPem).join('')),
+      };
+    } else {
+      const entityId = input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
+      write = {
+        certificates: parseCertificates(input.certificate),
+        ssoUrl: validateSsoUrl(input.ssoUrl),
+        idpEntityId: entityId,
+        idpEntityIdSource: entityId === null ? null : 'admin',
+      };
+    }
+    const conn = await this.stores.connections.upsert(account.id, write);
+    return connectionView(this.baseUrl, account, conn);
+  }
+
+  async getConnection(slug: string) {
+    const account = await this.account(slug);
+    const conn = await this.stores.connections.getByAccount(account.id);
+    if (!conn) throw new SpError('CONNECTION_NOT_FOUND');
+    return connectionView(this.baseUrl, account, conn);
+  }
+
+  async deleteConnection(slug: string): Promise<void> {
+    const account = await this.account(slug);
+    if (!(await this.stores.connections.delete(account.id))) throw new SpError('CONNECTION_NOT_FOUND');
+  }
+}

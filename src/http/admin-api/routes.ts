@@ -1,0 +1,132 @@
+import express, { Router, type Request, type RequestHandler } from 'express';
+import multer from 'multer';
+import { z } from 'zod';
+import type { ConnectionService, IdpImport } from '../../connections/service.js';
+import { SpError } from '../../errors.js';
+import type { Stores } from '../../storage/types.js';
+import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
+
+const settingsSchema = z
+  .object({
+    idpInitiated: z.boolean(),
+    allowedEmailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,63}$/i).transform((d) => d.toLowerCase())).max(100),
+    allowSha1: z.boolean(),
+    adminGroups: z.array(z.string().min(1).max(256)).max(100),
+    ssoOnly: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+const manualSchema = z
+  .object({ certificate: z.string().max(256 * 1024), ssoUrl: z.string(), idpEntityId: z.string().nullable().optional() })
+  .strict();
+const metadataSchema = z.object({ metadataXml: z.string().max(512 * 1024) }).strict();
+
+function parseImport(req: Request): IdpImport {
+  const files = (req.files ?? {}) as Record<string, Express.Multer.File[] | undefined>;
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  if (req.is('multipart/form-data')) {
+    const meta = files.metadata?.[0];
+    if (meta) return { kind: 'metadata', metadataXml: meta.buffer.toString('utf8') };
+    const cert = files.certificate?.[0];
+    if (!cert && typeof body.certificate !== 'string') throw new SpError('CERT_MISSING');
+    return {
+      kind: 'manual',
+      certificate: cert ? cert.buffer : (body.certificate as string),
+      ssoUrl: typeof body.ssoUrl === 'string' ? body.ssoUrl : '',
+      idpEntityId: typeof body.idpEntityId === 'string' ? body.idpEntityId : null,
+    };
+  }
+  if ('metadataXml' in body) {
+    const parsed = metadataSchema.safeParse(body);
+    if (!parsed.success) throw new SpError('REQUEST_INVALID', { message: 'Send { "metadataXml": "<EntityDescriptor …>" } alone.' });
+    return { kind: 'metadata', metadataXml: parsed.data.metadataXml };
+  }
+  if (!('certificate' in body) || body.certificate === '') throw new SpError('CERT_MISSING');
+  const parsed = manualSchema.safeParse(body);
+  if (!parsed.success) {
+    throw new SpError('REQUEST_INVALID', {
+      message: 'Send { "certificate": "<PEM>", "ssoUrl": "https://…", "idpEntityId"?: "…" } or { "metadataXml": "…" }.',
+      detail: parsed.error.message,
+    });
+  }
+  return { kind: 'manual', ...parsed.data };
+}
+
+const requireJsonOrMultipart: RequestHandler = (req, _res, next) => {
+  if (!req.is(['application/json', 'multipart/form-data'])) return next(new SpError('UNSUPPORTED_MEDIA_TYPE'));
+  next();
+};
+
+/** The admin JSON API. */
+export function adminApiRouter(opts: { connections: ConnectionService; stores: Stores; adminApiToken: string | undefined }): Router {
+  const router = Router();
+  const json = express.json({ limit: '1mb', strict: true });
+  const upload = multer({
+    storage: multer.memoryStorage(),
+    limits: { fileSize: 512 * 1024, files: 2, fields: 10, fieldSize: 256 * 1024, parts: 12 },
+  }).fields([
+    { name: 'certificate', maxCount: 1 },
+    { name: 'metadata', maxCount: 1 },
+  ]);
+  const anyAdmin = adminAuth(opts.adminApiToken);
+  const tokenOnly = adminAuth(opts.adminApiToken, { tokenOnly: true });
+  const principal = (res: { locals: Record<string, unknown> }) => res.locals.admin as AdminPrincipal;
+
+  router.post('/api/accounts', tokenOnly, json, async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    res.status(201).json(await opts.connections.createAccount({ slug: body.slug, name: body.name }));
+  });
+
+  router.get('/api/accounts/:slug', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res.json(await opts.connections.getAccount(req.params.slug as string));
+  });
+
+  router.patch('/api/accounts/:slug', anyAdmin, json, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    const parsed = settingsSchema.safeParse(req.body);
+    if (!parsed.success) throw new SpError('SETTINGS_INVALID', { detail: parsed.error.message });
+    res.json(await opts.connections.updateSettings(req.params.slug as string, parsed.data));
+  });
+
+  router.put('/api/accounts/:slug/saml', anyAdmin, requireJsonOrMultipart, json, upload, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res.json(await opts.connections.importIdp(req.params.slug as string, parseImport(req)));
+  });
+
+  router.get('/api/accounts/:slug/saml', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res.json(await opts.connections.getConnection(req.params.slug as string));
+  });
+
+  router.delete('/api/accounts/:slug/saml', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    await opts.connections.deleteConnection(req.params.slug as string);
+    res.status(204).end();
+  });
+
+  router.get('/api/accounts/:slug/users', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    const account = await opts.connections.account(req.params.slug as string);
+    const users = await opts.stores.users.listByAccount(account.id);
+    res.json({
+      users: users.map(({ passwordHash: _p, ...u }) => u),
+    });
+  });
+
+  router.get('/api/accounts/:slug/audit', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    const account = await opts.connections.account(req.params.slug as string);
+    const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
+    res.json({ events: await opts.stores.audit.list(account.slug, limit) });
+  });
+
+  router.get('/api/audit/:referenceId', tokenOnly, async (req, res) => {
+    const event = await opts.stores.audit.getByReference(req.params.referenceId as string);
+    if (!event) throw new SpError('NOT_FOUND');
+    res.json(event);
+  });
+
+  return router;
+}

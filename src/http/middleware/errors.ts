@@ -1,0 +1,63 @@
+import { randomBytes } from 'node:crypto';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { SpError, isSpError } from '../../errors.js';
+import { html, page } from '../views.js';
+
+/** A short id an end user can quote and an admin can look up in logs and the audit trail. */
+export function newReferenceId(): string {
+  return `ref_${randomBytes(8).toString('hex')}`;
+}
+
+/** True when the client asked for JSON (API callers, `Accept: application/json`). */
+export function wantsJson(req: Request): boolean {
+  return req.path.startsWith('/api/') || req.accepts(['html', 'json']) === 'json';
+}
+
+/** Translates body-parser, multer and other framework errors into the catalogue, once. */
+function toSpError(err: unknown): SpError {
+  if (isSpError(err)) return err;
+  const e = err as { type?: string; code?: string; status?: number; message?: string } | null;
+  if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
+    return new SpError('PAYLOAD_TOO_LARGE', { cause: err });
+  }
+  if (e?.code?.startsWith('LIMIT_') || e?.type === 'entity.parse.failed' || e?.type === 'parameters.too.many') {
+    return new SpError('REQUEST_INVALID', { cause: err, detail: e.message ?? e.code ?? '' });
+  }
+  if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
+    return new SpError('UNSUPPORTED_MEDIA_TYPE', { cause: err });
+  }
+  if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500) {
+    return new SpError('REQUEST_INVALID', { cause: err, detail: e.message ?? '' });
+  }
+  return new SpError('INTERNAL', { cause: err, detail: e?.message ?? String(err) });
+}
+
+/** The one error renderer: JSON for API clients, a plain page for browsers. Never a stack trace. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    const error = toSpError(err);
+    const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
+    const log = { code: error.code, status: error.status, referenceId, method: req.method, path: req.path, detail: error.detail };
+    if (error.status >= 500) logger.error({ ...log, err: error.cause ?? error }, 'request failed');
+    else logger.warn(log, 'request rejected');
+    if (res.headersSent) return;
+    res.status(error.status).set('Cache-Control', 'no-store');
+    if (error.code === 'RATE_LIMITED' && res.getHeader('Retry-After') === undefined) res.set('Retry-After', '60');
+    if (wantsJson(req)) {
+      res.json({ error: { code: error.code, message: error.message, referenceId } });
+      return;
+    }
+    res.type('html').send(
+      page(
+        'Sign-in problem',
+        html`<div class="error"><h1>We could not complete this request</h1><p>${error.message}</p></div>
+<p class="muted">Error code <code>${error.code}</code> · reference <code>${referenceId}</code>. Quote the reference to your administrator.</p>
+<p><a href="/">Back to the start page</a></p>`,
+      ),
+    );
+  };
+}
+
+/** 404 for anything no route matched. */
+export const notFound: RequestHandler = (_req, _res, next) => next(new SpError('NOT_FOUND'));

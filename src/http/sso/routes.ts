@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import express, { Router, type Request, type Response } from 'express';
+import { SpError } from '../../errors.js';
+import type { SsoService } from '../../sso/service.js';
+import { readCookie } from '../cookies.js';
+import { newReferenceId } from '../middleware/errors.js';
+import { safeReturnPath } from '../return-to.js';
+import '../session-user.js';
+
+/** Name of the short-lived cookie that binds an SP-initiated login to the browser that started it. */
+export const LOGIN_COOKIE = 'sspk_login';
+
+const NONCE = /^[a-f0-9]{64}$/;
+
+function regenerate(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err as Error) : resolve())));
+}
+function save(req: Request): Promise<void> {
+  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err as Error) : resolve())));
+}
+
+/** GET metadata, GET login, POST acs — per account. */
+export function ssoRouter(opts: {
+  sso: SsoService;
+  baseUrl: string;
+  requestTtlMs: number;
+  maxSamlResponseBytes: number;
+}): Router {
+  const router = Router();
+  const acsBody = express.urlencoded({ extended: false, limit: opts.maxSamlResponseBytes, parameterLimit: 10 });
+
+  router.get('/sso/:slug/metadata', async (req, res) => {
+    const xml = await opts.sso.metadata(req.params.slug);
+    res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);
+  });
+
+  router.get('/sso/:slug/login', async (req, res) => {
+    const slug = req.params.slug;
+    const existing = readCookie(req, LOGIN_COOKIE);
+    const nonce = existing !== null && NONCE.test(existing) ? existing : randomBytes(32).toString('hex');
+    const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
+    const url = await opts.sso.startLogin(slug, relayState, nonce);
+    // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
+    // Path-scoped to this account's ACS, HttpOnly, Secure (browsers accept it on http://localhost too).
+    res.cookie(LOGIN_COOKIE, nonce, {
+      path: `${new URL(opts.baseUrl).pathname.replace(/\/$/, '')}/sso/${slug}/acs`,
+      httpOnly: true,
+      secure: true,
+      sameSite: 'none',
+      maxAge: opts.requestTtlMs,
+    });
+    res.set('Cache-Control', 'no-store').redirect(302, url);
+  });
+
+  router.post('/sso/:slug/acs', acsBody, async (req: Request, res: Response) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const referenceId = newReferenceId();
+    res.locals.referenceId = referenceId;
+    const nonce = readCookie(req, LOGIN_COOKIE);
+    const result = await opts.sso.consume({
+      slug: req.params.slug as string,
+      samlResponse: body.SAMLResponse,
+      browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
+      clientIp: req.ip ?? null,
+      referenceId,
+    });
+    // A new session id at login: a session id planted before login must not become a logged-in one.
+    try {
+      await regenerate(req);
+      req.session.user = {
+        userId: result.user.id,
+        accountSlug: result.account.slug,
+        nameId: result.assertion.nameId,
+        email: result.user.email,
+        role: result.user.role,
+        loginAt: new Date().toISOString(),
+        via: 'sso',
+      };
+      await save(req);
+    } catch (err) {
+      throw new SpError('STORE_UNAVAILABLE', { cause: err, detail: 'session could not be saved' });
+    }
+    res.set('Cache-Control', 'no-store').redirect(303, safeReturnPath(body.RelayState, opts.baseUrl));
+  });
+
+  router.get('/api/me', (req, res) => {
+    const user = req.session.user;
+    if (!user) throw new SpError('AUTH_REQUIRED');
+    res.set('Cache-Control', 'no-store').json({
+      email: user.email,
+      nameId: user.nameId,
+      account: user.accountSlug,
+      role: user.role,
+    });
+  });
+
+  router.post('/logout', (req, res, next) => {
+    req.session.destroy((err) => {
+      if (err) return next(new SpError('STORE_UNAVAILABLE', { cause: err }));
+      res.clearCookie('sspk.sid', { path: '/' });
+      if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
+      else res.redirect(303, '/');
+    });
+  });
+
+  return router;
+}

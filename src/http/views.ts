@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+
+const layout = readFileSync(new URL('../../views/layout.html', import.meta.url), 'utf8');
+
+/** HTML-escapes a value for text and attribute contexts. */
+export function esc(value: unknown): string {
+  return String(value ?? '').replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** A raw HTML fragment built only from escaped parts. */
+export class Html {
+  constructor(readonly value: string) {}
+  toString(): string {
+    return this.value;
+  }
+}
+
+/** Tagged template that escapes every interpolation unless it is already {@link Html}. */
+export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
+  let out = strings[0] ?? '';
+  values.forEach((v, i) => {
+    const part = Array.isArray(v) ? v.map((x) => (x instanceof Html ? x.value : esc(x))).join('') : v instanceof Html ? v.value : esc(v);
+    out += part + (strings[i + 1] ?? '');
+  });
+  return new Html(out);
+}
+
+/** Renders a full page in views/layout.html. */
+export function page(title: string, body: Html): string {
+  return layout.replace('{{title}}', esc(title)).replace('{{body}}', body.value);
+}

@@ -1,0 +1,366 @@
+import { SAML } from '@node-saml/node-saml';
+import { SpError, type ErrorCode } from '../errors.js';
+import {
+  CM_BEARER,
+  NS,
+  SHA1_DIGEST_ALGORITHM,
+  SHA1_SIGNATURE_ALGORITHM,
+  STATUS_SUCCESS,
+  STRONG_DIGEST_ALGORITHMS,
+  STRONG_SIGNATURE_ALGORITHMS,
+} from './constants.js';
+import { nodeSamlOptions, type SamlContext } from './options.js';
+import { children, found, onlyChild, parseUntrustedXml, scanDocument, textOf, type Element } from './xml.js';
+
+/** What a fully validated response says. Everything here comes from signed content. */
+export interface VerifiedAssertion {
+  assertionId: string;
+  issuer: string;
+  nameId: string;
+  nameIdFormat: string | null;
+  sessionIndex: string | null;
+  /** The request this answers (from the signed SubjectConfirmationData, else the Response); null = IdP-initiated. */
+  inResponseTo: string | null;
+  /** Attribute name → values. */
+  attributes: Record<string, string[]>;
+  /** Until when the assertion could still be accepted (replay records must live at least this long). */
+  replayUntilMs: number;
+}
+
+const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+
+/** Decodes the SAMLResponse form field strictly: whitespace tolerated, anything else not base64 refused. */
+export function decodeSamlResponse(field: unknown): { xml: string; base64: string } {
+  if (typeof field !== 'string' || field.trim() === '') throw new SpError('SAML_RESPONSE_MISSING');
+  const compact = field.replace(/[\r\n\t ]+/g, '');
+  if (compact.length % 4 !== 0 || !BASE64.test(compact)) {
+    throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'SAMLResponse is not base64' });
+  }
+  const bytes = Buffer.from(compact, 'base64');
+  const xml = bytes.toString('utf8');
+  // A deflated (HTTP-Redirect style) or binary body decodes to bytes that are not UTF-8 XML.
+  if (!Buffer.from(xml, 'utf8').equals(bytes) || !xml.trimStart().startsWith('<')) {
+    throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'SAMLResponse is not XML (deflated or binary?)' });
+  }
+  return { xml, base64: compact };
+}
+
+/** What the (unsigned) Response envelope says, read once during the structural checks. */
+interface Envelope {
+  issuer: string | null;
+  inResponseTo: string | null;
+}
+
+function parseInstant(value: string | null, what: string): number | null {
+  if (value === null) return null;
+  // xs:dateTime in UTC as SAML requires; Date.parse alone would accept many other shapes.
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(value)) {
+    throw new SpError('SAML_RESPONSE_MALFORMED', { detail: `${what} is not an xs:dateTime in UTC` });
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms))
+    throw new SpError('SAML_RESPONSE_MALFORMED', { detail: `${what} is not a valid time` });
+  return ms;
+}
+
+function checkWindow(
+  nowMs: number,
+  skewMs: number,
+  notBefore: number | null,
+  notOnOrAfter: number | null,
+  what: string,
+) {
+  if (notBefore !== null && nowMs + skewMs < notBefore) {
+    throw new SpError('SAML_NOT_YET_VALID', {
+      detail: `${what} NotBefore ${new Date(notBefore).toISOString()}`,
+    });
+  }
+  if (notOnOrAfter !== null && nowMs - skewMs >= notOnOrAfter) {
+    throw new SpError('SAML_EXPIRED', {
+      detail: `${what} NotOnOrAfter ${new Date(notOnOrAfter).toISOString()}`,
+    });
+  }
+}
+
+/**
+ * Structural checks on the untrusted document, before any cryptography. They make the signed
+ * element unambiguous, which is what XML Signature Wrapping attacks (Somorovsky et al. 2012) exploit:
+ * exactly one Response (the root), exactly one Assertion (its child), unique IDs, signatures only on
+ * those two elements and each referencing its own parent.
+ */
+function checkStructure(xml: string, ctx: SamlContext): Envelope {
+  const doc = parseUntrustedXml(xml);
+  const root = doc.documentElement!;
+  const scan = scanDocument(doc);
+  if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
+  if (root.namespaceURI !== NS.protocol || root.localName !== 'Response') {
+    throw new SpError('SAML_NOT_A_RESPONSE', {
+      detail: `root is ${root.namespaceURI ?? ''}:${root.localName}`,
+    });
+  }
+  if (found(scan, NS.protocol, 'Response').length !== 1) {
+    throw new SpError('SAML_ASSERTION_COUNT', { detail: 'nested Response element' });
+  }
+  if (scan.duplicateId !== null)
+    throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId}` });
+
+  const status = onlyChild(root, NS.protocol, 'Status', 'SAML_RESPONSE_MALFORMED');
+  const code = status && onlyChild(status, NS.protocol, 'StatusCode', 'SAML_RESPONSE_MALFORMED');
+  const statusValue = code?.getAttribute('Value') ?? null;
+  if (statusValue !== STATUS_SUCCESS) {
+    const nested = code && children(code, NS.protocol, 'StatusCode')[0]?.getAttribute('Value');
+    throw new SpError('SAML_STATUS_NOT_SUCCESS', {
+      detail: `status ${statusValue ?? 'missing'} ${nested ?? ''}`.trim(),
+    });
+  }
+
+  const assertions = found(scan, NS.assertion, 'Assertion');
+  const encrypted = found(scan, NS.assertion, 'EncryptedAssertion');
+  if (assertions.length + encrypted.length !== 1) {
+    throw new SpError('SAML_ASSERTION_COUNT', {
+      detail: `${assertions.length} assertions, ${encrypted.length} encrypted`,
+    });
+  }
+  const assertion = assertions[0] ?? null;
+  const container = assertion ?? encrypted[0]!;
+  if (container.parentNode !== root) {
+    throw new SpError('SAML_ASSERTION_COUNT', { detail: 'assertion is not a child of the Response' });
+  }
+
+  const destination = root.getAttribute('Destination');
+  if (destination !== null && destination !== ctx.acsUrl) {
+    throw new SpError('SAML_DESTINATION_MISMATCH', { detail: `Destination ${destination}` });
+  }
+
+  for (const method of found(scan, NS.dsig, 'SignatureMethod')) {
+    checkAlgorithm(
+      method.getAttribute('Algorithm'),
+      STRONG_SIGNATURE_ALGORITHMS,
+      SHA1_SIGNATURE_ALGORITHM,
+      ctx,
+    );
+  }
+  for (const method of found(scan, NS.dsig, 'DigestMethod')) {
+    checkAlgorithm(method.getAttribute('Algorithm'), STRONG_DIGEST_ALGORITHMS, SHA1_DIGEST_ALGORITHM, ctx);
+  }
+
+  const signatures = found(scan, NS.dsig, 'Signature');
+  for (const sig of signatures) {
+    const parent = sig.parentNode as Element | null;
+    if (!parent || (parent !== root && parent !== assertion)) {
+      throw new SpError('SAML_SIGNATURE_INVALID', {
+        detail: `Signature inside <${parent?.localName ?? '?'}>`,
+      });
+    }
+    const signedInfo = onlyChild(sig, NS.dsig, 'SignedInfo', 'SAML_SIGNATURE_INVALID');
+    const refs = signedInfo ? children(signedInfo, NS.dsig, 'Reference') : [];
+    const parentId = parent.getAttribute('ID');
+    // A signature must cover exactly the element it sits in (CVE-2025-29775 style reference games).
+    if (refs.length !== 1 || !parentId || refs[0]!.getAttribute('URI') !== `#${parentId}`) {
+      throw new SpError('SAML_SIGNATURE_INVALID', {
+        detail: 'Signature Reference does not point at its parent',
+      });
+    }
+  }
+  if (assertion) {
+    // An encrypted assertion carries its signature inside; node-saml checks it after decryption.
+    if (
+      children(root, NS.dsig, 'Signature').length + children(assertion, NS.dsig, 'Signature').length ===
+      0
+    ) {
+      throw new SpError('SAML_SIGNATURE_MISSING');
+    }
+    if (children(assertion, NS.assertion, 'Conditions').length !== 1) {
+      throw new SpError('SAML_AUDIENCE_MISMATCH', {
+        detail: 'assertion needs exactly one Conditions element',
+      });
+    }
+  }
+  const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
+  return {
+    issuer: issuerEl ? textOf(issuerEl).trim() : null,
+    inResponseTo: root.getAttribute('InResponseTo') || null,
+  };
+}
+
+function checkAlgorithm(
+  alg: string | null,
+  strong: ReadonlySet<string>,
+  sha1: string,
+  ctx: SamlContext,
+): void {
+  if (alg !== null && strong.has(alg)) return;
+  if (alg === sha1) {
+    if (ctx.allowSha1) return;
+    throw new SpError('SAML_WEAK_ALGORITHM', { detail: alg });
+  }
+  throw new SpError('SAML_ALGORITHM_UNSUPPORTED', { detail: alg ?? 'missing Algorithm' });
+}
+
+/**
+ * node-saml throws bare Errors; this is the one place their messages are read, to keep the
+ * original as `cause` under a catalogued code. Anything unrecognised is a generic rejection.
+ */
+function translateNodeSamlError(err: unknown): SpError {
+  if (err instanceof SpError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const table: [RegExp, ErrorCode][] = [
+    [/multiple assertions/i, 'SAML_ASSERTION_COUNT'],
+    [/decrypt|EncryptedAssertion|encrypted/i, 'SAML_ENCRYPTED_ASSERTION_INVALID'],
+    [
+      /signature|signed|ID cannot refer|ref URI|transforms|Cannot obtain assertion/i,
+      'SAML_SIGNATURE_INVALID',
+    ],
+    [/audience|AudienceRestriction/i, 'SAML_AUDIENCE_MISMATCH'],
+    [/not yet valid/i, 'SAML_NOT_YET_VALID'],
+    [/expired/i, 'SAML_EXPIRED'],
+    [/SAML provider returned/i, 'SAML_STATUS_NOT_SUCCESS'],
+  ];
+  const code = table.find(([re]) => re.test(message))?.[1] ?? 'SAML_RESPONSE_INVALID';
+  return new SpError(code, { cause: err, detail: message });
+}
+
+/**
+ * Checks on the assertion node-saml verified (its XML comes from the signed bytes, never from the
+ * surrounding unsigned document): Issuer, subject, bearer confirmation, Recipient, times, audience.
+ */
+function checkVerifiedAssertion(
+  assertionXml: string,
+  envelope: Envelope,
+  ctx: SamlContext,
+  nowMs: number,
+): VerifiedAssertion {
+  const assertion = parseUntrustedXml(assertionXml).documentElement!;
+  if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') {
+    throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'verified content is not an Assertion' });
+  }
+  const skew = ctx.clockSkewMs;
+  const assertionId = assertion.getAttribute('ID');
+  if (!assertionId) throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'assertion without ID' });
+
+  const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
+  const issuer = issuerEl ? textOf(issuerEl).trim() : '';
+  if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
+  if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
+    throw new SpError('SAML_ISSUER_MISMATCH', { detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}` });
+  }
+  if (envelope.issuer !== null && envelope.issuer !== issuer) {
+    throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'Response and Assertion issuers differ' });
+  }
+
+  const subject = onlyChild(assertion, NS.assertion, 'Subject', 'SAML_NAMEID_MISSING');
+  const nameIdEl = subject && onlyChild(subject, NS.assertion, 'NameID', 'SAML_NAMEID_MISSING');
+  const nameId = nameIdEl ? textOf(nameIdEl).trim() : '';
+  if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
+
+  // Web Browser SSO profile: at least one bearer confirmation whose data names our ACS and is current.
+  const bearers = children(subject!, NS.assertion, 'SubjectConfirmation').filter(
+    (sc) => sc.getAttribute('Method') === CM_BEARER,
+  );
+  if (bearers.length === 0)
+    throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no bearer SubjectConfirmation' });
+  let confirmed: { inResponseTo: string | null; notOnOrAfter: number } | null = null;
+  let firstError: SpError | null = null;
+  for (const sc of bearers) {
+    try {
+      const data = onlyChild(
+        sc,
+        NS.assertion,
+        'SubjectConfirmationData',
+        'SAML_SUBJECT_CONFIRMATION_INVALID',
+      );
+      if (!data)
+        throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no SubjectConfirmationData' });
+      const recipient = data.getAttribute('Recipient');
+      if (recipient !== ctx.acsUrl)
+        throw new SpError('SAML_RECIPIENT_MISMATCH', { detail: `Recipient ${recipient ?? 'missing'}` });
+      const notOnOrAfter = parseInstant(
+        data.getAttribute('NotOnOrAfter'),
+        'SubjectConfirmationData NotOnOrAfter',
+      );
+      if (notOnOrAfter === null) {
+        throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', {
+          detail: 'SubjectConfirmationData without NotOnOrAfter',
+        });
+      }
+      const notBefore = parseInstant(data.getAttribute('NotBefore'), 'SubjectConfirmationData NotBefore');
+      checkWindow(nowMs, skew, notBefore, notOnOrAfter, 'SubjectConfirmationData');
+      confirmed = { inResponseTo: data.getAttribute('InResponseTo') || null, notOnOrAfter };
+      break;
+    } catch (err) {
+      if (!(err instanceof SpError)) throw err;
+      firstError ??= err;
+    }
+  }
+  if (!confirmed) throw firstError!;
+
+  const conditions = onlyChild(assertion, NS.assertion, 'Conditions', 'SAML_AUDIENCE_MISMATCH');
+  if (!conditions) throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: 'no Conditions' });
+  const condNotOnOrAfter = parseInstant(conditions.getAttribute('NotOnOrAfter'), 'Conditions NotOnOrAfter');
+  checkWindow(
+    nowMs,
+    skew,
+    parseInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore'),
+    condNotOnOrAfter,
+    'Conditions',
+  );
+  const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
+  // Every AudienceRestriction must include us (SAML core 2.5.1.4); none at all is refused.
+  if (
+    restrictions.length === 0 ||
+    !restrictions.every((r) =>
+      children(r, NS.assertion, 'Audience').some((a) => textOf(a).trim() === ctx.spEntityId),
+    )
+  ) {
+    throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });
+  }
+
+  const responseInResponseTo = envelope.inResponseTo;
+  if (confirmed.inResponseTo && responseInResponseTo && confirmed.inResponseTo !== responseInResponseTo) {
+    throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
+      detail: 'Response and SubjectConfirmationData InResponseTo differ',
+    });
+  }
+
+  const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
+  for (const statement of children(assertion, NS.assertion, 'AttributeStatement')) {
+    for (const attr of children(statement, NS.assertion, 'Attribute')) {
+      const name = attr.getAttribute('Name');
+      if (!name) continue;
+      const values = children(attr, NS.assertion, 'AttributeValue').map((v) => textOf(v).trim());
+      attributes[name] = [...(attributes[name] ?? []), ...values];
+    }
+  }
+  const authn = children(assertion, NS.assertion, 'AuthnStatement')[0];
+
+  return {
+    assertionId,
+    issuer,
+    nameId,
+    nameIdFormat: nameIdEl.getAttribute('Format') || null,
+    sessionIndex: authn?.getAttribute('SessionIndex') || null,
+    inResponseTo: confirmed.inResponseTo ?? responseInResponseTo,
+    attributes,
+    replayUntilMs: Math.max(confirmed.notOnOrAfter, condNotOnOrAfter ?? 0) + skew,
+  };
+}
+
+/**
+ * Validates a base64 SAMLResponse against one connection. Returns what the signed assertion says, or
+ * throws a catalogued {@link SpError}. InResponseTo binding and replay are the caller's (they need
+ * storage); everything else about the message is checked here.
+ */
+export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
+  const { xml, base64 } = decodeSamlResponse(samlResponse);
+  const envelope = checkStructure(xml, ctx);
+  const saml = new SAML(nodeSamlOptions(ctx));
+  let assertionXml: string;
+  try {
+    const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
+    if (!profile) throw new Error('Missing SAML assertion');
+    assertionXml = profile.getAssertionXml?.() ?? '';
+  } catch (err) {
+    throw translateNodeSamlError(err);
+  }
+  return checkVerifiedAssertion(assertionXml, envelope, ctx, Date.now());
+}

@@ -1,0 +1,73 @@
+import { SpError } from '../errors.js';
+import type { Account, Connection, UserStore } from '../storage/types.js';
+import { emailDomain, type MappedProfile } from './attributes.js';
+
+/** What a provisioning hook receives at each successful SSO login. */
+export interface ProvisionInput {
+  account: { id: string; slug: string };
+  connectionId: string;
+  nameId: string;
+  /** Mapped profile (e-mail lower-cased, groups de-duplicated). */
+  profile: MappedProfile;
+  /** Every attribute of the verified assertion. */
+  attributes: Record<string, string[]>;
+  /** Role the kit would give (admin when a group is in the account's adminGroups, else member). */
+  suggestedRole: 'member' | 'admin';
+}
+
+/** What provisioning returns: the user the session belongs to. */
+export interface ProvisionedUser {
+  id: string;
+  email: string | null;
+  role: string;
+  created: boolean;
+}
+
+/**
+ * A host application's own provisioning. Replaces the built-in user table when given. Throw
+ * `new SpError('PROVISIONING_REJECTED')` to refuse a user; any other error is a 503.
+ */
+export type ProvisionHook = (input: ProvisionInput) => Promise<ProvisionedUser>;
+
+/** Applies the account policy, then provisions through the hook or the built-in store. */
+export async function provisionUser(
+  users: UserStore,
+  account: Account,
+  connection: Connection,
+  nameId: string,
+  profile: MappedProfile,
+  attributes: Record<string, string[]>,
+  hook: ProvisionHook | undefined,
+): Promise<ProvisionedUser> {
+  const allowed = account.settings.allowedEmailDomains;
+  if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
+    throw new SpError('USER_EMAIL_DOMAIN_NOT_ALLOWED', { detail: `email ${profile.email ?? 'missing'}` });
+  }
+  const suggestedRole = profile.groups.some((g) => account.settings.adminGroups.includes(g)) ? 'admin' : 'member';
+  if (hook) {
+    try {
+      return await hook({
+        account: { id: account.id, slug: account.slug },
+        connectionId: connection.id,
+        nameId,
+        profile,
+        attributes,
+        suggestedRole,
+      });
+    } catch (err) {
+      if (err instanceof SpError) throw err;
+      throw new SpError('STORE_UNAVAILABLE', { cause: err, detail: 'provisioning hook failed' });
+    }
+  }
+  const { user, created } = await users.upsertFromSso({
+    accountId: account.id,
+    connectionId: connection.id,
+    nameId,
+    email: profile.email,
+    name: profile.name,
+    groups: profile.groups,
+    role: suggestedRole,
+  });
+  if (user.disabled) throw new SpError('PROVISIONING_REJECTED', { detail: 'user is disabled' });
+  return { id: user.id, email: user.email, role: user.role, created };
+}
