@@ -51,10 +51,17 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const logger = options.logger ?? createLogger(config.logLevel);
   const production = config.nodeEnv === 'production';
   const keys = loadSpKeys(config.spKeyFile, config.spCertFile, production);
-  if (keys.isDevPair) logger.warn('using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)');
-  if (config.sessionSecretGenerated) logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
+  if (keys.isDevPair)
+    logger.warn(
+      'using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)',
+    );
+  if (config.sessionSecretGenerated)
+    logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
 
-  const storage = await openStorage({ databaseUrl: config.databaseUrl, sessionTtlMs: config.sessionTtlSeconds * 1000 });
+  const storage = await openStorage({
+    databaseUrl: config.databaseUrl,
+    sessionTtlMs: config.sessionTtlSeconds * 1000,
+  });
   const { stores } = storage;
   const sweeper = setInterval(() => {
     storage.sweep().catch((err: unknown) => logger.warn({ err }, 'cleanup of expired records failed'));
@@ -65,7 +72,11 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const sso = new SsoService(
     stores,
     keys,
-    { baseUrl: config.baseUrl, clockSkewMs: config.clockSkewSeconds * 1000, requestTtlMs: config.requestTtlSeconds * 1000 },
+    {
+      baseUrl: config.baseUrl,
+      clockSkewMs: config.clockSkewSeconds * 1000,
+      requestTtlMs: config.requestTtlSeconds * 1000,
+    },
     logger,
     options.provisionUser,
   );
@@ -117,7 +128,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
 }
 
 /** A standalone Express app around the SP: security headers, start page, the SP router, 404s. */
-export async function createApp(options: SamlSpOptions): Promise<{ app: Express; sp: SamlSp; close(): Promise<void> }> {
+export async function createApp(
+  options: SamlSpOptions,
+): Promise<{ app: Express; sp: SamlSp; close(): Promise<void> }> {
   const sp = await createSamlSp(options);
   const app = express();
   app.disable('x-powered-by');

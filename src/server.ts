@@ -27,7 +27,9 @@ main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`saml-sp-kit: configuration error: ${err.message}\n`);
   } else {
-    process.stderr.write(`saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
   }
   process.exit(1);
 });

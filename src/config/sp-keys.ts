@@ -22,12 +22,18 @@ export function loadSpKeys(keyFile: string, certFile: string, production: boolea
   try {
     privateKey = readFileSync(keyFile, 'utf8');
   } catch (err) {
-    throw new ConfigError('SP_KEY_FILE', `cannot read ${keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(
+      'SP_KEY_FILE',
+      `cannot read ${keyFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   try {
     certificate = readFileSync(certFile, 'utf8');
   } catch (err) {
-    throw new ConfigError('SP_CERT_FILE', `cannot read ${certFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new ConfigError(
+      'SP_CERT_FILE',
+      `cannot read ${certFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
   }
   let key: ReturnType<typeof createPrivateKey>;
   try {

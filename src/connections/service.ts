@@ -152,7 +152,8 @@ export class ConnectionService {
       const conn = await this.stores.connections.getByAccount(account.id);
       if (conn?.status !== 'active') {
         throw new SpError('SETTINGS_INVALID', {
-          message: 'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',
+          message:
+            'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',
         });
       }
     }
@@ -172,7 +173,8 @@ export class ConnectionService {
         certificates: parseCertificates(meta.signingCertificates.map(derBase64ToPem).join('')),
       };
     } else {
-      const entityId = input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
+      const entityId =
+        input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
       write = {
         certificates: parseCertificates(input.certificate),
         ssoUrl: validateSsoUrl(input.ssoUrl),

@@ -18,15 +18,27 @@ export function pagesRouter(): Router {
   router.get('/', (req, res) => {
     const user = req.session.user;
     const body = user
-      ? html`<div class="ok"><h1>Signed in</h1>
-<p>You are signed in as <strong>${user.email ?? user.nameId}</strong> in account <code>${user.accountSlug}</code> (role ${user.role}).</p></div>
-<form method="post" action="/logout"><button type="submit">Sign out</button></form>`
+      ? html`<div class="ok">
+            <h1>Signed in</h1>
+            <p>
+              You are signed in as <strong>${user.email ?? user.nameId}</strong> in account
+              <code>${user.accountSlug}</code> (role ${user.role}).
+            </p>
+          </div>
+          <form method="post" action="/logout"><button type="submit">Sign out</button></form>`
       : html`<h1>Sign in with single sign-on</h1>
-<form method="get" action="/login">
-<label for="account">Account</label>
-<input id="account" name="account" required pattern="[a-z0-9][a-z0-9\\-]{1,62}" autocomplete="organization" placeholder="acme">
-<button type="submit">Continue</button>
-</form>`;
+          <form method="get" action="/login">
+            <label for="account">Account</label>
+            <input
+              id="account"
+              name="account"
+              required
+              pattern="[a-z0-9][a-z0-9\\-]{1,62}"
+              autocomplete="organization"
+              placeholder="acme"
+            />
+            <button type="submit">Continue</button>
+          </form>`;
     res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
   });
 

@@ -19,7 +19,11 @@ export class Html {
 export function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
   let out = strings[0] ?? '';
   values.forEach((v, i) => {
-    const part = Array.isArray(v) ? v.map((x) => (x instanceof Html ? x.value : esc(x))).join('') : v instanceof Html ? v.value : esc(v);
+    const part = Array.isArray(v)
+      ? v.map((x) => (x instanceof Html ? x.value : esc(x))).join('')
+      : v instanceof Html
+        ? v.value
+        : esc(v);
     out += part + (strings[i + 1] ?? '');
   });
   return new Html(out);

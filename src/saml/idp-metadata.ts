@@ -22,14 +22,18 @@ export function parseIdpMetadata(xml: string): IdpMetadata {
   if (Buffer.byteLength(xml, 'utf8') > MAX_METADATA_BYTES) {
     throw new SpError('METADATA_INVALID', { message: 'The IdP metadata is larger than 512 KiB.' });
   }
-  const root = parseUntrustedXml(xml, { malformed: 'METADATA_INVALID', doctype: 'METADATA_DOCTYPE_FORBIDDEN' })
-    .documentElement!;
+  const root = parseUntrustedXml(xml, {
+    malformed: 'METADATA_INVALID',
+    doctype: 'METADATA_DOCTYPE_FORBIDDEN',
+  }).documentElement!;
   let entities: Element[];
   if (root.namespaceURI === NS.metadata && root.localName === 'EntityDescriptor') entities = [root];
   else if (root.namespaceURI === NS.metadata && root.localName === 'EntitiesDescriptor') {
     entities = children(root, NS.metadata, 'EntityDescriptor');
   } else {
-    throw new SpError('METADATA_INVALID', { message: 'The IdP metadata must be a SAML 2.0 EntityDescriptor.' });
+    throw new SpError('METADATA_INVALID', {
+      message: 'The IdP metadata must be a SAML 2.0 EntityDescriptor.',
+    });
   }
   const idps = entities.flatMap((e) => children(e, NS.metadata, 'IDPSSODescriptor').map((d) => ({ e, d })));
   if (idps.length !== 1) {

@@ -56,7 +56,9 @@ export class SsoService {
   ) {}
 
   private async load(slug: string): Promise<{ account: Account; connection: Connection | null }> {
-    const account = /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug) ? await this.stores.accounts.getBySlug(slug) : null;
+    const account = /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)
+      ? await this.stores.accounts.getBySlug(slug)
+      : null;
     if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
     return { account, connection: await this.stores.connections.getByAccount(account.id) };
   }
@@ -122,7 +124,9 @@ export class SsoService {
       // Replay: an assertion ID is accepted once per connection, remembered until it could no longer
       // be accepted anyway. claim() is atomic, so of concurrent posts exactly one wins.
       const ttl = Math.max(assertion.replayUntilMs - Date.now(), 1000);
-      if (!(await this.stores.oneTime.claim(oneTimeKeys.assertion(connection.id, assertion.assertionId), ttl))) {
+      if (
+        !(await this.stores.oneTime.claim(oneTimeKeys.assertion(connection.id, assertion.assertionId), ttl))
+      ) {
         throw new SpError('SAML_REPLAY', { detail: `assertion ${assertion.assertionId}` });
       }
       await this.checkSolicitation(account, connection, assertion, input.browserNonce);
@@ -140,11 +144,17 @@ export class SsoService {
         connection.id,
         connection.idpEntityId === null ? assertion.issuer : null,
       );
-      await this.audit(input, account, connection, assertion, { outcome: 'success', code: 'OK', userId: user.id });
+      await this.audit(input, account, connection, assertion, {
+        outcome: 'success',
+        code: 'OK',
+        userId: user.id,
+      });
       return { account, user, assertion, referenceId: input.referenceId };
     } catch (err) {
       const error =
-        err instanceof SpError ? err : new SpError('INTERNAL', { cause: err, detail: err instanceof Error ? err.message : String(err) });
+        err instanceof SpError
+          ? err
+          : new SpError('INTERNAL', { cause: err, detail: err instanceof Error ? err.message : String(err) });
       await this.audit(input, account, connection, assertion, {
         outcome: 'failure',
         code: error.code,
@@ -174,7 +184,9 @@ export class SsoService {
       throw new SpError('SAML_IN_RESPONSE_TO_UNKNOWN', { detail: `InResponseTo ${assertion.inResponseTo}` });
     }
     if (browserNonce === null || !sameHash(stored, hashNonce(browserNonce))) {
-      throw new SpError('SAML_BROWSER_MISMATCH', { detail: browserNonce === null ? 'no login cookie' : 'cookie mismatch' });
+      throw new SpError('SAML_BROWSER_MISMATCH', {
+        detail: browserNonce === null ? 'no login cookie' : 'cookie mismatch',
+      });
     }
   }
 

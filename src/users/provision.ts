@@ -43,7 +43,9 @@ export async function provisionUser(
   if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
     throw new SpError('USER_EMAIL_DOMAIN_NOT_ALLOWED', { detail: `email ${profile.email ?? 'missing'}` });
   }
-  const suggestedRole = profile.groups.some((g) => account.settings.adminGroups.includes(g)) ? 'admin' : 'member';
+  const suggestedRole = profile.groups.some((g) => account.settings.adminGroups.includes(g))
+    ? 'admin'
+    : 'member';
   if (hook) {
     try {
       return await hook({

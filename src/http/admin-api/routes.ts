@@ -9,7 +9,14 @@ import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middlewa
 const settingsSchema = z
   .object({
     idpInitiated: z.boolean(),
-    allowedEmailDomains: z.array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,63}$/i).transform((d) => d.toLowerCase())).max(100),
+    allowedEmailDomains: z
+      .array(
+        z
+          .string()
+          .regex(/^[a-z0-9.-]+\.[a-z]{2,63}$/i)
+          .transform((d) => d.toLowerCase()),
+      )
+      .max(100),
     allowSha1: z.boolean(),
     adminGroups: z.array(z.string().min(1).max(256)).max(100),
     ssoOnly: z.boolean(),
@@ -18,7 +25,11 @@ const settingsSchema = z
   .strict();
 
 const manualSchema = z
-  .object({ certificate: z.string().max(256 * 1024), ssoUrl: z.string(), idpEntityId: z.string().nullable().optional() })
+  .object({
+    certificate: z.string().max(256 * 1024),
+    ssoUrl: z.string(),
+    idpEntityId: z.string().nullable().optional(),
+  })
   .strict();
 const metadataSchema = z.object({ metadataXml: z.string().max(512 * 1024) }).strict();
 
@@ -39,14 +50,18 @@ function parseImport(req: Request): IdpImport {
   }
   if ('metadataXml' in body) {
     const parsed = metadataSchema.safeParse(body);
-    if (!parsed.success) throw new SpError('REQUEST_INVALID', { message: 'Send { "metadataXml": "<EntityDescriptor …>" } alone.' });
+    if (!parsed.success)
+      throw new SpError('REQUEST_INVALID', {
+        message: 'Send { "metadataXml": "<EntityDescriptor …>" } alone.',
+      });
     return { kind: 'metadata', metadataXml: parsed.data.metadataXml };
   }
   if (!('certificate' in body) || body.certificate === '') throw new SpError('CERT_MISSING');
   const parsed = manualSchema.safeParse(body);
   if (!parsed.success) {
     throw new SpError('REQUEST_INVALID', {
-      message: 'Send { "certificate": "<PEM>", "ssoUrl": "https://…", "idpEntityId"?: "…" } or { "metadataXml": "…" }.',
+      message:
+        'Send { "certificate": "<PEM>", "ssoUrl": "https://…", "idpEntityId"?: "…" } or { "metadataXml": "…" }.',
       detail: parsed.error.message,
     });
   }
@@ -54,12 +69,17 @@ function parseImport(req: Request): IdpImport {
 }
 
 const requireJsonOrMultipart: RequestHandler = (req, _res, next) => {
-  if (!req.is(['application/json', 'multipart/form-data'])) return next(new SpError('UNSUPPORTED_MEDIA_TYPE'));
+  if (!req.is(['application/json', 'multipart/form-data']))
+    return next(new SpError('UNSUPPORTED_MEDIA_TYPE'));
   next();
 };
 
 /** The admin JSON API. */
-export function adminApiRouter(opts: { connections: ConnectionService; stores: Stores; adminApiToken: string | undefined }): Router {
+export function adminApiRouter(opts: {
+  connections: ConnectionService;
+  stores: Stores;
+  adminApiToken: string | undefined;
+}): Router {
   const router = Router();
   const json = express.json({ limit: '1mb', strict: true });
   const upload = multer({

@@ -34,5 +34,6 @@ export function adminAuth(token: string | undefined, opts: { tokenOnly?: boolean
 
 /** Refuses a session admin acting on another account. */
 export function assertAccountAccess(req: Request, principal: AdminPrincipal): void {
-  if (principal.kind === 'session' && principal.accountSlug !== req.params.slug) throw new SpError('FORBIDDEN');
+  if (principal.kind === 'session' && principal.accountSlug !== req.params.slug)
+    throw new SpError('FORBIDDEN');
 }

@@ -21,7 +21,11 @@ function toSpError(err: unknown): SpError {
   if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {
     return new SpError('PAYLOAD_TOO_LARGE', { cause: err });
   }
-  if (e?.code?.startsWith('LIMIT_') || e?.type === 'entity.parse.failed' || e?.type === 'parameters.too.many') {
+  if (
+    e?.code?.startsWith('LIMIT_') ||
+    e?.type === 'entity.parse.failed' ||
+    e?.type === 'parameters.too.many'
+  ) {
     return new SpError('REQUEST_INVALID', { cause: err, detail: e.message ?? e.code ?? '' });
   }
   if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
@@ -38,12 +42,20 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toSpError(err);
     const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
-    const log = { code: error.code, status: error.status, referenceId, method: req.method, path: req.path, detail: error.detail };
+    const log = {
+      code: error.code,
+      status: error.status,
+      referenceId,
+      method: req.method,
+      path: req.path,
+      detail: error.detail,
+    };
     if (error.status >= 500) logger.error({ ...log, err: error.cause ?? error }, 'request failed');
     else logger.warn(log, 'request rejected');
     if (res.headersSent) return;
     res.status(error.status).set('Cache-Control', 'no-store');
-    if (error.code === 'RATE_LIMITED' && res.getHeader('Retry-After') === undefined) res.set('Retry-After', '60');
+    if (error.code === 'RATE_LIMITED' && res.getHeader('Retry-After') === undefined)
+      res.set('Retry-After', '60');
     if (wantsJson(req)) {
       res.json({ error: { code: error.code, message: error.message, referenceId } });
       return;
@@ -51,9 +63,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     res.type('html').send(
       page(
         'Sign-in problem',
-        html`<div class="error"><h1>We could not complete this request</h1><p>${error.message}</p></div>
-<p class="muted">Error code <code>${error.code}</code> · reference <code>${referenceId}</code>. Quote the reference to your administrator.</p>
-<p><a href="/">Back to the start page</a></p>`,
+        html`<div class="error">
+            <h1>We could not complete this request</h1>
+            <p>${error.message}</p>
+          </div>
+          <p class="muted">
+            Error code <code>${error.code}</code> · reference <code>${referenceId}</code>. Quote the reference
+            to your administrator.
+          </p>
+          <p><a href="/">Back to the start page</a></p>`,
       ),
     );
   };

@@ -13,10 +13,14 @@ export const LOGIN_COOKIE = 'sspk_login';
 const NONCE = /^[a-f0-9]{64}$/;
 
 function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.regenerate((err) => (err ? reject(err as Error) : resolve())));
+  return new Promise((resolve, reject) =>
+    req.session.regenerate((err) => (err ? reject(err as Error) : resolve())),
+  );
 }
 function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) => req.session.save((err) => (err ? reject(err as Error) : resolve())));
+  return new Promise((resolve, reject) =>
+    req.session.save((err) => (err ? reject(err as Error) : resolve())),
+  );
 }
 
 /** GET metadata, GET login, POST acs — per account. */
@@ -27,7 +31,11 @@ export function ssoRouter(opts: {
   maxSamlResponseBytes: number;
 }): Router {
   const router = Router();
-  const acsBody = express.urlencoded({ extended: false, limit: opts.maxSamlResponseBytes, parameterLimit: 10 });
+  const acsBody = express.urlencoded({
+    extended: false,
+    limit: opts.maxSamlResponseBytes,
+    parameterLimit: 10,
+  });
 
   router.get('/sso/:slug/metadata', async (req, res) => {
     const xml = await opts.sso.metadata(req.params.slug);
