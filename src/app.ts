@@ -35,7 +35,7 @@ export interface SamlSp {
   config: SpConfig;
   stores: Stores;
   logger: Logger;
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 function isResolved(c: SpConfig | ConfigInput): c is SpConfig {
@@ -130,7 +130,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
 /** A standalone Express app around the SP: security headers, start page, the SP router, 404s. */
 export async function createApp(
   options: SamlSpOptions,
-): Promise<{ app: Express; sp: SamlSp; close(): Promise<void> }> {
+): Promise<{ app: Express; sp: SamlSp; close: () => Promise<void> }> {
   const sp = await createSamlSp(options);
   const app = express();
   app.disable('x-powered-by');

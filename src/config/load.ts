@@ -54,5 +54,5 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SpConfi
     const raw = env[name];
     if (raw !== undefined && raw !== '') input[key] = raw;
   }
-  return resolveConfig(input as ConfigInput, (key) => envNames[key]);
+  return resolveConfig(input, (key) => envNames[key]);
 }

@@ -254,7 +254,7 @@ function checkVerifiedAssertion(
   if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
 
   // Web Browser SSO profile: at least one bearer confirmation whose data names our ACS and is current.
-  const bearers = children(subject!, NS.assertion, 'SubjectConfirmation').filter(
+  const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter(
     (sc) => sc.getAttribute('Method') === CM_BEARER,
   );
   if (bearers.length === 0)

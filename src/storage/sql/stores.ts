@@ -22,7 +22,7 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
   allowSha1: false,
   adminGroups: [],
   ssoOnly: false,
-}) as AccountSettings;
+});
 
 const now = (): string => new Date().toISOString();
 
