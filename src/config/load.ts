@@ -52,7 +52,7 @@ export function loadConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SpConfi
   const input: Record<string, string> = {};
   for (const [key, name] of Object.entries(envNames)) {
     const raw = env[name];
-    if (raw !== undefined && raw !== '') input[key] = raw;
+    if (raw !== undefined && raw.trim() !== '') input[key] = raw.trim();
   }
   return resolveConfig(input, (key) => envNames[key]);
 }

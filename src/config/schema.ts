@@ -15,9 +15,14 @@ export const configSchema = z
     /** `BASE_URL`: public origin (and optional path prefix); ACS URL, entity IDs and redirects derive from it. */
     baseUrl: z
       .string()
-      .url()
-      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL')
-      .refine((u) => !new URL(u).search && !new URL(u).hash, 'must not carry a query or fragment')
+      .refine(
+        (u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol),
+        'must be an absolute http(s) URL',
+      )
+      .refine(
+        (u) => !URL.canParse(u) || (!new URL(u).search && !new URL(u).hash),
+        'must not carry a query or fragment',
+      )
       .transform((u) => u.replace(/\/+$/, ''))
       .optional(),
     /** `DATABASE_URL`: `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */

@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { SpError } from '../errors.js';
 import type { StoredCertificate } from '../storage/types.js';
 
@@ -41,6 +41,7 @@ export function parseCertificates(input: string | Buffer, now: Date = new Date()
     try {
       cert = new X509Certificate(der);
     } catch (err) {
+      if (looksLikePrivateKey(der)) throw new SpError('CERT_IS_PRIVATE_KEY');
       throw new SpError('CERT_INVALID', { cause: err, detail: 'not a parsable X.509 certificate' });
     }
     const notBefore = new Date(cert.validFrom);
@@ -69,4 +70,17 @@ export function parseCertificates(input: string | Buffer, now: Date = new Date()
     });
   }
   return [...out.values()];
+}
+
+/** True when DER bytes parse as a private key (a key uploaded without PEM armour). */
+function looksLikePrivateKey(der: Buffer): boolean {
+  for (const type of ['pkcs8', 'pkcs1', 'sec1'] as const) {
+    try {
+      createPrivateKey({ key: der, format: 'der', type });
+      return true;
+    } catch {
+      // not this encoding
+    }
+  }
+  return false;
 }

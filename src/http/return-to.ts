@@ -17,5 +17,8 @@ export function safeReturnPath(value: unknown, baseUrl: string): string {
   const base = new URL(baseUrl);
   const target = new URL(value, base);
   if (target.origin !== base.origin) return '/';
-  return `${target.pathname}${target.search}${target.hash}`;
+  // Dot segments are resolved only now ('/a/../..//evil.com' becomes '//evil.com'): check the result.
+  const path = `${target.pathname}${target.search}${target.hash}`;
+  if (path.startsWith('//') || path.includes('\\')) return '/';
+  return path;
 }

@@ -4,7 +4,8 @@ const layout = readFileSync(new URL('../../views/layout.html', import.meta.url),
 
 /** HTML-escapes a value for text and attribute contexts. */
 export function esc(value: unknown): string {
-  const text = typeof value === 'string' ? value : value === null || value === undefined ? '' : JSON.stringify(value);
+  const text =
+    typeof value === 'string' ? value : value === null || value === undefined ? '' : JSON.stringify(value);
   return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 

@@ -19,7 +19,7 @@ export interface VerifiedAssertion {
   nameId: string;
   nameIdFormat: string | null;
   sessionIndex: string | null;
-  /** The request this answers (from the signed SubjectConfirmationData, else the Response); null = IdP-initiated. */
+  /** The request this answers (from the signed SubjectConfirmationData only); null = IdP-initiated. */
   inResponseTo: string | null;
   /** Attribute name → values. */
   attributes: Record<string, string[]>;
@@ -315,7 +315,16 @@ function checkVerifiedAssertion(
     throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });
   }
 
+  // The Response element is unsigned when only the Assertion is signed (Auth0's default), so its
+  // InResponseTo is attacker-controlled: it may only confirm the signed SubjectConfirmationData value.
+  // Otherwise an unsolicited assertion could be dressed up as an answer to the attacker's own request,
+  // bypassing a disabled IdP-initiated flow.
   const responseInResponseTo = envelope.inResponseTo;
+  if (responseInResponseTo !== null && confirmed.inResponseTo === null) {
+    throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
+      detail: 'Response InResponseTo without a signed SubjectConfirmationData InResponseTo',
+    });
+  }
   if (confirmed.inResponseTo && responseInResponseTo && confirmed.inResponseTo !== responseInResponseTo) {
     throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
       detail: 'Response and SubjectConfirmationData InResponseTo differ',
@@ -339,7 +348,7 @@ function checkVerifiedAssertion(
     nameId,
     nameIdFormat: nameIdEl.getAttribute('Format') || null,
     sessionIndex: authn?.getAttribute('SessionIndex') || null,
-    inResponseTo: confirmed.inResponseTo ?? responseInResponseTo,
+    inResponseTo: confirmed.inResponseTo,
     attributes,
     replayUntilMs: Math.max(confirmed.notOnOrAfter, condNotOnOrAfter ?? 0) + skew,
   };

@@ -39,10 +39,14 @@ function sameHash(a: string, b: string): boolean {
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
-/** Keys of the one-time store, namespaced per connection so one connection can never consume another's. */
+/**
+ * Keys of the one-time store. Request IDs are namespaced per connection, so one connection can never
+ * consume another's. Seen assertion IDs are namespaced per account (an account has one connection at a
+ * time): deleting and re-importing the connection must not make a captured assertion usable again.
+ */
 export const oneTimeKeys = {
   request: (connectionId: string, requestId: string) => `authn:${connectionId}:${requestId}`,
-  assertion: (connectionId: string, assertionId: string) => `replay:${connectionId}:${assertionId}`,
+  assertion: (accountId: string, assertionId: string) => `replay:${accountId}:${assertionId}`,
 };
 
 /** SP-initiated login, SP metadata and the Assertion Consumer Service. */
@@ -124,9 +128,7 @@ export class SsoService {
       // Replay: an assertion ID is accepted once per connection, remembered until it could no longer
       // be accepted anyway. claim() is atomic, so of concurrent posts exactly one wins.
       const ttl = Math.max(assertion.replayUntilMs - Date.now(), 1000);
-      if (
-        !(await this.stores.oneTime.claim(oneTimeKeys.assertion(connection.id, assertion.assertionId), ttl))
-      ) {
+      if (!(await this.stores.oneTime.claim(oneTimeKeys.assertion(account.id, assertion.assertionId), ttl))) {
         throw new SpError('SAML_REPLAY', { detail: `assertion ${assertion.assertionId}` });
       }
       await this.checkSolicitation(account, connection, assertion, input.browserNonce);

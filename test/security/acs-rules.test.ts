@@ -73,7 +73,7 @@ async function listUsers(t: TestSp, slug: string): Promise<Array<{ nameId: strin
     .get(`/api/accounts/${slug}/users`)
     .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
     .expect(200);
-  return res.body.users;
+  return res.body.users as Array<{ nameId: string; email: string | null }>;
 }
 
 describe('ACS rules', () => {
@@ -240,11 +240,7 @@ describe('ACS rules', () => {
 
   describe('destination and recipient', () => {
     it('accepts the right Destination', async () => {
-      const res = await postAcs(
-        t,
-        'acme',
-        responseFor(t, 'acme', { destination: t.urls('acme').acsUrl }),
-      );
+      const res = await postAcs(t, 'acme', responseFor(t, 'acme', { destination: t.urls('acme').acsUrl }));
       await expectLoggedIn(t, res);
     });
 
@@ -381,12 +377,9 @@ describe('ACS rules', () => {
     it("rejects a request started on account A answered at account B's ACS", async () => {
       await createAccountWithIdp(t, 'globex');
       const login = await startLogin(t, 'acme');
-      const res = await postAcs(
-        t,
-        'globex',
-        responseFor(t, 'globex', { inResponseTo: login.request.id }),
-        { cookie: login.cookies },
-      );
+      const res = await postAcs(t, 'globex', responseFor(t, 'globex', { inResponseTo: login.request.id }), {
+        cookie: login.cookies,
+      });
       await expectRejected(
         t,
         res,
@@ -395,6 +388,26 @@ describe('ACS rules', () => {
         login.cookies,
       );
       expect(await listUsers(t, 'globex')).toHaveLength(0);
+    });
+
+    it('does not let an unsigned Response envelope turn an unsolicited assertion into an SP-initiated one', async () => {
+      // BUG (src/saml/validate-response.ts): when only the assertion is signed (Auth0's default), the
+      // InResponseTo of the UNSIGNED Response element is used as the solicitation. An attacker holding an
+      // unsolicited signed assertion starts a login of their own and wraps the assertion in a Response
+      // naming that request, bypassing idpInitiated: false.
+      await patchSettings(t, 'acme', { idpInitiated: false });
+      const unsolicited = mintXmlFor(t, 'acme', { nameId: 'auth0|victim' });
+      expect(unsolicited).not.toContain('InResponseTo');
+      const attacker = await startLogin(t, 'acme');
+      const wrapped = unsolicited.replace(
+        '<samlp:Response ',
+        `<samlp:Response InResponseTo="${attacker.request.id}" `,
+      );
+      const res = await postAcs(t, 'acme', b64(wrapped), { cookie: attacker.cookies });
+      expect(res.status, JSON.stringify(res.body)).not.toBe(303);
+      expect(['SAML_IDP_INITIATED_DISABLED', 'SAML_IN_RESPONSE_TO_MISMATCH']).toContain(res.body.error?.code);
+      expect([401, 403]).toContain(res.status);
+      await me(t, [...attacker.cookies, ...cookiesFrom(res)]).expect(401);
     });
 
     it('turns IdP-initiated off while SP-initiated keeps working', async () => {
@@ -426,6 +439,24 @@ describe('ACS rules', () => {
       const rejected = results.filter((r) => r.status !== 303);
       expect(rejected).toHaveLength(19);
       for (const r of rejected) await expectRejected(t, r, 401, 'SAML_REPLAY');
+    });
+
+    it('remembers used assertions when the connection is deleted and imported again', async () => {
+      // BUG (src/sso/service.ts oneTimeKeys.assertion): replay records are keyed by connection id, and a
+      // DELETE + PUT of the connection gets a new id, so a captured, still-valid response works again.
+      const once = responseFor(t, 'acme');
+      await expectLoggedIn(t, await postAcs(t, 'acme', once));
+      await request(t.app)
+        .delete('/api/accounts/acme/saml')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .expect(204);
+      await request(t.app)
+        .put('/api/accounts/acme/saml')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .send({ certificate: idpKey.cert, ssoUrl: 'https://test-tenant.auth0.com/samlp/TestClientId123' })
+        .expect(200);
+      await expectRejected(t, await postAcs(t, 'acme', once), 401, 'SAML_REPLAY');
+      await expectLoggedIn(t, await postAcs(t, 'acme', responseFor(t, 'acme')));
     });
 
     it('remembers used assertions across a restart', async () => {

@@ -110,7 +110,7 @@ export function postAcs(
 ) {
   const req = request(t.app).post(t.urls(slug).acsPath).type('form');
   if (!opts.html) req.set('Accept', 'application/json');
-  if (opts.cookie) req.set('Cookie', opts.cookie);
+  if (opts.cookie) req.set('Cookie', Array.isArray(opts.cookie) ? opts.cookie.join('; ') : opts.cookie);
   const form: Record<string, string> = {};
   if (samlResponse !== undefined) form.SAMLResponse = samlResponse;
   if (opts.relayState !== undefined) form.RelayState = opts.relayState;
