@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       baseUrl: 'http://localhost:3000',
       databaseUrl,
       adminApiToken: TOKEN,
+      rateLimitAcsPerMinute: 1_000_000,
       logLevel: 'silent',
       sessionSecret: 'bench-secret-0123456789abcdef0123456789',
     },

@@ -110,9 +110,12 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       baseUrl: config.baseUrl,
       requestTtlMs: config.requestTtlSeconds * 1000,
       maxSamlResponseBytes: config.maxSamlResponseBytes,
+      limits: { acsPerMinute: config.rateLimitAcsPerMinute, loginPerMinute: config.rateLimitLoginPerMinute },
     }),
   );
-  router.use(adminApiRouter({ connections, stores, adminApiToken: config.adminApiToken }));
+  router.use(
+    adminApiRouter({ connections, stores, adminApiToken: config.adminApiToken, perMinute: config.rateLimitAdminPerMinute }),
+  );
   router.use(errorHandler(logger));
 
   return {

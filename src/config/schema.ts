@@ -68,6 +68,12 @@ export const configSchema = z
       .transform((v) =>
         v === undefined || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v,
       ),
+    /** `RATE_LIMIT_ACS_PER_MINUTE`: ACS posts per client IP and minute. */
+    rateLimitAcsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    /** `RATE_LIMIT_LOGIN_PER_MINUTE`: login starts (SSO and password) per client IP and minute. */
+    rateLimitLoginPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(60),
+    /** `RATE_LIMIT_ADMIN_PER_MINUTE`: admin API and admin page requests per client IP and minute. */
+    rateLimitAdminPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -101,5 +107,8 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   sessionTtlSeconds: 'SESSION_TTL_SECONDS',
   maxSamlResponseBytes: 'MAX_SAML_RESPONSE_BYTES',
   trustProxy: 'TRUST_PROXY',
+  rateLimitAcsPerMinute: 'RATE_LIMIT_ACS_PER_MINUTE',
+  rateLimitLoginPerMinute: 'RATE_LIMIT_LOGIN_PER_MINUTE',
+  rateLimitAdminPerMinute: 'RATE_LIMIT_ADMIN_PER_MINUTE',
   logLevel: 'LOG_LEVEL',
 };

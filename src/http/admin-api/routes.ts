@@ -5,6 +5,7 @@ import type { ConnectionService, IdpImport } from '../../connections/service.js'
 import { SpError } from '../../errors.js';
 import type { Stores } from '../../storage/types.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
+import { perClientLimit } from '../middleware/rate-limit.js';
 
 const settingsSchema = z
   .object({
@@ -79,8 +80,11 @@ export function adminApiRouter(opts: {
   connections: ConnectionService;
   stores: Stores;
   adminApiToken: string | undefined;
+  perMinute: number;
 }): Router {
   const router = Router();
+  // Limited before authentication, so token guessing is throttled too.
+  router.use(['/api/accounts', '/api/audit'], perClientLimit(opts.perMinute));
   const json = express.json({ limit: '1mb', strict: true });
   const upload = multer({
     storage: multer.memoryStorage(),

@@ -4,6 +4,7 @@ import { SpError } from '../../errors.js';
 import type { SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
 import { newReferenceId } from '../middleware/errors.js';
+import { perClientLimit } from '../middleware/rate-limit.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
 
@@ -29,8 +30,11 @@ export function ssoRouter(opts: {
   baseUrl: string;
   requestTtlMs: number;
   maxSamlResponseBytes: number;
+  limits: { acsPerMinute: number; loginPerMinute: number };
 }): Router {
   const router = Router();
+  const acsLimit = perClientLimit(opts.limits.acsPerMinute);
+  const loginLimit = perClientLimit(opts.limits.loginPerMinute);
   const acsBody = express.urlencoded({
     extended: false,
     limit: opts.maxSamlResponseBytes,
@@ -42,8 +46,8 @@ export function ssoRouter(opts: {
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);
   });
 
-  router.get('/sso/:slug/login', async (req, res) => {
-    const slug = req.params.slug;
+  router.get('/sso/:slug/login', loginLimit, async (req, res) => {
+    const slug = String(req.params.slug);
     const existing = readCookie(req, LOGIN_COOKIE);
     const nonce = existing !== null && NONCE.test(existing) ? existing : randomBytes(32).toString('hex');
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
@@ -60,7 +64,7 @@ export function ssoRouter(opts: {
     res.set('Cache-Control', 'no-store').redirect(302, url);
   });
 
-  router.post('/sso/:slug/acs', acsBody, async (req: Request, res: Response) => {
+  router.post('/sso/:slug/acs', acsLimit, acsBody, async (req: Request, res: Response) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const referenceId = newReferenceId();
     res.locals.referenceId = referenceId;
