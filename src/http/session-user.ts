@@ -8,7 +8,7 @@ export interface SessionUser {
   email: string | null;
   role: string;
   loginAt: string;
-  via: 'sso';
+  via: 'sso' | 'password';
 }
 
 declare module 'express-session' {

@@ -119,6 +119,21 @@ export interface UserStore {
   upsertFromSso(input: UserUpsert): Promise<{ user: User; created: boolean }>;
   getById(id: string): Promise<User | null>;
   listByAccount(accountId: string): Promise<User[]>;
+  /** Creates a local password user (e.g. the bootstrap admin); null when that e-mail already has one. */
+  createLocal(input: LocalUserInput): Promise<User | null>;
+  /** The account's local password user with this e-mail. */
+  findLocal(accountId: string, email: string): Promise<User | null>;
+  /** Disables or re-enables a user; false when no such user. */
+  setDisabled(userId: string, disabled: boolean): Promise<boolean>;
+}
+
+/** A local password user. */
+export interface LocalUserInput {
+  accountId: string;
+  email: string;
+  name: string | null;
+  role: 'member' | 'admin';
+  passwordHash: string;
 }
 
 export interface AuditStore {

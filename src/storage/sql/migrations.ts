@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import type { Database } from './schema.js';
 
 /**
@@ -88,16 +88,38 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         }
       },
     },
+    '0002_local_users': {
+      async up(db: Kysely<unknown>) {
+        // Local password users have no connection; the (connection_id, name_id) constraint ignores them
+        // (NULLs are distinct), so they get their own partial unique index.
+        await db.schema
+          .createIndex('users_local_unique')
+          .on('users')
+          .columns(['account_id', 'name_id'])
+          .unique()
+          .where(sql.ref('connection_id'), 'is', null)
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('users_local_unique').ifExists().execute();
+      },
+    },
   };
 }
 
-/** Brings the schema up to date. Safe to run from several processes at once on PostgreSQL (kysely locks). */
+/**
+ * Brings the schema up to date and returns the names of the migrations it applied. Safe to run from
+ * several processes at once on PostgreSQL (kysely takes an advisory lock). `schema` (PostgreSQL) pins
+ * kysely's bookkeeping tables to the kit's schema: kysely otherwise looks for them in any schema of the
+ * database and would skip creating them when another schema (another deployment) already has them.
+ */
 export async function migrateToLatest(
   db: Kysely<Database>,
   dialect: 'sqlite' | 'postgres',
+  schema: string | null = null,
 ): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
-  const migrator = new Migrator({ db, provider });
+  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { SpError } from '../../errors.js';
 import type {
+  LocalUserInput,
   Account,
   AccountSettings,
   AccountStore,
@@ -25,6 +26,9 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
 });
 
 const now = (): string => new Date().toISOString();
+
+/** Local password users live beside SSO users, with no connection and a NameID that cannot collide with an IdP's. */
+const localNameId = (email: string): string => `local:${email.toLowerCase()}`;
 
 function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string } | null;
@@ -249,6 +253,51 @@ export class SqlUserStore implements UserStore {
   async getById(id: string): Promise<User | null> {
     const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? toUser(row) : null;
+  }
+
+  async createLocal(input: LocalUserInput): Promise<User | null> {
+    const t = now();
+    const row = await this.db
+      .insertInto('users')
+      .values({
+        id: randomUUID(),
+        account_id: input.accountId,
+        connection_id: null,
+        name_id: localNameId(input.email),
+        email: input.email,
+        name: input.name,
+        role: input.role,
+        groups: '[]',
+        password_hash: input.passwordHash,
+        disabled: 0,
+        created_at: t,
+        updated_at: t,
+        last_login_at: null,
+      })
+      .onConflict((oc) => oc.columns(['account_id', 'name_id']).where('connection_id', 'is', null).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
+  async findLocal(accountId: string, email: string): Promise<User | null> {
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('connection_id', 'is', null)
+      .where('name_id', '=', localNameId(email))
+      .executeTakeFirst();
+    return row ? toUser(row) : null;
+  }
+
+  async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
+    const res = await this.db
+      .updateTable('users')
+      .set({ disabled: disabled ? 1 : 0, updated_at: now() })
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
   }
 
   async listByAccount(accountId: string): Promise<User[]> {

@@ -1,0 +1,58 @@
+import { SpError } from '../errors.js';
+import type { Account, Stores, User } from '../storage/types.js';
+import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from './password.js';
+
+const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+
+/** The command an operator runs to get back in when SSO-only locks everyone out (README "Recovering access"). */
+export const recoveryHint = (slug: string) => `npm run cli -- sso-only ${slug} off`;
+
+/**
+ * Password sign-in for local users (the bootstrap admin). Refused once the account is SSO-only, so
+ * after SSO works the local password admin can no longer be used (the seed guides' "delete the
+ * default admin" demand). Wrong account, unknown e-mail, wrong password or a disabled user all give the
+ * same LOGIN_FAILED after the same scrypt work, so nothing tells them apart.
+ */
+export async function passwordLogin(
+  stores: Stores,
+  input: { account: unknown; email: unknown; password: unknown },
+): Promise<{ account: Account; user: User }> {
+  const slug = typeof input.account === 'string' ? input.account.trim() : '';
+  const email = typeof input.email === 'string' ? input.email.trim().toLowerCase() : '';
+  const password = typeof input.password === 'string' ? input.password : '';
+  if (!slug || !email || !password || password.length > 1024) throw new SpError('LOGIN_FAILED');
+  const account = SLUG.test(slug) ? await stores.accounts.getBySlug(slug) : null;
+  if (account?.settings.ssoOnly) {
+    throw new SpError('PASSWORD_LOGIN_DISABLED', {
+      detail: `account ${slug}`,
+      message: `Password sign-in is turned off for this account: sign in with single sign-on. An operator who lost SSO access can turn password sign-in back on with: ${recoveryHint(account.slug)}`,
+    });
+  }
+  const user = account ? await stores.users.findLocal(account.id, email) : null;
+  const ok = await verifyPassword(password, user?.passwordHash ?? (await DUMMY_HASH_PROMISE));
+  if (!account || !user || !ok || user.disabled)
+    throw new SpError('LOGIN_FAILED', { detail: `account ${slug}` });
+  return { account, user };
+}
+
+/** Creates a local admin (the CLI's `create-admin`). */
+export async function createLocalAdmin(
+  stores: Stores,
+  input: { account: string; email: string; name?: string | null; password: string },
+): Promise<User> {
+  const account = await stores.accounts.getBySlug(input.account);
+  if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+  if (input.password.length < 12) {
+    throw new SpError('REQUEST_INVALID', { message: 'The password must have at least 12 characters.' });
+  }
+  const user = await stores.users.createLocal({
+    accountId: account.id,
+    email: input.email.trim().toLowerCase(),
+    name: input.name ?? null,
+    role: 'admin',
+    passwordHash: await hashPassword(input.password),
+  });
+  if (!user)
+    throw new SpError('REQUEST_INVALID', { message: 'A local user with this e-mail already exists.' });
+  return user;
+}
