@@ -7,6 +7,8 @@ import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
+import { adminViewsRouter } from './http/admin-views/routes.js';
+import { localLoginRouter } from './http/local-login-routes.js';
 import { errorHandler, notFound } from './http/middleware/errors.js';
 import { pagesRouter } from './http/pages.js';
 import { ssoRouter } from './http/sso/routes.js';
@@ -55,12 +57,21 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger.warn(
       'using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)',
     );
+  if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
+    logger.warn(
+      'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, secure session cookies will not be set',
+    );
+  }
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
 
+  // With REDIS_URL, sessions and one-time values (request IDs, replay cache) move to Redis so that
+  // instances behind a load balancer without sticky sessions share them.
   const storage = await openStorage({
     databaseUrl: config.databaseUrl,
+    redisUrl: config.redisUrl,
     sessionTtlMs: config.sessionTtlSeconds * 1000,
+    logger,
   });
   const { stores } = storage;
   const sweeper = setInterval(() => {
@@ -101,8 +112,11 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     }),
   );
   router.get('/readyz', async (_req, res) => {
-    await stores.ping();
-    res.json({ status: 'ready' });
+    const health = await storage.health();
+    res
+      .status(health.ready ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json(health.ready ? { status: 'ready', checks: health.checks } : { status: 'unavailable', ...health });
   });
   router.use(
     ssoRouter({
@@ -113,8 +127,22 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       limits: { acsPerMinute: config.rateLimitAcsPerMinute, loginPerMinute: config.rateLimitLoginPerMinute },
     }),
   );
+  router.use(localLoginRouter({ stores, perMinute: config.rateLimitLoginPerMinute }));
   router.use(
-    adminApiRouter({ connections, stores, adminApiToken: config.adminApiToken, perMinute: config.rateLimitAdminPerMinute }),
+    adminViewsRouter({
+      connections,
+      stores,
+      baseUrl: config.baseUrl,
+      perMinute: config.rateLimitAdminPerMinute,
+    }),
+  );
+  router.use(
+    adminApiRouter({
+      connections,
+      stores,
+      adminApiToken: config.adminApiToken,
+      perMinute: config.rateLimitAdminPerMinute,
+    }),
   );
   router.use(errorHandler(logger));
 

@@ -51,8 +51,8 @@ export async function startSp(
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
     urls: (slug) => ({
-      acsUrl: `${BASE_URL}/sso/${slug}/acs`,
-      audience: `${BASE_URL}/sso/${slug}/metadata`,
+      acsUrl: `${sp.config.baseUrl}/sso/${slug}/acs`,
+      audience: `${sp.config.baseUrl}/sso/${slug}/metadata`,
       loginPath: `/sso/${slug}/login`,
       acsPath: `/sso/${slug}/acs`,
     }),
