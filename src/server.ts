@@ -1,12 +1,43 @@
+import cluster from 'node:cluster';
 import { createApp } from './app.js';
 import { ConfigError, loadConfigFromEnv } from './config/load.js';
+import { openStorage } from './storage/index.js';
 
-/** Entry point: the only place that listens. */
+/**
+ * Entry point: the only place that listens. With WEB_CONCURRENCY=N (N > 1) the primary process runs
+ * the migrations once and forks N workers sharing the port; signature verification is CPU-bound, so
+ * this is how one machine uses all its cores.
+ */
 async function main(): Promise<void> {
   const config = loadConfigFromEnv();
+  const workers = Number(process.env.WEB_CONCURRENCY ?? 1);
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new ConfigError('WEB_CONCURRENCY', 'must be an integer from 1 to 64');
+  }
+  if (workers > 1 && cluster.isPrimary) {
+    const { stores } = await openStorage({ databaseUrl: config.databaseUrl, sessionTtlMs: 60_000 });
+    await stores.close();
+    for (let i = 0; i < workers; i++) cluster.fork();
+    cluster.on('exit', (worker, code, signal) => {
+      if (signal !== 'SIGTERM' && signal !== 'SIGINT' && code !== 0) {
+        process.stderr.write(`saml-sp-kit: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`);
+        cluster.fork();
+      }
+    });
+    const stop = () => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
+      setTimeout(() => process.exit(0), 11_000).unref();
+      cluster.on('exit', () => {
+        if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      });
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    return;
+  }
   const { app, sp, close } = await createApp({ config });
   const server = app.listen(config.port, config.host, () => {
-    sp.logger.info({ url: config.baseUrl, host: config.host, port: config.port }, 'saml-sp-kit listening');
+    sp.logger.info({ url: config.baseUrl, host: config.host, port: config.port, pid: process.pid }, 'saml-sp-kit listening');
   });
   const shutdown = (signal: string) => {
     sp.logger.info({ signal }, 'shutting down');
@@ -27,9 +58,7 @@ main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`saml-sp-kit: configuration error: ${err.message}\n`);
   } else {
-    process.stderr.write(
-      `saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
+    process.stderr.write(`saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
   }
   process.exit(1);
 });
