@@ -48,6 +48,10 @@ export function pagesRouter(): Router {
     res.redirect(302, `sso/${account}/login`);
   });
 
+  router.get('/favicon.ico', (_req, res) => {
+    res.status(204).set('Cache-Control', 'public, max-age=86400').end();
+  });
+
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });

@@ -33,5 +33,6 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
 
 /** Renders a full page in views/layout.html. */
 export function page(title: string, body: Html): string {
-  return layout.replace('{{title}}', esc(title)).replace('{{body}}', body.value);
+  // Replacer functions: a `$` in the content must not be read as a replacement pattern.
+  return layout.replace('{{title}}', () => esc(title)).replace('{{body}}', () => body.value);
 }

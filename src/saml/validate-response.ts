@@ -1,7 +1,10 @@
 import { SAML } from '@node-saml/node-saml';
+// node-saml's own decryption (no exports map), so our pre-check decrypts exactly as it will.
+import { decryptXml } from '@node-saml/node-saml/lib/xml.js';
 import { SpError, type ErrorCode } from '../errors.js';
 import {
   CM_BEARER,
+  ENCRYPTION_ALGORITHMS,
   NS,
   SHA1_DIGEST_ALGORITHM,
   SHA1_SIGNATURE_ALGORITHM,
@@ -10,7 +13,16 @@ import {
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
 import { nodeSamlOptions, type SamlContext } from './options.js';
-import { children, found, onlyChild, parseUntrustedXml, scanDocument, textOf, type Element } from './xml.js';
+import {
+  children,
+  found,
+  onlyChild,
+  parseUntrustedXml,
+  scanDocument,
+  textOf,
+  type DocumentScan,
+  type Element,
+} from './xml.js';
 
 /** What a fully validated response says. Everything here comes from signed content. */
 export interface VerifiedAssertion {
@@ -88,7 +100,7 @@ function checkWindow(
  * exactly one Response (the root), exactly one Assertion (its child), unique IDs, signatures only on
  * those two elements and each referencing its own parent.
  */
-function checkStructure(xml: string, ctx: SamlContext): Envelope {
+async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> {
   const doc = parseUntrustedXml(xml);
   const root = doc.documentElement!;
   const scan = scanDocument(doc);
@@ -132,55 +144,131 @@ function checkStructure(xml: string, ctx: SamlContext): Envelope {
     throw new SpError('SAML_DESTINATION_MISMATCH', { detail: `Destination ${destination}` });
   }
 
-  for (const method of found(scan, NS.dsig, 'SignatureMethod')) {
-    checkAlgorithm(
-      method.getAttribute('Algorithm'),
-      STRONG_SIGNATURE_ALGORITHMS,
-      SHA1_SIGNATURE_ALGORITHM,
-      ctx,
-    );
-  }
-  for (const method of found(scan, NS.dsig, 'DigestMethod')) {
-    checkAlgorithm(method.getAttribute('Algorithm'), STRONG_DIGEST_ALGORITHMS, SHA1_DIGEST_ALGORITHM, ctx);
-  }
-
-  const signatures = found(scan, NS.dsig, 'Signature');
-  for (const sig of signatures) {
-    const parent = sig.parentNode as Element | null;
-    if (!parent || (parent !== root && parent !== assertion)) {
-      throw new SpError('SAML_SIGNATURE_INVALID', {
-        detail: `Signature inside <${parent?.localName ?? '?'}>`,
-      });
-    }
-    const signedInfo = onlyChild(sig, NS.dsig, 'SignedInfo', 'SAML_SIGNATURE_INVALID');
-    const refs = signedInfo ? children(signedInfo, NS.dsig, 'Reference') : [];
-    const parentId = parent.getAttribute('ID');
-    // A signature must cover exactly the element it sits in (CVE-2025-29775 style reference games).
-    if (refs.length !== 1 || !parentId || refs[0]!.getAttribute('URI') !== `#${parentId}`) {
-      throw new SpError('SAML_SIGNATURE_INVALID', {
-        detail: 'Signature Reference does not point at its parent',
-      });
-    }
-  }
-  if (assertion) {
-    // An encrypted assertion carries its signature inside; node-saml checks it after decryption.
-    if (
-      children(root, NS.dsig, 'Signature').length + children(assertion, NS.dsig, 'Signature').length ===
-      0
-    ) {
-      throw new SpError('SAML_SIGNATURE_MISSING');
-    }
-    if (children(assertion, NS.assertion, 'Conditions').length !== 1) {
-      throw new SpError('SAML_AUDIENCE_MISMATCH', {
-        detail: 'assertion needs exactly one Conditions element',
-      });
-    }
-  }
+  checkSignatures(found(scan, NS.dsig, 'Signature'), assertion ? [root, assertion] : [root], ctx);
+  const responseSigned = children(root, NS.dsig, 'Signature').length > 0;
+  if (assertion) checkPlainAssertion(assertion, responseSigned);
+  else await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
     issuer: issuerEl ? textOf(issuerEl).trim() : null,
     inResponseTo: root.getAttribute('InResponseTo') || null,
   };
+}
+
+/**
+ * Signatures may sit only on the Response or the Assertion, each with one SignedInfo whose single
+ * Reference points at its own parent (CVE-2025-29775 / CVE-2025-54419 idea: verify one element,
+ * read another), using allowed algorithms. Only SignedInfo algorithms are judged here: an
+ * EncryptedKey legitimately carries an OAEP DigestMethod in the same namespace.
+ */
+function checkSignatures(signatures: Element[], allowedParents: Element[], ctx: SamlContext): void {
+  for (const sig of signatures) {
+    const parent = sig.parentNode as Element | null;
+    if (!parent || !allowedParents.includes(parent)) {
+      throw new SpError('SAML_SIGNATURE_INVALID', {
+        detail: `Signature inside <${parent?.localName ?? '?'}>`,
+      });
+    }
+    const signedInfo = onlyChild(sig, NS.dsig, 'SignedInfo', 'SAML_SIGNATURE_INVALID');
+    if (!signedInfo) throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'Signature without SignedInfo' });
+    const methods = children(signedInfo, NS.dsig, 'SignatureMethod');
+    if (methods.length !== 1)
+      throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'SignatureMethod count' });
+    checkAlgorithm(
+      methods[0]!.getAttribute('Algorithm'),
+      STRONG_SIGNATURE_ALGORITHMS,
+      SHA1_SIGNATURE_ALGORITHM,
+      ctx,
+    );
+    const refs = children(signedInfo, NS.dsig, 'Reference');
+    const parentId = parent.getAttribute('ID');
+    if (refs.length !== 1 || !parentId || refs[0]!.getAttribute('URI') !== `#${parentId}`) {
+      throw new SpError('SAML_SIGNATURE_INVALID', {
+        detail: 'Signature Reference does not point at its parent',
+      });
+    }
+    const digests = children(refs[0]!, NS.dsig, 'DigestMethod');
+    if (digests.length !== 1) throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'DigestMethod count' });
+    checkAlgorithm(
+      digests[0]!.getAttribute('Algorithm'),
+      STRONG_DIGEST_ALGORITHMS,
+      SHA1_DIGEST_ALGORITHM,
+      ctx,
+    );
+  }
+}
+
+/** A plain assertion must be covered by a signature (its own or the Response's) and have one Conditions. */
+function checkPlainAssertion(assertion: Element, responseSigned: boolean): void {
+  if (!responseSigned && children(assertion, NS.dsig, 'Signature').length === 0) {
+    throw new SpError('SAML_SIGNATURE_MISSING');
+  }
+  if (children(assertion, NS.assertion, 'Conditions').length !== 1) {
+    throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: 'assertion needs exactly one Conditions element' });
+  }
+}
+
+/**
+ * An encrypted assertion is decrypted with the SP key and held to the same rules as a plain one:
+ * no comments, unique IDs across both documents, one Assertion, signatures only on it. Key transport
+ * RSA-1.5 (Bleichenbacher) and 3DES are refused.
+ */
+async function checkEncryptedAssertion(
+  container: Element,
+  outer: DocumentScan,
+  responseSigned: boolean,
+  ctx: SamlContext,
+): Promise<void> {
+  for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
+    const alg = method.getAttribute('Algorithm');
+    if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
+      throw new SpError('SAML_ALGORITHM_UNSUPPORTED', { detail: `encryption ${alg ?? 'missing Algorithm'}` });
+    }
+  }
+  let decrypted: string;
+  try {
+    decrypted = await decryptXml(container.toString(), ctx.spPrivateKey);
+  } catch (err) {
+    throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
+      cause: err,
+      detail: err instanceof Error ? err.message : String(err),
+    });
+  }
+  const inner = parseUntrustedXml(decrypted);
+  const assertion = inner.documentElement!;
+  const scan = scanDocument(inner);
+  if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
+  if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') {
+    throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
+      detail: 'decrypted content is not an Assertion',
+    });
+  }
+  if (
+    found(scan, NS.assertion, 'Assertion').length !== 1 ||
+    found(scan, NS.protocol, 'Response').length !== 0
+  ) {
+    throw new SpError('SAML_ASSERTION_COUNT', { detail: 'nested elements inside the encrypted assertion' });
+  }
+  const innerIds = collectIds(scan);
+  const clash = [...collectIds(outer)].find((id) => innerIds.has(id));
+  if (scan.duplicateId !== null || clash !== undefined) {
+    throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
+  }
+  checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
+  checkPlainAssertion(assertion, responseSigned);
+}
+
+function collectIds(scan: DocumentScan): Set<string> {
+  const ids = new Set<string>();
+  for (const list of scan.elements.values()) {
+    for (const el of list) {
+      for (const attr of ['ID', 'Id', 'id']) {
+        const v = el.getAttribute(attr);
+        if (v) ids.add(v);
+      }
+    }
+  }
+  return ids;
 }
 
 function checkAlgorithm(
@@ -206,11 +294,12 @@ function translateNodeSamlError(err: unknown): SpError {
   const message = err instanceof Error ? err.message : String(err);
   const table: [RegExp, ErrorCode][] = [
     [/multiple assertions/i, 'SAML_ASSERTION_COUNT'],
-    [/decrypt|EncryptedAssertion|encrypted/i, 'SAML_ENCRYPTED_ASSERTION_INVALID'],
+    // Signature first: node-saml says "Invalid signature from encrypted assertion".
     [
       /signature|signed|ID cannot refer|ref URI|transforms|Cannot obtain assertion/i,
       'SAML_SIGNATURE_INVALID',
     ],
+    [/decrypt|EncryptedAssertion|encrypted/i, 'SAML_ENCRYPTED_ASSERTION_INVALID'],
     [/audience|AudienceRestriction/i, 'SAML_AUDIENCE_MISMATCH'],
     [/not yet valid/i, 'SAML_NOT_YET_VALID'],
     [/expired/i, 'SAML_EXPIRED'],
@@ -361,7 +450,7 @@ function checkVerifiedAssertion(
  */
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
   const { xml, base64 } = decodeSamlResponse(samlResponse);
-  const envelope = checkStructure(xml, ctx);
+  const envelope = await checkStructure(xml, ctx);
   const saml = new SAML(nodeSamlOptions(ctx));
   let assertionXml: string;
   try {

@@ -23,6 +23,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Sqlite from 'better-sqlite3';
 
+/** The raw Set-Cookie headers, with their attributes. */
+function setCookies(res: { headers: Record<string, unknown> }): string[] {
+  const raw = res.headers['set-cookie'];
+  return Array.isArray(raw) ? (raw as string[]) : typeof raw === 'string' ? [raw] : [];
+}
+
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
@@ -158,9 +164,7 @@ describe('session cookie and headers', () => {
       .type('form')
       .send({ SAMLResponse: responseFor(t, 'acme') });
     expect(res.status).toBe(303);
-    const cookie = ([] as string[])
-      .concat(res.headers['set-cookie'] as string[])
-      .find((c) => c.startsWith('sspk.sid='))!;
+    const cookie = setCookies(res).find((c) => c.startsWith('sspk.sid='))!;
     expect(cookie).toMatch(/; HttpOnly/i);
     expect(cookie).toMatch(/; SameSite=Lax/i);
     expect(cookie).toMatch(/; Secure/i);
@@ -176,9 +180,7 @@ describe('session cookie and headers', () => {
     expect(home.headers['x-content-type-options']).toBe('nosniff');
     const acs = await postAcs(t, 'acme', responseFor(t, 'acme'));
     expect(acs.headers['cache-control']).toBe('no-store');
-    const cookie = ([] as string[])
-      .concat(acs.headers['set-cookie'] as string[])
-      .find((c) => c.startsWith('sspk.sid='))!;
+    const cookie = setCookies(acs).find((c) => c.startsWith('sspk.sid='))!;
     expect(cookie).not.toMatch(/; Secure/i);
   });
 });

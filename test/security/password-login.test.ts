@@ -109,7 +109,8 @@ describe('local password sign-in and SSO-only', () => {
 });
 
 describe('the operator CLI', () => {
-  it('creates an account and a bootstrap admin, and turns SSO-only off again for recovery', async () => {
+  // Six CLI processes, each compiling TypeScript on start: slow on a busy 2-core machine.
+  it('creates an account and a bootstrap admin, and turns SSO-only off again for recovery', { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-'));
     // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: don't pass it on.
     const { BASE_URL: _vite, ...inherited } = process.env;

@@ -1,0 +1,585 @@
+/**
+ * Self-serve admin pages: an account admin connects the IdP, reads the values to paste into Auth0 and
+ * changes the account's SSO policy. Server-rendered HTML only (no client-side JavaScript): the pages work
+ * under the app's CSP (`default-src 'none'; style-src 'self'; form-action 'self'`).
+ */
+import express, {
+  Router,
+  type ErrorRequestHandler,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import multer from 'multer';
+import {
+  auth0Settings,
+  connectionView,
+  type ConnectionService,
+  type IdpImport,
+} from '../../connections/service.js';
+import { spUrls } from '../../connections/urls.js';
+import { SpError, isSpError } from '../../errors.js';
+import type { Account, AccountSettings, AuditEvent, Stores, User } from '../../storage/types.js';
+import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
+import { perClientLimit } from '../middleware/rate-limit.js';
+import { html, page, type Html } from '../views.js';
+import '../session-user.js';
+
+/** The only flash messages `?saved=` can show. */
+const SAVED: Readonly<Record<string, string>> = {
+  idp: 'The identity provider was imported. Sign in once with single sign-on to activate the connection.',
+  metadata:
+    'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
+  settings: 'The settings were saved.',
+};
+
+const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
+const MAX_LIST = 100;
+const MAX_USERS_SHOWN = 200;
+const AUDIT_SHOWN = 20;
+
+type ConnectionJson = ReturnType<typeof connectionView>;
+
+/** Values a failed form post showed, put back into the re-rendered form. */
+interface FormState {
+  idp?: { ssoUrl: string; idpEntityId: string };
+  settings?: { idpInitiated: boolean; allowedEmailDomains: string; adminGroups: string; ssoOnly: boolean };
+}
+
+interface Notice {
+  kind: 'ok' | 'error';
+  message: string;
+  code?: string;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+const checked = (v: unknown): boolean => v === 'on' || v === 'true' || v === '1';
+
+/** Splits a comma (or newline) separated list, trimmed, without empties or duplicates. */
+function splitList(value: string, separators: RegExp): string[] {
+  return [
+    ...new Set(
+      value
+        .split(separators)
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    ),
+  ];
+}
+
+/** Parses the settings form (urlencoded) into a settings patch; SETTINGS_INVALID with a precise message. */
+export function parseSettingsForm(body: Record<string, unknown>): Partial<AccountSettings> {
+  const domains = splitList(str(body.allowedEmailDomains), /[,\s]+/).map((d) => d.toLowerCase());
+  const badDomain = domains.find((d) => !DOMAIN.test(d) || d.length > 253);
+  if (badDomain !== undefined) {
+    throw new SpError('SETTINGS_INVALID', {
+      message: `"${badDomain.slice(0, 100)}" is not a domain name. List e-mail domains like example.com, separated by commas.`,
+    });
+  }
+  const groups = splitList(str(body.adminGroups), /\r?\n/);
+  const badGroup = groups.find((g) => g.length > 256);
+  if (badGroup !== undefined) {
+    throw new SpError('SETTINGS_INVALID', { message: 'A group name may have at most 256 characters.' });
+  }
+  if (domains.length > MAX_LIST || groups.length > MAX_LIST) {
+    throw new SpError('SETTINGS_INVALID', {
+      message: `List at most ${MAX_LIST} domains and ${MAX_LIST} groups.`,
+    });
+  }
+  return {
+    idpInitiated: checked(body.idpInitiated),
+    allowedEmailDomains: domains,
+    adminGroups: groups,
+    ssoOnly: checked(body.ssoOnly),
+  };
+}
+
+/** The manual import form (multipart): a certificate file or pasted PEM, the SAML Protocol URL, an optional entity ID. */
+function parseIdpForm(req: Request): IdpImport {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const file = req.file;
+  const pasted = str(body.certificatePem).trim();
+  const certificate: string | Buffer | null =
+    file && file.size > 0 ? file.buffer : pasted !== '' ? pasted : null;
+  if (certificate === null) throw new SpError('CERT_MISSING');
+  const entityId = str(body.idpEntityId).trim();
+  return {
+    kind: 'manual',
+    certificate,
+    ssoUrl: str(body.ssoUrl).trim(),
+    idpEntityId: entityId === '' ? null : entityId,
+  };
+}
+
+function parseMetadataForm(req: Request): IdpImport {
+  const file = req.file;
+  if (!file || file.size === 0) {
+    throw new SpError('METADATA_INVALID', { message: 'Choose the IdP metadata XML file to upload.' });
+  }
+  return { kind: 'metadata', metadataXml: file.buffer.toString('utf8') };
+}
+
+/** Multer's limit errors, translated to the catalogue (other errors go to the app's error handler). */
+function toFormError(err: unknown): SpError | null {
+  if (isSpError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  if (code === 'LIMIT_FILE_SIZE' || code === 'LIMIT_FIELD_VALUE')
+    return new SpError('PAYLOAD_TOO_LARGE', { cause: err });
+  if (code.startsWith('LIMIT_')) return new SpError('REQUEST_INVALID', { cause: err, detail: code });
+  return null;
+}
+
+const fmtTime = (iso: string | null): string =>
+  iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC') : '—';
+
+function signInPage(req: Request, res: Response, signedIn: boolean): void {
+  const base = req.baseUrl;
+  res
+    .status(signedIn ? 403 : 401)
+    .set('Cache-Control', 'no-store')
+    .type('html')
+    .send(
+      page(
+        'Sign in',
+        html`<h1>Sign in as an administrator</h1>
+          <p>
+            ${signedIn ? 'Your account is not an administrator of this account. Sign in with an administrator account to manage single sign-on.' : 'Sign in as an administrator of your account to manage single sign-on.'}
+          </p>
+          <p><a href="${`${base}/login/password`}">Administrator sign-in with a password</a></p>
+          <p><a href="${`${base}/`}">Start page (single sign-on)</a></p>`,
+      ),
+    );
+}
+
+function connectionSection(conn: ConnectionJson | null): Html {
+  if (!conn) {
+    return html`<section>
+      <h2>Connection <span class="badge badge-none">not connected</span></h2>
+      <p>
+        No identity provider is connected yet. Configure Auth0 with the values below, then import its
+        certificate and SAML Protocol URL.
+      </p>
+    </section>`;
+  }
+  const certs = conn.certificates.map(
+    (c) =>
+      html`<tr>
+        <td><code class="wrap">${c.fingerprintSha256}</code></td>
+        <td>${c.subject}</td>
+        <td>${fmtTime(c.notBefore)}</td>
+        <td>${fmtTime(c.notAfter)}</td>
+      </tr>`,
+  );
+  const warnings = conn.warnings.map((w) => html`<li>${w}</li>`);
+  return html`<section>
+    <h2>Connection <span class="${`badge badge-${conn.status}`}">${conn.status}</span></h2>
+    <p class="muted">
+      ${conn.status === 'active' ? `Active since ${fmtTime(conn.activatedAt)}.` : 'Pending: the connection becomes active at the first successful single sign-on.'}
+    </p>
+    ${
+      warnings.length > 0
+        ? html`<div class="warning">
+            <strong>Warnings</strong>
+            <ul>
+              ${warnings}
+            </ul>
+          </div>`
+        : ''
+    }
+    <dl class="values">
+      <dt>SAML Protocol URL (IdP)</dt>
+      <dd><code class="wrap">${conn.ssoUrl}</code></dd>
+      <dt>IdP entity ID</dt>
+      <dd>
+        ${conn.idpEntityId === null ? html`<span class="muted">not known yet (pinned at the first login)</span>` : html`<code class="wrap">${conn.idpEntityId}</code> <span class="muted">(${conn.idpEntityIdSource ?? ''})</span>`}
+      </dd>
+      <dt>Last import</dt>
+      <dd>${fmtTime(conn.updatedAt)}</dd>
+    </dl>
+    <h3>Trusted certificates</h3>
+    <div class="table-wrap">
+      <table>
+        <thead>
+          <tr>
+            <th>SHA-256 fingerprint</th>
+            <th>Subject</th>
+            <th>Valid from</th>
+            <th>Valid until</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${certs}
+        </tbody>
+      </table>
+    </div>
+  </section>`;
+}
+
+function auth0Section(baseUrl: string, account: Account): Html {
+  const urls = spUrls(baseUrl, account.slug);
+  const a0 = auth0Settings(urls);
+  return html`<section>
+    <h2>Values for Auth0</h2>
+    <ol class="steps">
+      ${a0.steps.map((s) => html`<li>${s}</li>`)}
+    </ol>
+    <dl class="values">
+      <dt>Application Callback URL</dt>
+      <dd><code class="wrap">${a0.applicationCallbackUrl}</code></dd>
+      <dt>Audience (SP entity ID)</dt>
+      <dd><code class="wrap">${a0.addonSettings.audience}</code></dd>
+      <dt>SP metadata URL</dt>
+      <dd>
+        <a href="${urls.metadataUrl}"><code class="wrap">${urls.metadataUrl}</code></a>
+      </dd>
+      <dt>Login URL</dt>
+      <dd><code class="wrap">${urls.loginUrl}</code></dd>
+    </dl>
+    <h3>SAML2 Web App addon — Settings JSON</h3>
+    <pre class="json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+  </section>`;
+}
+
+function importSection(base: string, token: string, conn: ConnectionJson | null, form: FormState): Html {
+  const ssoUrl = form.idp?.ssoUrl ?? conn?.ssoUrl ?? '';
+  const entityId =
+    form.idp?.idpEntityId ?? (conn?.idpEntityIdSource === 'admin' ? (conn.idpEntityId ?? '') : '');
+  return html`<section>
+    <h2>${conn ? 'Replace the identity provider' : 'Import the identity provider'}</h2>
+    <p class="muted">
+      A new import replaces the current one only when it is fully valid; otherwise nothing changes.
+    </p>
+    <form method="post" action="${`${base}/admin/idp`}" enctype="multipart/form-data">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <label for="certificate">IdP signing certificate file (.pem, .crt, .cer)</label>
+      <input
+        id="certificate"
+        name="certificate"
+        type="file"
+        accept=".pem,.crt,.cer,application/x-x509-ca-cert,application/x-pem-file"
+      />
+      <label for="certificatePem">…or paste the certificate (PEM)</label>
+      <textarea
+        id="certificatePem"
+        name="certificatePem"
+        rows="5"
+        spellcheck="false"
+        placeholder="-----BEGIN CERTIFICATE-----"
+      ></textarea>
+      <label for="ssoUrl">SAML Protocol URL</label>
+      <input
+        id="ssoUrl"
+        name="ssoUrl"
+        type="url"
+        required
+        value="${ssoUrl}"
+        placeholder="https://TENANT.auth0.com/samlp/CLIENT_ID"
+      />
+      <label for="idpEntityId"
+        >IdP entity ID <span class="muted">(optional, e.g. urn:TENANT.auth0.com)</span></label
+      >
+      <input id="idpEntityId" name="idpEntityId" value="${entityId}" spellcheck="false" />
+      <button type="submit">Import</button>
+    </form>
+    <h3>…or import the IdP metadata</h3>
+    <form method="post" action="${`${base}/admin/idp/metadata`}" enctype="multipart/form-data">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <label for="metadata">IdP metadata XML file</label>
+      <input
+        id="metadata"
+        name="metadata"
+        type="file"
+        required
+        accept=".xml,application/xml,text/xml,application/samlmetadata+xml"
+      />
+      <button type="submit">Import metadata</button>
+    </form>
+  </section>`;
+}
+
+function settingsSection(
+  base: string,
+  token: string,
+  account: Account,
+  conn: ConnectionJson | null,
+  form: FormState,
+): Html {
+  const s = form.settings ?? {
+    idpInitiated: account.settings.idpInitiated,
+    allowedEmailDomains: account.settings.allowedEmailDomains.join(', '),
+    adminGroups: account.settings.adminGroups.join('\n'),
+    ssoOnly: account.settings.ssoOnly,
+  };
+  const active = conn?.status === 'active';
+  return html`<section>
+    <h2>Settings</h2>
+    <form method="post" action="${`${base}/admin/settings`}">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <label class="check"
+        ><input type="checkbox" name="idpInitiated" value="on" ${s.idpInitiated ? html` checked` : ''} />
+        Allow IdP-initiated sign-in (the application tile in Auth0)</label
+      >
+      <label for="allowedEmailDomains"
+        >Allowed e-mail domains <span class="muted">(comma separated; empty allows every domain)</span></label
+      >
+      <input
+        id="allowedEmailDomains"
+        name="allowedEmailDomains"
+        value="${s.allowedEmailDomains}"
+        placeholder="example.com, example.org"
+        spellcheck="false"
+      />
+      <label for="adminGroups"
+        >Admin groups
+        <span class="muted">(one IdP group per line; members become administrators here)</span></label
+      >
+      <textarea id="adminGroups" name="adminGroups" rows="3" spellcheck="false">${s.adminGroups}</textarea>
+      <label class="check"
+        ><input type="checkbox" name="ssoOnly" value="on" ${s.ssoOnly ? html` checked` : ''} /> SSO
+        only</label
+      >
+      <p class="muted">
+        SSO only switches off password sign-in for this account, including the bootstrap administrator you may
+        be signed in with now: afterwards everyone signs in with single sign-on. It can be turned on only once
+        single sign-on is active${active ? '' : ' (it is not yet: sign in once with SSO first)'}.
+      </p>
+      <button type="submit">Save settings</button>
+    </form>
+  </section>`;
+}
+
+function usersSection(users: User[]): Html {
+  const shown = users.slice(0, MAX_USERS_SHOWN);
+  const rows = shown.map(
+    (u) =>
+      html`<tr>
+        <td>${u.email ?? ''}</td>
+        <td>${u.name ?? ''}</td>
+        <td>${u.role}</td>
+        <td>${u.passwordHash ? 'password' : 'SSO'}</td>
+        <td>${u.disabled ? 'disabled' : 'enabled'}</td>
+        <td>${fmtTime(u.lastLoginAt)}</td>
+      </tr>`,
+  );
+  return html`<section>
+    <h2>Users <span class="muted">(${users.length})</span></h2>
+    ${
+      users.length === 0
+        ? html`<p class="muted">No users yet. Users are created at their first single sign-on.</p>`
+        : html`<div class="table-wrap">
+              <table>
+                <thead>
+                  <tr>
+                    <th>E-mail</th>
+                    <th>Name</th>
+                    <th>Role</th>
+                    <th>Sign-in</th>
+                    <th>Status</th>
+                    <th>Last sign-in</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  ${rows}
+                </tbody>
+              </table>
+            </div>
+            ${users.length > shown.length ? html`<p class="muted">Showing the first ${shown.length}.</p>` : ''}`
+    }
+  </section>`;
+}
+
+function auditSection(events: AuditEvent[]): Html {
+  const rows = events.map(
+    (e) =>
+      html`<tr>
+        <td>${fmtTime(e.at)}</td>
+        <td><span class="${`outcome outcome-${e.outcome}`}">${e.outcome}</span></td>
+        <td><code>${e.code}</code></td>
+        <td class="wrap">${e.subject ?? ''}</td>
+        <td><code>${e.referenceId}</code></td>
+      </tr>`,
+  );
+  return html`<section>
+    <h2>Recent sign-ins</h2>
+    ${
+      events.length === 0
+        ? html`<p class="muted">No sign-in attempts yet.</p>`
+        : html`<div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>Time</th>
+                  <th>Outcome</th>
+                  <th>Code</th>
+                  <th>Subject</th>
+                  <th>Reference</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${rows}
+              </tbody>
+            </table>
+          </div>`
+    }
+  </section>`;
+}
+
+/** The admin pages (GET /admin and its form posts), for account admins on their own account. */
+export function adminViewsRouter(opts: {
+  connections: ConnectionService;
+  stores: Stores;
+  baseUrl: string;
+  perMinute: number;
+}): Router {
+  const router = Router();
+  const limit = perClientLimit(opts.perMinute);
+  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 10 });
+  const limits = { fileSize: 512 * 1024, files: 1, fields: 6, fieldSize: 256 * 1024, parts: 8 };
+  const certUpload = multer({ storage: multer.memoryStorage(), limits }).single('certificate');
+  const metadataUpload = multer({ storage: multer.memoryStorage(), limits }).single('metadata');
+
+  /** Only an admin session passes; everyone else gets the sign-in page (before any body is parsed). */
+  const requireAdmin: RequestHandler = (req, res, next) => {
+    const user = req.session?.user;
+    if (user?.role !== 'admin') return signInPage(req, res, user !== undefined);
+    next();
+  };
+
+  async function render(
+    req: Request,
+    res: Response,
+    status: number,
+    notice: Notice | null,
+    formState: FormState = {},
+  ) {
+    const user = req.session.user!;
+    const account = await opts.connections.account(user.accountSlug);
+    const stored = await opts.stores.connections.getByAccount(account.id);
+    const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
+    const [users, events] = await Promise.all([
+      opts.stores.users.listByAccount(account.id),
+      opts.stores.audit.list(account.slug, AUDIT_SHOWN),
+    ]);
+    const base = req.baseUrl;
+    const token = csrfToken(req);
+    const noticeHtml = notice
+      ? notice.kind === 'ok'
+        ? html`<div class="ok notice" role="status"><p>${notice.message}</p></div>`
+        : html`<div class="error notice" role="alert">
+            <p>${notice.message}</p>
+            <p class="muted">Error code <code>${notice.code ?? ''}</code></p>
+          </div>`
+      : '';
+    const body = html`<div class="admin">
+      <header class="topbar">
+        <p class="muted">
+          Signed in as
+          <strong>${user.email ?? user.nameId}</strong> (${user.via === 'password' ? 'password' : 'SSO'}) ·
+          account <code>${account.slug}</code>
+        </p>
+        <form method="post" action="${`${base}/logout`}" class="inline">
+          <button type="submit" class="secondary">Sign out</button>
+        </form>
+      </header>
+      <h1>Single sign-on for ${account.name}</h1>
+      ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
+      ${importSection(base, token, conn, formState)} ${settingsSection(base, token, account, conn, formState)}
+      ${usersSection(users)} ${auditSection(events)}
+    </div>`;
+    res
+      .status(status)
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(page(`SSO setup · ${account.name}`, body));
+  }
+
+  router.get('/admin', requireAdmin, async (req, res) => {
+    const saved = typeof req.query.saved === 'string' ? req.query.saved : '';
+    const message = Object.hasOwn(SAVED, saved) ? SAVED[saved] : undefined;
+    await render(req, res, 200, message ? { kind: 'ok', message } : null);
+  });
+
+  /**
+   * A rejected form post re-renders the page with the catalogued message and the error's status. Only for
+   * an admin session and form errors: rate limiting and unexpected errors go to the app's error handler.
+   */
+  const formErrors =
+    (which: 'idp' | 'metadata' | 'settings'): ErrorRequestHandler =>
+    (err, req, res, next) => {
+      const error = toFormError(err);
+      if (
+        !error ||
+        error.code === 'RATE_LIMITED' ||
+        error.status >= 500 ||
+        req.session?.user?.role !== 'admin'
+      ) {
+        next(err);
+        return;
+      }
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const formState: FormState = {};
+      if (which === 'idp' && error.code !== 'CSRF_INVALID') {
+        formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
+      }
+      if (which === 'settings' && error.code !== 'CSRF_INVALID') {
+        formState.settings = {
+          idpInitiated: checked(body.idpInitiated),
+          allowedEmailDomains: str(body.allowedEmailDomains),
+          adminGroups: str(body.adminGroups),
+          ssoOnly: checked(body.ssoOnly),
+        };
+      }
+      render(
+        req,
+        res,
+        error.status,
+        { kind: 'error', message: error.message, code: error.code },
+        formState,
+      ).catch(next);
+    };
+
+  router.post(
+    '/admin/idp',
+    limit,
+    requireAdmin,
+    certUpload,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseIdpForm(req));
+      res.redirect(303, `${req.baseUrl}/admin?saved=idp`);
+    },
+    formErrors('idp'),
+  );
+
+  router.post(
+    '/admin/idp/metadata',
+    limit,
+    requireAdmin,
+    metadataUpload,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataForm(req));
+      res.redirect(303, `${req.baseUrl}/admin?saved=metadata`);
+    },
+    formErrors('metadata'),
+  );
+
+  router.post(
+    '/admin/settings',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.connections.updateSettings(
+        req.session.user!.accountSlug,
+        parseSettingsForm((req.body ?? {}) as Record<string, unknown>),
+      );
+      res.redirect(303, `${req.baseUrl}/admin?saved=settings`);
+    },
+    formErrors('settings'),
+  );
+
+  return router;
+}
