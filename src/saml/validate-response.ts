@@ -19,6 +19,7 @@ import {
   onlyChild,
   parseUntrustedXml,
   scanDocument,
+  serialize,
   textOf,
   type DocumentScan,
   type Element,
@@ -227,7 +228,7 @@ async function checkEncryptedAssertion(
   }
   let decrypted: string;
   try {
-    decrypted = await decryptXml(container.toString(), ctx.spPrivateKey);
+    decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
   } catch (err) {
     throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
       cause: err,

@@ -1,4 +1,4 @@
-import { DOMParser } from '@xmldom/xmldom';
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import type { Document, Element, Node } from '@xmldom/xmldom';
 import { SpError, type ErrorCode } from '../errors.js';
 
@@ -126,4 +126,9 @@ export function scanDocument(doc: Document): DocumentScan {
 /** Elements of one kind from a scan. */
 export function found(scan: DocumentScan, ns: string, localName: string): Element[] {
   return scan.elements.get(`${ns}|${localName}`) ?? [];
+}
+
+/** Serializes a node back to XML text. */
+export function serialize(node: Node): string {
+  return new XMLSerializer().serializeToString(node);
 }
