@@ -1,16 +1,11 @@
-import express, { Router, type Request } from 'express';
+import express, { Router } from 'express';
 import type { Stores } from '../storage/types.js';
 import { passwordLogin } from '../users/local-login.js';
+import { startLoginSession } from './login-session.js';
 import { csrfToken, verifyCsrf } from './middleware/csrf.js';
 import { perClientLimit } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
 import './session-user.js';
-
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.regenerate((err) => (err ? reject(err as Error) : resolve())),
-  );
-}
 
 /** Password sign-in for local users (the bootstrap admin), refused for SSO-only accounts. */
 export function localLoginRouter(opts: { stores: Stores; perMinute: number }): Router {
@@ -54,16 +49,14 @@ export function localLoginRouter(opts: { stores: Stores; perMinute: number }): R
       email: body.email,
       password: body.password,
     });
-    await regenerate(req);
-    req.session.user = {
+    await startLoginSession(req, {
       userId: user.id,
       accountSlug: account.slug,
       nameId: user.nameId,
       email: user.email,
       role: user.role,
-      loginAt: new Date().toISOString(),
       via: 'password',
-    };
+    });
     res.redirect(303, '/admin');
   });
 

@@ -5,6 +5,7 @@ import type { SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
 import { newReferenceId } from '../middleware/errors.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
+import { startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
 
@@ -12,17 +13,6 @@ import '../session-user.js';
 export const LOGIN_COOKIE = 'sspk_login';
 
 const NONCE = /^[a-f0-9]{64}$/;
-
-function regenerate(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.regenerate((err) => (err ? reject(err as Error) : resolve())),
-  );
-}
-function save(req: Request): Promise<void> {
-  return new Promise((resolve, reject) =>
-    req.session.save((err) => (err ? reject(err as Error) : resolve())),
-  );
-}
 
 /** GET metadata, GET login, POST acs — per account. */
 export function ssoRouter(opts: {
@@ -76,22 +66,14 @@ export function ssoRouter(opts: {
       clientIp: req.ip ?? null,
       referenceId,
     });
-    // A new session id at login: a session id planted before login must not become a logged-in one.
-    try {
-      await regenerate(req);
-      req.session.user = {
-        userId: result.user.id,
-        accountSlug: result.account.slug,
-        nameId: result.assertion.nameId,
-        email: result.user.email,
-        role: result.user.role,
-        loginAt: new Date().toISOString(),
-        via: 'sso',
-      };
-      await save(req);
-    } catch (err) {
-      throw new SpError('STORE_UNAVAILABLE', { cause: err, detail: 'session could not be saved' });
-    }
+    await startLoginSession(req, {
+      userId: result.user.id,
+      accountSlug: result.account.slug,
+      nameId: result.assertion.nameId,
+      email: result.user.email,
+      role: result.user.role,
+      via: 'sso',
+    });
     res.set('Cache-Control', 'no-store').redirect(303, safeReturnPath(body.RelayState, opts.baseUrl));
   });
 
