@@ -110,14 +110,21 @@ export class SsoService {
     return url;
   }
 
-  /** Validates a posted SAMLResponse and provisions the user. Every outcome is audited. */
-  async consume(input: {
-    slug: string;
-    samlResponse: unknown;
-    browserNonce: string | null;
-    clientIp: string | null;
-    referenceId: string;
-  }): Promise<AcsSuccess> {
+  /**
+   * Validates a posted SAMLResponse, provisions the user and lets the caller establish the session
+   * (`establish`) before the connection is activated and the success audited. Every outcome is audited;
+   * a failure at any step (session store included) is audited as that failure.
+   */
+  async consume(
+    input: {
+      slug: string;
+      samlResponse: unknown;
+      browserNonce: string | null;
+      clientIp: string | null;
+      referenceId: string;
+    },
+    establish: (success: AcsSuccess) => Promise<void>,
+  ): Promise<AcsSuccess> {
     let account: Account | null = null;
     let connection: Connection | null = null;
     let assertion: VerifiedAssertion | null = null;
@@ -142,6 +149,8 @@ export class SsoService {
         assertion.attributes,
         this.hook,
       );
+      const success = { account, user, assertion, referenceId: input.referenceId };
+      await establish(success);
       await this.stores.connections.recordSuccessfulLogin(
         connection.id,
         connection.idpEntityId === null ? assertion.issuer : null,
@@ -151,7 +160,7 @@ export class SsoService {
         code: 'OK',
         userId: user.id,
       });
-      return { account, user, assertion, referenceId: input.referenceId };
+      return success;
     } catch (err) {
       const error =
         err instanceof SpError
@@ -190,6 +199,19 @@ export class SsoService {
         detail: browserNonce === null ? 'no login cookie' : 'cookie mismatch',
       });
     }
+  }
+
+  /** Audits an ACS request refused before it could be read (body too large, unparsable form). */
+  async auditRejection(
+    input: { slug: string; clientIp: string | null; referenceId: string },
+    code: string,
+  ): Promise<void> {
+    await this.audit(input, null, null, null, {
+      outcome: 'failure',
+      code,
+      userId: null,
+      detail: 'rejected before parsing',
+    });
   }
 
   private async audit(

@@ -150,6 +150,56 @@ describe('a database error in the middle of an ACS request', () => {
   });
 });
 
+describe('failures around the ACS handler', () => {
+  it('audits an ACS body refused before parsing (413) with its own reference', async () => {
+    const t = await startSp({ maxSamlResponseBytes: 16 * 1024 });
+    cleanups.push(() => t.close());
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', 'A'.repeat(64 * 1024));
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
+    const audit = await request(t.app)
+      .get('/api/accounts/acme/audit')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .expect(200);
+    expect(audit.body.events[0]).toMatchObject({
+      outcome: 'failure',
+      code: 'PAYLOAD_TOO_LARGE',
+      referenceId: res.body.error.referenceId,
+    });
+  });
+
+  it('leaves no login, no activation and an audited failure when the session cannot be saved', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sspk-sess-'));
+    const file = join(dir, 'sp.db');
+    const t = await startSp({ databaseUrl: `sqlite:${file}` });
+    cleanups.push(async () => {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await createAccountWithIdp(t, 'acme');
+    const db = new Sqlite(file);
+    db.exec("CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    db.close();
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('STORE_UNAVAILABLE');
+    await me(t, cookiesFrom(res)).expect(401);
+    const conn = await request(t.app)
+      .get('/api/accounts/acme/saml')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .expect(200);
+    expect(conn.body.status).toBe('pending');
+    const audit = await request(t.app)
+      .get('/api/accounts/acme/audit')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .expect(200);
+    expect(audit.body.events.map((e: { outcome: string; code: string }) => `${e.outcome}:${e.code}`)).toEqual([
+      'failure:STORE_UNAVAILABLE',
+    ]);
+  });
+});
+
 describe('session cookie and headers', () => {
   let t: TestSp;
   afterEach(async () => t?.close());

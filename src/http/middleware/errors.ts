@@ -15,7 +15,7 @@ export function wantsJson(req: Request): boolean {
 }
 
 /** Translates body-parser, multer and other framework errors into the catalogue, once. */
-function toSpError(err: unknown): SpError {
+export function toSpError(err: unknown): SpError {
   if (isSpError(err)) return err;
   const e = err as { type?: string; code?: string; status?: number; message?: string } | null;
   if (e?.type === 'entity.too.large' || e?.code === 'LIMIT_FILE_SIZE' || e?.code === 'LIMIT_FIELD_VALUE') {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import express, { Router, type Request, type Response } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { SpError } from '../../errors.js';
 import type { SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
-import { newReferenceId } from '../middleware/errors.js';
+import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
@@ -54,28 +54,60 @@ export function ssoRouter(opts: {
     res.set('Cache-Control', 'no-store').redirect(302, url);
   });
 
-  router.post('/sso/:slug/acs', acsLimit, acsBody, async (req: Request, res: Response) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const referenceId = newReferenceId();
-    res.locals.referenceId = referenceId;
-    const nonce = readCookie(req, LOGIN_COOKIE);
-    const result = await opts.sso.consume({
-      slug: req.params.slug as string,
-      samlResponse: body.SAMLResponse,
-      browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
-      clientIp: req.ip ?? null,
-      referenceId,
-    });
-    await startLoginSession(req, {
-      userId: result.user.id,
-      accountSlug: result.account.slug,
-      nameId: result.assertion.nameId,
-      email: result.user.email,
-      role: result.user.role,
-      via: 'sso',
-    });
-    res.set('Cache-Control', 'no-store').redirect(303, safeReturnPath(body.RelayState, opts.baseUrl));
-  });
+  router.post(
+    '/sso/:slug/acs',
+    acsLimit,
+    (_req: Request, res: Response, next: NextFunction) => {
+      res.locals.referenceId = newReferenceId();
+      next();
+    },
+    acsBody,
+    async (req: Request, res: Response) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const nonce = readCookie(req, LOGIN_COOKIE);
+      res.locals.acsAudited = true;
+      try {
+        await opts.sso.consume(
+          {
+            slug: String(req.params.slug),
+            samlResponse: body.SAMLResponse,
+            browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
+            clientIp: req.ip ?? null,
+            referenceId: res.locals.referenceId as string,
+          },
+          (result) =>
+            startLoginSession(req, {
+              userId: result.user.id,
+              accountSlug: result.account.slug,
+              nameId: result.assertion.nameId,
+              email: result.user.email,
+              role: result.user.role,
+              via: 'sso',
+            }),
+        );
+      } catch (err) {
+        // A failure after the session was created (activation, audit) must not leave a login behind.
+        if (req.session?.user) await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+        throw err;
+      }
+      res.set('Cache-Control', 'no-store').redirect(303, safeReturnPath(body.RelayState, opts.baseUrl));
+    },
+    // Requests refused before the handler ran (body too large, unparsable form) are audited here;
+    // rate-limited ones are not (an attacker would turn a flood into database writes).
+    async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+      if (!res.locals.acsAudited) {
+        await opts.sso.auditRejection(
+          {
+            slug: String(req.params.slug),
+            clientIp: req.ip ?? null,
+            referenceId: res.locals.referenceId as string,
+          },
+          toSpError(err).code,
+        );
+      }
+      next(err);
+    },
+  );
 
   router.get('/api/me', (req, res) => {
     const user = req.session.user;
