@@ -179,7 +179,9 @@ describe('failures around the ACS handler', () => {
     });
     await createAccountWithIdp(t, 'acme');
     const db = new Sqlite(file);
-    db.exec("CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'disk full'); END;");
+    db.exec(
+      "CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    );
     db.close();
     const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
     expect(res.status).toBe(503);
@@ -194,9 +196,10 @@ describe('failures around the ACS handler', () => {
       .get('/api/accounts/acme/audit')
       .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
       .expect(200);
-    expect(audit.body.events.map((e: { outcome: string; code: string }) => `${e.outcome}:${e.code}`)).toEqual([
-      'failure:STORE_UNAVAILABLE',
-    ]);
+    const outcomes = (audit.body.events as { outcome: string; code: string }[]).map(
+      (e) => `${e.outcome}:${e.code}`,
+    );
+    expect(outcomes).toEqual(['failure:STORE_UNAVAILABLE']);
   });
 });
 
