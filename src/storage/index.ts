@@ -1,6 +1,8 @@
 import { sql } from 'kysely';
 import type session from 'express-session';
-import { SpError } from '../errors.js';
+import { errorCatalog } from '../errors.js';
+import { guardStore, throwStoreError } from './errors.js';
+import { openRedisBackend, type RedisBackend } from './redis/index.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -13,75 +15,152 @@ import {
 } from './sql/stores.js';
 import type { Stores } from './types.js';
 
+/** The backends {@link StorageBundle.health} reports on. */
+export type StorageBackend = 'database' | 'redis';
+
+/** Readiness of every backend, for `GET /readyz`. */
+export interface StorageHealth {
+  ready: boolean;
+  /** One entry per configured backend. */
+  checks: Partial<Record<StorageBackend, 'ok' | 'unavailable'>>;
+  /** Present when not ready: the catalogued code and a public message naming what is down. */
+  error?: { code: 'STORE_UNAVAILABLE'; message: string };
+}
+
 /** Stores plus the express-session store and a periodic cleanup. */
 export interface StorageBundle {
   stores: Stores;
   sessionStore: session.Store;
-  /** Deletes expired one-time values and sessions. */
+  /** Deletes expired one-time values and sessions (Redis expires its own keys). */
   sweep(): Promise<void>;
+  /** Checks every backend; never throws. */
+  health(): Promise<StorageHealth>;
 }
+
+/** Where storage messages go (a pino logger fits). */
+export interface StorageLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
+/** Options of {@link openStorage}. */
+export interface StorageOptions {
+  /** `sqlite:PATH`, `sqlite::memory:` or `postgres://…[?schema=NAME]`. */
+  databaseUrl: string;
+  /**
+   * `redis://…[?prefix=NAME]`: when set, sessions and the one-time values (AuthnRequest IDs, seen
+   * assertion IDs) live in Redis so several instances share them. Key prefix default `sspk:`.
+   */
+  redisUrl?: string | undefined;
+  /** Lifetime of a session whose cookie carries no expiry. */
+  sessionTtlMs: number;
+  /** Told once when Redis is lost and once when it is back (not on every reconnect attempt). */
+  logger?: StorageLogger;
+}
+
+export { guardStore } from './errors.js';
 
 /**
- * Wraps every async method so a backend failure (connection refused, server restarting) surfaces as
- * the catalogued STORE_UNAVAILABLE (503) instead of an uncaught driver error. SpErrors pass through.
+ * Opens the SQL database named by `databaseUrl`, migrates it, connects to Redis when `redisUrl` is
+ * set, and builds the stores.
+ *
+ * @throws when a backend cannot be reached at start-up (the process should not start half-wired).
  */
-export function guardStore<T extends object>(store: T): T {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      const value: unknown = Reflect.get(target, prop, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        try {
-          const out: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
-          return out instanceof Promise ? out.catch(translateStoreError) : out;
-        } catch (err) {
-          return translateStoreError(err);
-        }
-      };
-    },
-  });
-}
-
-function translateStoreError(err: unknown): never {
-  if (err instanceof SpError) throw err;
-  throw new SpError('STORE_UNAVAILABLE', {
-    cause: err,
-    detail: err instanceof Error ? err.message : String(err),
-  });
-}
-
-/** Opens the SQL database named by `databaseUrl`, migrates it and builds the stores. */
-export async function openStorage(opts: {
-  databaseUrl: string;
-  sessionTtlMs: number;
-}): Promise<StorageBundle> {
-  const { db, dialect } = await openSqlDatabase(opts.databaseUrl);
-  await migrateToLatest(db, dialect);
-  const oneTime = new SqlOneTimeStore(db);
-  const sessionStore = new SqlSessionStore(db, opts.sessionTtlMs);
+export async function openStorage(opts: StorageOptions): Promise<StorageBundle> {
+  const { db, dialect, schema } = await openSqlDatabase(opts.databaseUrl);
+  let redis: RedisBackend | null = null;
+  try {
+    await migrateToLatest(db, dialect, schema);
+    if (opts.redisUrl) {
+      const log = opts.logger;
+      redis = await openRedisBackend({
+        url: opts.redisUrl,
+        sessionTtlMs: opts.sessionTtlMs,
+        events: {
+          onLost: (err) =>
+            log?.warn(
+              { err },
+              'Redis connection lost: sessions and SSO logins fail with 503 until it is back',
+            ),
+          onRestored: () => log?.info({}, 'Redis connection restored'),
+        },
+      });
+    }
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const sqlOneTime = new SqlOneTimeStore(db);
+  const sqlSessions = new SqlSessionStore(db, opts.sessionTtlMs);
+  const pingDatabase = async (): Promise<void> => {
+    try {
+      await sql`select 1`.execute(db);
+    } catch (err) {
+      throwStoreError(err);
+    }
+  };
   const stores: Stores = {
     accounts: guardStore(new SqlAccountStore(db)),
     connections: guardStore(new SqlConnectionStore(db)),
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(new SqlAuditStore(db)),
-    oneTime: guardStore(oneTime),
+    oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
-      try {
-        await sql`select 1`.execute(db);
-      } catch (err) {
-        translateStoreError(err);
-      }
+      await pingDatabase();
+      await redis?.ping();
     },
-    close: () => db.destroy(),
+    close: async () => {
+      await redis?.close();
+      await db.destroy();
+    },
   };
   return {
     stores,
-    sessionStore,
+    sessionStore: redis ? redis.sessionStore : sqlSessions,
     sweep: async () => {
-      await oneTime.sweep();
-      await sessionStore.sweep();
+      // Harmless with Redis (the tables stay empty) and keeps a switch back to SQL clean.
+      await sqlOneTime.sweep();
+      await sqlSessions.sweep();
+    },
+    health: async () => {
+      const state = (p: Promise<void>) =>
+        p.then(
+          () => 'ok' as const,
+          () => 'unavailable' as const,
+        );
+      const [database, redisState] = await Promise.all([
+        state(pingDatabase()),
+        redis ? state(redis.ping()) : Promise.resolve(null),
+      ]);
+      const checks: StorageHealth['checks'] = { database };
+      if (redisState) checks.redis = redisState;
+      const down = Object.entries(checks)
+        .filter(([, v]) => v !== 'ok')
+        .map(([k]) => k);
+      if (down.length === 0) return { ready: true, checks };
+      return {
+        ready: false,
+        checks,
+        error: {
+          code: 'STORE_UNAVAILABLE',
+          message: `${errorCatalog.STORE_UNAVAILABLE.message} Unavailable: ${down.join(', ')}.`,
+        },
+      };
     },
   };
+}
+
+/**
+ * Brings the database named by `databaseUrl` up to date (what `npm run migrate` does) and returns the
+ * names of the migrations applied now; empty when it already was.
+ */
+export async function migrateDatabase(databaseUrl: string): Promise<string[]> {
+  const { db, dialect, schema } = await openSqlDatabase(databaseUrl);
+  try {
+    return await migrateToLatest(db, dialect, schema);
+  } finally {
+    await db.destroy();
+  }
 }
 
 export type * from './types.js';

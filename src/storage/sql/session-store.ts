@@ -1,8 +1,15 @@
 import session from 'express-session';
 import type { Kysely } from 'kysely';
+import { toStoreError } from '../errors.js';
 import type { Database } from './schema.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
+
+// express-session hands a store error straight to next(); translated, it renders as a 503, not a 500.
+const failed =
+  (cb: Callback<never> | undefined) =>
+  (err: unknown): void =>
+    cb?.(toStoreError(err));
 
 /**
  * express-session store on the kit's SQL database (SQLite or PostgreSQL), so the embedded default
@@ -30,7 +37,7 @@ export class SqlSessionStore extends session.Store {
       .then((row) => {
         if (!row || Number(row.expires_at) <= Date.now()) return cb(null, null);
         return cb(null, JSON.parse(row.sess) as session.SessionData);
-      }, cb);
+      }, failed(cb));
   }
 
   override set(sid: string, sess: session.SessionData, cb?: Callback): void {
@@ -41,10 +48,7 @@ export class SqlSessionStore extends session.Store {
       .values({ sid, sess: data, expires_at: expires })
       .onConflict((oc) => oc.column('sid').doUpdateSet({ sess: data, expires_at: expires }))
       .execute()
-      .then(
-        () => cb?.(),
-        (err) => cb?.(err),
-      );
+      .then(() => cb?.(), failed(cb));
   }
 
   override destroy(sid: string, cb?: Callback): void {
@@ -52,10 +56,7 @@ export class SqlSessionStore extends session.Store {
       .deleteFrom('sessions')
       .where('sid', '=', sid)
       .execute()
-      .then(
-        () => cb?.(),
-        (err) => cb?.(err),
-      );
+      .then(() => cb?.(), failed(cb));
   }
 
   override touch(sid: string, sess: session.SessionData, cb?: Callback): void {
@@ -64,10 +65,7 @@ export class SqlSessionStore extends session.Store {
       .set({ expires_at: this.expiry(sess) })
       .where('sid', '=', sid)
       .execute()
-      .then(
-        () => cb?.(),
-        (err) => cb?.(err),
-      );
+      .then(() => cb?.(), failed(cb));
   }
 
   /** Deletes expired sessions; called periodically. */

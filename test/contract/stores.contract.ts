@@ -1,0 +1,443 @@
+/**
+ * The ONE storage contract: every engine (SQLite file, SQLite in memory, PostgreSQL, Redis) runs these
+ * same tests through {@link storeContract}. An engine declares which stores it provides; Redis only
+ * holds sessions and one-time values.
+ *
+ * Where an engine can be opened twice on the same data (a SQLite file, a PostgreSQL schema, a Redis
+ * prefix), the concurrency tests spread their calls over two independent handles — two connection
+ * pools or clients, as two SP instances would have — so atomicity is tested across connections, not
+ * just inside one.
+ */
+import { randomBytes } from 'node:crypto';
+import type session from 'express-session';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSpError } from '../../src/errors.js';
+import type { OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
+
+/** One open handle on an engine. */
+export interface ContractHandle {
+  /** The record stores (accounts, connections, users, audit), when the engine holds them. */
+  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit'>;
+  oneTime?: OneTimeStore;
+  sessionStore?: session.Store;
+  close(): Promise<void>;
+}
+
+/** What {@link storeContract} needs to know about an engine. */
+export interface ContractEngine {
+  /** Shown in the test names, e.g. `PostgreSQL`. */
+  name: string;
+  /** Which stores the engine provides (decides which tests are registered). */
+  provides: { records: boolean; oneTime: boolean; sessions: boolean };
+  /** True when a second `open()` reaches the same data through its own connection. */
+  shared: boolean;
+  /** Opens a handle (called once, or twice when `shared`). */
+  open(): Promise<ContractHandle>;
+  /** Removes what the run left behind (schema, keys, files), after every handle is closed. */
+  cleanup?(): Promise<void>;
+}
+
+const uid = (): string => randomBytes(6).toString('hex');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function required<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`engine does not provide ${what}`);
+  return value;
+}
+
+const cert: StoredCertificate = {
+  pem: '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n',
+  fingerprintSha256: 'AA:BB',
+  subject: 'CN=test-tenant.auth0.com',
+  notBefore: '2024-01-01T00:00:00.000Z',
+  notAfter: '2034-01-01T00:00:00.000Z',
+};
+
+function sessionData(expiresInMs: number, user = 'u1'): session.SessionData {
+  const expires = new Date(Date.now() + expiresInMs);
+  return {
+    cookie: { originalMaxAge: expiresInMs, expires, httpOnly: true, path: '/' },
+    user: {
+      userId: user,
+      accountSlug: 'acme',
+      nameId: `auth0|${user}`,
+      email: `${user}@acme.test`,
+      role: 'member',
+      loginAt: new Date().toISOString(),
+      via: 'sso',
+    },
+  };
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+function sessGet(store: session.Store, sid: string): Promise<session.SessionData | null | undefined> {
+  return new Promise((resolve, reject) =>
+    store.get(sid, (err: unknown, s?: session.SessionData | null) =>
+      err ? reject(asError(err)) : resolve(s),
+    ),
+  );
+}
+function sessSet(store: session.Store, sid: string, s: session.SessionData): Promise<void> {
+  return new Promise((resolve, reject) =>
+    store.set(sid, s, (err?: unknown) => (err ? reject(asError(err)) : resolve())),
+  );
+}
+function sessTouch(store: session.Store, sid: string, s: session.SessionData): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (!store.touch) return reject(new Error('store has no touch()'));
+    store.touch(sid, s, (err?: unknown) => (err ? reject(asError(err)) : resolve()));
+  });
+}
+function sessDestroy(store: session.Store, sid: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    store.destroy(sid, (err?: unknown) => (err ? reject(asError(err)) : resolve())),
+  );
+}
+
+/** Registers the contract tests for `engine` in the current vitest file. */
+export function storeContract(engine: ContractEngine): void {
+  describe(`storage contract: ${engine.name}`, () => {
+    let a: ContractHandle;
+    let b: ContractHandle;
+    /** Alternates between the two handles, as a load balancer would between two instances. */
+    const pick = (i: number): ContractHandle => (i % 2 === 0 ? a : b);
+
+    beforeAll(async () => {
+      a = await engine.open();
+      b = engine.shared ? await engine.open() : a;
+    });
+    afterAll(async () => {
+      if (b && b !== a) await b.close();
+      if (a) await a.close();
+      await engine.cleanup?.();
+    });
+
+    it('fails fast with STORE_UNAVAILABLE once its backend is gone (never a driver error, never a hang)', async () => {
+      const gone = await engine.open();
+      await gone.close();
+      const unavailable = (e: unknown) => isSpError(e, 'STORE_UNAVAILABLE');
+      const started = Date.now();
+      if (gone.records) await expect(gone.records.accounts.getBySlug('acme')).rejects.toSatisfy(unavailable);
+      if (gone.oneTime) {
+        await expect(gone.oneTime.claim(`replay:acc:${uid()}`, 60_000)).rejects.toSatisfy(unavailable);
+        await expect(gone.oneTime.take(`authn:c1:${uid()}`)).rejects.toSatisfy(unavailable);
+      }
+      if (gone.sessionStore) await expect(sessGet(gone.sessionStore, uid())).rejects.toSatisfy(unavailable);
+      expect(Date.now() - started).toBeLessThan(3000);
+    });
+
+    if (engine.provides.records) {
+      const rec = (h: ContractHandle) => required(h.records, 'record stores');
+
+      describe('accounts', () => {
+        it('creates an account and reads it back by slug with default settings', async () => {
+          const slug = `acme-${uid()}`;
+          const created = await rec(a).accounts.create({ slug, name: 'Acme Inc' });
+          expect(created).toMatchObject({ slug, name: 'Acme Inc' });
+          expect(created.settings).toEqual({
+            idpInitiated: true,
+            allowedEmailDomains: [],
+            allowSha1: false,
+            adminGroups: [],
+            ssoOnly: false,
+          });
+          expect(await rec(b).accounts.getBySlug(slug)).toEqual(created);
+          expect(await rec(a).accounts.getBySlug(`none-${uid()}`)).toBeNull();
+        });
+
+        it('refuses a duplicate slug with ACCOUNT_EXISTS, also when two creates race', async () => {
+          const slug = `dup-${uid()}`;
+          const results = await Promise.allSettled(
+            Array.from({ length: 10 }, (_, i) => rec(pick(i)).accounts.create({ slug, name: `n${i}` })),
+          );
+          expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+          for (const r of results) {
+            if (r.status === 'rejected') expect(isSpError(r.reason, 'ACCOUNT_EXISTS')).toBe(true);
+          }
+        });
+
+        it('updates settings, and reports ACCOUNT_NOT_FOUND for an unknown account', async () => {
+          const acc = await rec(a).accounts.create({ slug: `set-${uid()}`, name: 'S' });
+          const settings = { ...acc.settings, idpInitiated: false, adminGroups: ['admins'] };
+          expect((await rec(b).accounts.updateSettings(acc.id, settings)).settings).toEqual(settings);
+          expect((await rec(a).accounts.getBySlug(acc.slug))?.settings).toEqual(settings);
+          await expect(rec(a).accounts.updateSettings('no-such-id', settings)).rejects.toSatisfy((e) =>
+            isSpError(e, 'ACCOUNT_NOT_FOUND'),
+          );
+        });
+      });
+
+      describe('connections', () => {
+        it('upserts (keeping the id), activates once, pins the issuer only when unknown, deletes', async () => {
+          const acc = await rec(a).accounts.create({ slug: `conn-${uid()}`, name: 'C' });
+          expect(await rec(a).connections.getByAccount(acc.id)).toBeNull();
+          const first = await rec(a).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/1',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [cert],
+          });
+          expect(first).toMatchObject({
+            accountId: acc.id,
+            status: 'pending',
+            idpEntityId: null,
+            activatedAt: null,
+          });
+          expect(first.certificates).toEqual([cert]);
+
+          await Promise.all([
+            rec(a).connections.recordSuccessfulLogin(first.id, 'urn:first'),
+            rec(b).connections.recordSuccessfulLogin(first.id, 'urn:second'),
+          ]);
+          const active = await rec(b).connections.getByAccount(acc.id);
+          expect(active?.status).toBe('active');
+          expect(['urn:first', 'urn:second']).toContain(active?.idpEntityId);
+          expect(active?.idpEntityIdSource).toBe('first-login');
+          await rec(a).connections.recordSuccessfulLogin(first.id, 'urn:later');
+          expect((await rec(a).connections.getByAccount(acc.id))?.idpEntityId).toBe(active?.idpEntityId);
+
+          const again = await rec(b).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/2',
+            idpEntityId: 'urn:admin',
+            idpEntityIdSource: 'admin',
+            certificates: [cert, { ...cert, fingerprintSha256: 'CC:DD' }],
+          });
+          expect(again.id).toBe(first.id);
+          expect(again).toMatchObject({
+            ssoUrl: 'https://t.auth0.com/samlp/2',
+            idpEntityId: 'urn:admin',
+            status: 'active',
+          });
+          expect(again.certificates).toHaveLength(2);
+
+          expect(await rec(a).connections.delete(acc.id)).toBe(true);
+          expect(await rec(b).connections.delete(acc.id)).toBe(false);
+          expect(await rec(a).connections.getByAccount(acc.id)).toBeNull();
+        });
+      });
+
+      describe('users', () => {
+        async function connectionFor(h: ContractHandle) {
+          const acc = await rec(h).accounts.create({ slug: `users-${uid()}`, name: 'U' });
+          const conn = await rec(h).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/1',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [cert],
+          });
+          return { acc, conn };
+        }
+
+        it('creates a user at the first login and updates it at the next', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const input = {
+            accountId: acc.id,
+            connectionId: conn.id,
+            nameId: 'auth0|1',
+            email: 'jane@acme.test',
+            name: 'Jane',
+            groups: ['g1'],
+            role: 'member' as const,
+          };
+          const first = await rec(a).users.upsertFromSso(input);
+          expect(first.created).toBe(true);
+          expect(first.user).toMatchObject({
+            nameId: 'auth0|1',
+            email: 'jane@acme.test',
+            groups: ['g1'],
+            role: 'member',
+          });
+          const second = await rec(b).users.upsertFromSso({
+            ...input,
+            email: 'jane@new.test',
+            role: 'admin',
+          });
+          expect(second.created).toBe(false);
+          expect(second.user.id).toBe(first.user.id);
+          expect(second.user).toMatchObject({ email: 'jane@new.test', role: 'admin' });
+          expect(await rec(a).users.getById(first.user.id)).toMatchObject({ email: 'jane@new.test' });
+          expect(await rec(a).users.getById('no-such-user')).toBeNull();
+        });
+
+        it('20 simultaneous first logins of one new user create exactly one user', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const results = await Promise.all(
+            Array.from({ length: 20 }, (_, i) =>
+              rec(pick(i)).users.upsertFromSso({
+                accountId: acc.id,
+                connectionId: conn.id,
+                nameId: 'auth0|race',
+                email: 'race@acme.test',
+                name: null,
+                groups: [],
+                role: 'member',
+              }),
+            ),
+          );
+          expect(results.filter((r) => r.created)).toHaveLength(1);
+          expect(new Set(results.map((r) => r.user.id)).size).toBe(1);
+          expect(await rec(b).users.listByAccount(acc.id)).toHaveLength(1);
+        });
+
+        it('lists an account’s users only', async () => {
+          const one = await connectionFor(a);
+          const two = await connectionFor(b);
+          for (const [ctx, nameId] of [
+            [one, 'auth0|a'],
+            [one, 'auth0|b'],
+            [two, 'auth0|c'],
+          ] as const) {
+            await rec(a).users.upsertFromSso({
+              accountId: ctx.acc.id,
+              connectionId: ctx.conn.id,
+              nameId,
+              email: null,
+              name: null,
+              groups: [],
+              role: 'member',
+            });
+          }
+          expect((await rec(b).users.listByAccount(one.acc.id)).map((u) => u.nameId).sort()).toEqual([
+            'auth0|a',
+            'auth0|b',
+          ]);
+        });
+      });
+
+      describe('audit', () => {
+        it('records events, lists them newest first with a limit, finds one by reference', async () => {
+          const slug = `audit-${uid()}`;
+          const refs: string[] = [];
+          for (let i = 0; i < 5; i++) {
+            const referenceId = `ref_${uid()}`;
+            refs.push(referenceId);
+            await rec(pick(i)).audit.record({
+              referenceId,
+              at: new Date().toISOString(),
+              accountSlug: slug,
+              connectionId: null,
+              outcome: i === 4 ? 'success' : 'failure',
+              code: i === 4 ? 'OK' : 'SAML_REPLAY',
+              subject: 'auth0|x',
+              userId: null,
+              clientIp: '127.0.0.1',
+              detail: null,
+            });
+          }
+          const listed = await rec(a).audit.list(slug, 3);
+          expect(listed.map((e) => e.referenceId)).toEqual([refs[4], refs[3], refs[2]]);
+          expect(await rec(b).audit.getByReference(refs[0]!)).toMatchObject({
+            code: 'SAML_REPLAY',
+            accountSlug: slug,
+          });
+          expect(await rec(b).audit.getByReference('ref_none')).toBeNull();
+        });
+      });
+    }
+
+    if (engine.provides.oneTime) {
+      const ot = (h: ContractHandle) => required(h.oneTime, 'a one-time store');
+
+      describe('one-time values', () => {
+        it('take() returns a stored value once, then null', async () => {
+          const key = `authn:c1:${uid()}`;
+          await ot(a).put(key, 'nonce-hash', 60_000);
+          expect(await ot(b).take(key)).toBe('nonce-hash');
+          expect(await ot(a).take(key)).toBeNull();
+          expect(await ot(a).take(`authn:c1:${uid()}`)).toBeNull();
+        });
+
+        it('put() replaces the value under a key', async () => {
+          const key = `authn:c1:${uid()}`;
+          await ot(a).put(key, 'v1', 60_000);
+          await ot(b).put(key, 'v2', 60_000);
+          expect(await ot(a).take(key)).toBe('v2');
+        });
+
+        it('keys are namespaced per connection: one connection never consumes another’s', async () => {
+          const id = uid();
+          await ot(a).put(`authn:conn-a:${id}`, 'for-a', 60_000);
+          expect(await ot(a).take(`authn:conn-b:${id}`)).toBeNull();
+          expect(await ot(b).claim(`replay:acc-a:${id}`, 60_000)).toBe(true);
+          expect(await ot(b).claim(`replay:acc-b:${id}`, 60_000)).toBe(true);
+          expect(await ot(a).take(`authn:conn-a:${id}`)).toBe('for-a');
+        });
+
+        it('claim() succeeds once per key while the record lives', async () => {
+          const key = `replay:acc:${uid()}`;
+          expect(await ot(a).claim(key, 60_000)).toBe(true);
+          expect(await ot(b).claim(key, 60_000)).toBe(false);
+          expect(await ot(a).claim(key, 60_000)).toBe(false);
+        });
+
+        it('honours expiry: an expired value cannot be taken, an expired claim can be made again', async () => {
+          const taken = `authn:c1:${uid()}`;
+          const claimed = `replay:acc:${uid()}`;
+          await ot(a).put(taken, 'v', 80);
+          expect(await ot(a).claim(claimed, 80)).toBe(true);
+          await sleep(250);
+          expect(await ot(b).take(taken)).toBeNull();
+          expect(await ot(b).claim(claimed, 60_000)).toBe(true);
+          expect(await ot(a).claim(claimed, 60_000)).toBe(false);
+        });
+
+        it('50 concurrent claim() of one key: exactly one true', async () => {
+          const key = `replay:acc:${uid()}`;
+          const results = await Promise.all(
+            Array.from({ length: 50 }, (_, i) => ot(pick(i)).claim(key, 60_000)),
+          );
+          expect(results.filter(Boolean)).toHaveLength(1);
+        });
+
+        it('50 concurrent take() of one key: exactly one gets the value', async () => {
+          const key = `authn:c1:${uid()}`;
+          await ot(a).put(key, 'only-once', 60_000);
+          const results = await Promise.all(Array.from({ length: 50 }, (_, i) => ot(pick(i)).take(key)));
+          expect(results.filter((v) => v === 'only-once')).toHaveLength(1);
+          expect(results.filter((v) => v === null)).toHaveLength(49);
+        });
+      });
+    }
+
+    if (engine.provides.sessions) {
+      const ss = (h: ContractHandle) => required(h.sessionStore, 'a session store');
+
+      describe('sessions', () => {
+        it('stores, reads (from the other handle) and destroys a session', async () => {
+          const sid = uid();
+          await sessSet(ss(a), sid, sessionData(60_000, 'alice'));
+          const read = await sessGet(ss(b), sid);
+          expect(read?.user).toMatchObject({ userId: 'alice', email: 'alice@acme.test' });
+          await sessDestroy(ss(b), sid);
+          expect(await sessGet(ss(a), sid)).toBeFalsy();
+          expect(await sessGet(ss(a), uid())).toBeFalsy();
+        });
+
+        it('replaces a session on set()', async () => {
+          const sid = uid();
+          await sessSet(ss(a), sid, sessionData(60_000, 'one'));
+          await sessSet(ss(b), sid, sessionData(60_000, 'two'));
+          expect((await sessGet(ss(a), sid))?.user?.userId).toBe('two');
+        });
+
+        it('honours the cookie expiry, and touch() extends it', async () => {
+          const gone = uid();
+          const kept = uid();
+          await sessSet(ss(a), gone, sessionData(1000));
+          await sessSet(ss(a), kept, sessionData(1000));
+          await sessTouch(ss(b), kept, sessionData(60_000));
+          await sleep(1300);
+          expect(await sessGet(ss(b), gone)).toBeFalsy();
+          expect(await sessGet(ss(b), kept)).toBeTruthy();
+        });
+
+        it('does not return a session whose cookie has already expired', async () => {
+          const sid = uid();
+          await sessSet(ss(a), sid, sessionData(-1000));
+          expect(await sessGet(ss(b), sid)).toBeFalsy();
+        });
+      });
+    }
+  });
+}

@@ -1,0 +1,166 @@
+/**
+ * Two real SP processes behind an imaginary load balancer without sticky sessions: same BASE_URL and
+ * SESSION_SECRET, one PostgreSQL schema, one Redis key prefix. Each test sends a browser's requests
+ * to whichever instance the scenario needs.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+  createSchema,
+  deleteKeysWithPrefix,
+  dropSchema,
+  runName,
+  suiteTitle,
+  withPrefix,
+  withSchema,
+} from '../contract/backends.js';
+import {
+  createAccountWithIdp,
+  http,
+  postAcs,
+  responseFor,
+  startInstance,
+  startLogin,
+  userNameIds,
+  type Instance,
+} from './cluster.js';
+
+const enabled = TEST_DATABASE_URL !== undefined && TEST_REDIS_URL !== undefined;
+
+const title = suiteTitle(
+  enabled,
+  'two SP instances sharing PostgreSQL and Redis',
+  'TEST_DATABASE_URL and TEST_REDIS_URL',
+);
+
+describe.skipIf(!enabled)(title, () => {
+  const dbBase = TEST_DATABASE_URL ?? '';
+  const redisBase = TEST_REDIS_URL ?? '';
+  const schema = runName('multi');
+  const prefix = `${schema}:`;
+  const slug = 'acme';
+  let A: Instance;
+  let B: Instance;
+
+  beforeAll(async () => {
+    await createSchema(dbBase, schema);
+    const env = { DATABASE_URL: withSchema(dbBase, schema), REDIS_URL: withPrefix(redisBase, prefix) };
+    // Started together: both migrate the fresh schema at once, as a rollout would.
+    [A, B] = await Promise.all([startInstance(env), startInstance(env)]);
+    await createAccountWithIdp(A, slug);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([A?.stop(), B?.stop()]);
+    await dropSchema(dbBase, schema);
+    await deleteKeysWithPrefix(redisBase, prefix);
+  });
+
+  it('an SP-initiated login started on A completes when the response is posted to B', async () => {
+    const login = await startLogin(A, slug, '/reports/42');
+    expect(login.cookies.some((c) => c.startsWith('sspk_login='))).toBe(true);
+    const res = await postAcs(
+      B,
+      slug,
+      responseFor(slug, { inResponseTo: login.requestId, nameId: 'auth0|sp-init' }),
+      {
+        cookies: login.cookies,
+        relayState: login.relayState ?? '/',
+      },
+    );
+    expect(res.status, res.text).toBe(303);
+    expect(res.location).toBe('/reports/42');
+    const me = await http(A, 'GET', '/api/me', { cookies: res.cookies });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ nameId: 'auth0|sp-init', account: slug });
+
+    // The request ID was consumed on B: the same answer to the same request fails everywhere now.
+    const again = await postAcs(
+      A,
+      slug,
+      responseFor(slug, { inResponseTo: login.requestId, nameId: 'auth0|sp-init' }),
+      {
+        cookies: login.cookies,
+      },
+    );
+    expect(again.status).toBe(401);
+    expect(again.code).toBe('SAML_IN_RESPONSE_TO_UNKNOWN');
+  });
+
+  it('a response accepted by A and replayed to B is rejected', async () => {
+    const response = responseFor(slug, { nameId: 'auth0|replay' });
+    const first = await postAcs(A, slug, response);
+    expect(first.status, first.text).toBe(303);
+    const replay = await postAcs(B, slug, response);
+    expect(replay.status).toBe(401);
+    expect(replay.code).toBe('SAML_REPLAY');
+    expect(replay.cookies.some((c) => c.startsWith('sspk.sid='))).toBe(false);
+  });
+
+  it('the same response posted concurrently to A and B (50 pairs): exactly one login per pair', async () => {
+    const pairs = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        const response = responseFor(slug, { nameId: `auth0|pair-${i}` });
+        return Promise.all([postAcs(A, slug, response), postAcs(B, slug, response)]);
+      }),
+    );
+    for (const [i, pair] of pairs.entries()) {
+      const statuses = pair.map((r) => r.status).sort();
+      expect(statuses, `pair ${i}: ${pair.map((r) => r.text).join(' | ')}`).toEqual([303, 401]);
+      expect(pair.find((r) => r.status === 401)?.code).toBe('SAML_REPLAY');
+    }
+    const audit = await http(A, 'GET', `/api/accounts/${slug}/audit?limit=500`, { bearer: true });
+    const events = (audit.body as { events: Array<{ subject: string; outcome: string; code: string }> })
+      .events;
+    const pairEvents = events.filter((e) => e.subject.startsWith('auth0|pair-'));
+    expect(pairEvents.filter((e) => e.outcome === 'success')).toHaveLength(50);
+    expect(pairEvents.filter((e) => e.code === 'SAML_REPLAY')).toHaveLength(50);
+  }, 60_000);
+
+  it('a session created on A is valid on B, and a logout on B ends it on A', async () => {
+    const login = await postAcs(
+      A,
+      slug,
+      responseFor(slug, { nameId: 'auth0|session', email: 'session@acme.test' }),
+    );
+    expect(login.status).toBe(303);
+    const onB = await http(B, 'GET', '/api/me', { cookies: login.cookies });
+    expect(onB.status).toBe(200);
+    expect(onB.body).toEqual({
+      email: 'session@acme.test',
+      nameId: 'auth0|session',
+      account: slug,
+      role: 'member',
+    });
+    const out = await http(B, 'POST', '/logout', { cookies: login.cookies });
+    expect(out.status).toBe(204);
+    expect((await http(A, 'GET', '/api/me', { cookies: login.cookies })).status).toBe(401);
+  });
+
+  it('two first logins of the same new user at once, one per instance: one user', async () => {
+    const nameIds = Array.from({ length: 10 }, (_, i) => `auth0|new-${i}`);
+    const results = await Promise.all(
+      nameIds.flatMap((nameId) => [
+        postAcs(A, slug, responseFor(slug, { nameId, email: `${nameId.slice(6)}@acme.test` })),
+        postAcs(B, slug, responseFor(slug, { nameId, email: `${nameId.slice(6)}@acme.test` })),
+      ]),
+    );
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 303));
+    const users = await userNameIds(B, slug);
+    for (const nameId of nameIds)
+      expect(
+        users.filter((n) => n === nameId),
+        nameId,
+      ).toHaveLength(1);
+  });
+
+  it('both instances stayed up and ready', async () => {
+    expect(A.alive() && B.alive()).toBe(true);
+    for (const instance of [A, B]) {
+      const ready = await http(instance, 'GET', '/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toEqual({ status: 'ready', checks: { database: 'ok', redis: 'ok' } });
+    }
+  });
+});
