@@ -280,6 +280,48 @@ export function storeContract(engine: ContractEngine): void {
           expect(await rec(b).users.listByAccount(acc.id)).toHaveLength(1);
         });
 
+        it('creates a local password user once per e-mail, finds it, and disables it', async () => {
+          const { acc } = await connectionFor(a);
+          const input = {
+            accountId: acc.id,
+            email: 'root@acme.test',
+            name: 'Root',
+            role: 'admin' as const,
+            passwordHash: 'scrypt$1$8$1$c2FsdA$aGFzaA',
+          };
+          const created = await rec(a).users.createLocal(input);
+          expect(created).toMatchObject({
+            email: 'root@acme.test',
+            role: 'admin',
+            connectionId: null,
+            disabled: false,
+          });
+          expect(await rec(b).users.createLocal(input)).toBeNull();
+          const found = await rec(b).users.findLocal(acc.id, 'ROOT@acme.test');
+          expect(found?.id).toBe(created!.id);
+          expect(found?.passwordHash).toBe(input.passwordHash);
+          expect(await rec(a).users.findLocal(acc.id, 'other@acme.test')).toBeNull();
+          expect(await rec(a).users.setDisabled(created!.id, true)).toBe(true);
+          expect((await rec(b).users.findLocal(acc.id, 'root@acme.test'))?.disabled).toBe(true);
+          expect(await rec(a).users.setDisabled('no-such-user', true)).toBe(false);
+        });
+
+        it('two simultaneous creations of one local user create exactly one', async () => {
+          const { acc } = await connectionFor(a);
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) =>
+              rec(pick(i)).users.createLocal({
+                accountId: acc.id,
+                email: 'race@acme.test',
+                name: null,
+                role: 'admin',
+                passwordHash: 'x',
+              }),
+            ),
+          );
+          expect(results.filter((r) => r !== null)).toHaveLength(1);
+        });
+
         it('lists an account’s users only', async () => {
           const one = await connectionFor(a);
           const two = await connectionFor(b);
