@@ -77,6 +77,10 @@ const catalog = {
     message: 'The SAML response contains XML comments or processing instructions, which are not allowed.',
   },
   SAML_NOT_A_RESPONSE: { status: 400, message: 'The message is not a SAML 2.0 Response.' },
+  SAML_RESPONSE_TOO_COMPLEX: {
+    status: 400,
+    message: 'The SAML response has too many XML elements or is nested too deeply.',
+  },
   SAML_STATUS_NOT_SUCCESS: { status: 401, message: 'The identity provider did not sign you in.' },
   SAML_ASSERTION_COUNT: { status: 400, message: 'The SAML response must contain exactly one assertion.' },
   SAML_DUPLICATE_ID: { status: 400, message: 'The SAML response contains duplicate IDs.' },

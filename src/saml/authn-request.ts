@@ -13,7 +13,7 @@ export interface LoginRedirect {
 /** Builds a signed AuthnRequest (HTTP-Redirect binding) with a fresh unguessable ID. */
 export async function buildLoginRedirect(ctx: SamlContext, relayState: string): Promise<LoginRedirect> {
   const requestId = `_${randomBytes(20).toString('hex')}`;
-  const saml = new SAML(nodeSamlOptions(ctx, () => requestId));
+  const saml = new SAML(nodeSamlOptions(ctx, { generateUniqueId: () => requestId }));
   const url = await saml.getAuthorizeUrlAsync(relayState, undefined, {});
   return { url, requestId };
 }

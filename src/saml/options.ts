@@ -40,7 +40,16 @@ const refusingCache: CacheProvider = {
  * SubjectConfirmationData times, algorithms, document shape, InResponseTo, replay) live in
  * validate-response.ts and the ACS.
  */
-export function nodeSamlOptions(ctx: SamlContext, generateUniqueId?: () => string): SamlConfig {
+/** Which signatures the message carries: each one present must verify (see validate-response.ts). */
+export interface SignaturesPresent {
+  response: boolean;
+  assertion: boolean;
+}
+
+export function nodeSamlOptions(
+  ctx: SamlContext,
+  extra: { generateUniqueId?: () => string; signatures?: SignaturesPresent } = {},
+): SamlConfig {
   return {
     callbackUrl: ctx.acsUrl,
     issuer: ctx.spEntityId,
@@ -49,11 +58,13 @@ export function nodeSamlOptions(ctx: SamlContext, generateUniqueId?: () => strin
     audience: ctx.spEntityId,
     idpCert: [...ctx.idpCertificates],
     entryPoint: ctx.ssoUrl,
-    // Either the Response or the Assertion must carry a valid signature by a connection certificate
-    // that covers the assertion: Auth0 signs only the Assertion by default and only the Response with
-    // `signResponse: true`. An unsigned assertion is always rejected (see validate-response.ts).
-    wantAssertionsSigned: false,
-    wantAuthnResponseSigned: false,
+    // A valid signature by a connection certificate must cover the assertion: Auth0 signs only the
+    // Assertion by default and only the Response with `signResponse: true`, so neither is required on
+    // its own. But every signature that IS present must verify: node-saml would otherwise treat a
+    // broken Response signature as absent and fall back to the Assertion's. An unsigned assertion is
+    // rejected before node-saml runs (validate-response.ts).
+    wantAssertionsSigned: extra.signatures?.assertion ?? false,
+    wantAuthnResponseSigned: extra.signatures?.response ?? false,
     acceptedClockSkewMs: ctx.clockSkewMs,
     maxAssertionAgeMs: 0,
     validateInResponseTo: ValidateInResponseTo.never,
@@ -78,6 +89,6 @@ export function nodeSamlOptions(ctx: SamlContext, generateUniqueId?: () => strin
     signMetadata: false,
     additionalParams: {},
     additionalAuthorizeParams: {},
-    ...(generateUniqueId ? { generateUniqueId } : {}),
+    ...(extra.generateUniqueId ? { generateUniqueId: extra.generateUniqueId } : {}),
   };
 }

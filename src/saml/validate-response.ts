@@ -12,7 +12,7 @@ import {
   STRONG_DIGEST_ALGORITHMS,
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
-import { nodeSamlOptions, type SamlContext } from './options.js';
+import { nodeSamlOptions, type SamlContext, type SignaturesPresent } from './options.js';
 import {
   children,
   found,
@@ -62,6 +62,10 @@ export function decodeSamlResponse(field: unknown): { xml: string; base64: strin
 interface Envelope {
   issuer: string | null;
   inResponseTo: string | null;
+  /** Which elements carry a signature (each must verify). */
+  signatures: SignaturesPresent;
+  /** The assertion was encrypted: failures up to signature verification must all look alike. */
+  encrypted: boolean;
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -147,12 +151,15 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
 
   checkSignatures(found(scan, NS.dsig, 'Signature'), assertion ? [root, assertion] : [root], ctx);
   const responseSigned = children(root, NS.dsig, 'Signature').length > 0;
-  if (assertion) checkPlainAssertion(assertion, responseSigned);
-  else await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
+  const assertionSigned = assertion
+    ? checkPlainAssertion(assertion, responseSigned)
+    : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
     issuer: issuerEl ? textOf(issuerEl).trim() : null,
     inResponseTo: root.getAttribute('InResponseTo') || null,
+    signatures: { response: responseSigned, assertion: assertionSigned },
+    encrypted: assertion === null,
   };
 }
 
@@ -200,13 +207,25 @@ function checkSignatures(signatures: Element[], allowedParents: Element[], ctx: 
 }
 
 /** A plain assertion must be covered by a signature (its own or the Response's) and have one Conditions. */
-function checkPlainAssertion(assertion: Element, responseSigned: boolean): void {
-  if (!responseSigned && children(assertion, NS.dsig, 'Signature').length === 0) {
-    throw new SpError('SAML_SIGNATURE_MISSING');
+function checkPlainAssertion(assertion: Element, responseSigned: boolean): boolean {
+  const assertionSigned = children(assertion, NS.dsig, 'Signature').length > 0;
+  if (!responseSigned && !assertionSigned) throw new SpError('SAML_SIGNATURE_MISSING');
+  // A bearer assertion must say until when it may be used (SAML profiles 4.1.4.2); node-saml would
+  // stumble over a missing NotOnOrAfter with a generic error, so name the problem here.
+  const subject = children(assertion, NS.assertion, 'Subject')[0];
+  for (const sc of subject ? children(subject, NS.assertion, 'SubjectConfirmation') : []) {
+    for (const data of children(sc, NS.assertion, 'SubjectConfirmationData')) {
+      if (!data.getAttribute('NotOnOrAfter')) {
+        throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', {
+          detail: 'SubjectConfirmationData without NotOnOrAfter',
+        });
+      }
+    }
   }
   if (children(assertion, NS.assertion, 'Conditions').length !== 1) {
     throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: 'assertion needs exactly one Conditions element' });
   }
+  return assertionSigned;
 }
 
 /**
@@ -219,57 +238,55 @@ async function checkEncryptedAssertion(
   outer: DocumentScan,
   responseSigned: boolean,
   ctx: SamlContext,
-): Promise<void> {
+): Promise<boolean> {
   for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
     const alg = method.getAttribute('Algorithm');
     if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
       throw new SpError('SAML_ALGORITHM_UNSUPPORTED', { detail: `encryption ${alg ?? 'missing Algorithm'}` });
     }
   }
-  let decrypted: string;
-  try {
-    decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
-  } catch (err) {
-    throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
-      cause: err,
-      detail: err instanceof Error ? err.message : String(err),
-    });
-  }
-  const inner = parseUntrustedXml(decrypted);
-  const assertion = inner.documentElement!;
-  const scan = scanDocument(inner);
-  if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
-  if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') {
-    throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
-      detail: 'decrypted content is not an Assertion',
-    });
-  }
-  if (
-    found(scan, NS.assertion, 'Assertion').length !== 1 ||
-    found(scan, NS.protocol, 'Response').length !== 0
-  ) {
-    throw new SpError('SAML_ASSERTION_COUNT', { detail: 'nested elements inside the encrypted assertion' });
-  }
-  const innerIds = collectIds(scan);
-  const clash = [...collectIds(outer)].find((id) => innerIds.has(id));
-  if (scan.duplicateId !== null || clash !== undefined) {
-    throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
-  }
-  checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
-  checkPlainAssertion(assertion, responseSigned);
+  // Every failure from here until the signature has verified answers the same, with the reason kept in
+  // the private detail: distinct answers for "bad padding", "not XML" and "XML but wrong" would let an
+  // attacker decrypt a captured assertion byte by byte (Jager & Somorovsky, CCS 2011).
+  return uniformDecryptionFailures(async () => {
+    const decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
+    const inner = parseUntrustedXml(decrypted);
+    const assertion = inner.documentElement!;
+    const scan = scanDocument(inner);
+    if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
+    if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') {
+      throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', {
+        detail: 'decrypted content is not an Assertion',
+      });
+    }
+    if (
+      found(scan, NS.assertion, 'Assertion').length !== 1 ||
+      found(scan, NS.protocol, 'Response').length !== 0
+    ) {
+      throw new SpError('SAML_ASSERTION_COUNT', { detail: 'nested elements inside the encrypted assertion' });
+    }
+    const clash = [...outer.ids].find((id) => scan.ids.has(id));
+    if (scan.duplicateId !== null || clash !== undefined) {
+      throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
+    }
+    checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
+    return checkPlainAssertion(assertion, responseSigned);
+  });
 }
 
-function collectIds(scan: DocumentScan): Set<string> {
-  const ids = new Set<string>();
-  for (const list of scan.elements.values()) {
-    for (const el of list) {
-      for (const attr of ['ID', 'Id', 'id']) {
-        const v = el.getAttribute(attr);
-        if (v) ids.add(v);
-      }
-    }
+/** Runs `fn`; any failure becomes SAML_ENCRYPTED_ASSERTION_INVALID, the real reason kept as detail. */
+async function uniformDecryptionFailures<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const reason =
+      err instanceof SpError
+        ? `${err.code}: ${err.detail ?? err.message}`
+        : err instanceof Error
+          ? err.message
+          : String(err);
+    throw new SpError('SAML_ENCRYPTED_ASSERTION_INVALID', { cause: err, detail: reason });
   }
-  return ids;
 }
 
 function checkAlgorithm(
@@ -305,6 +322,7 @@ function translateNodeSamlError(err: unknown): SpError {
     [/not yet valid/i, 'SAML_NOT_YET_VALID'],
     [/expired/i, 'SAML_EXPIRED'],
     [/SAML provider returned/i, 'SAML_STATUS_NOT_SUCCESS'],
+    [/Error parsing (NotOnOrAfter|NotBefore|IssueInstant)/, 'SAML_RESPONSE_MALFORMED'],
   ];
   const code = table.find(([re]) => re.test(message))?.[1] ?? 'SAML_RESPONSE_INVALID';
   return new SpError(code, { cause: err, detail: message });
@@ -452,14 +470,16 @@ function checkVerifiedAssertion(
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
   const { xml, base64 } = decodeSamlResponse(samlResponse);
   const envelope = await checkStructure(xml, ctx);
-  const saml = new SAML(nodeSamlOptions(ctx));
-  let assertionXml: string;
-  try {
-    const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
-    if (!profile) throw new Error('Missing SAML assertion');
-    assertionXml = profile.getAssertionXml?.() ?? '';
-  } catch (err) {
-    throw translateNodeSamlError(err);
-  }
+  const saml = new SAML(nodeSamlOptions(ctx, { signatures: envelope.signatures }));
+  const verify = async () => {
+    try {
+      const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
+      if (!profile) throw new Error('Missing SAML assertion');
+      return profile.getAssertionXml?.() ?? '';
+    } catch (err) {
+      throw translateNodeSamlError(err);
+    }
+  };
+  const assertionXml = envelope.encrypted ? await uniformDecryptionFailures(verify) : await verify();
   return checkVerifiedAssertion(assertionXml, envelope, ctx, Date.now());
 }

@@ -84,43 +84,65 @@ export function textOf(el: Element): string {
 export interface DocumentScan {
   /** Elements by `namespace|localName`. */
   elements: Map<string, Element[]>;
-  /** A comment or processing instruction was present. */
+  /** A comment or processing instruction (other than the XML declaration) was present. */
   hasCommentOrPi: boolean;
   /** An ID value carried by more than one element, if any. */
   duplicateId: string | null;
+  /** Every ID value in the document. */
+  ids: Set<string>;
 }
 
-/** One pass over the whole tree: element index, comments/PIs, duplicate IDs. */
+/**
+ * Bounds on the shape of a SAML message. An Auth0 response has about 40 elements and depth 6;
+ * the bounds leave room for ~900 attribute values. They exist because node-saml and xml-crypto
+ * evaluate `//*[…]` XPath lookups whose cost grows with the square of the element count: 40,000
+ * empty elements in the unsigned envelope (220 KB) would hold the event loop for minutes.
+ */
+export const MAX_ELEMENTS = 1000;
+export const MAX_DEPTH = 32;
+
+// xml-crypto resolves signature references through ID, Id and id (in any namespace), so all of
+// them must be unique together.
+const ID_NAMES = new Set(['ID', 'Id', 'id']);
+
+/** One pass over the whole tree: element index, comments/PIs, duplicate IDs, size and depth bounds. */
 export function scanDocument(doc: Document): DocumentScan {
   const elements = new Map<string, Element[]>();
   const ids = new Set<string>();
   let duplicateId: string | null = null;
   let hasCommentOrPi = false;
-  const stack: Node[] = [doc];
+  let count = 0;
+  const stack: [Node, number][] = [[doc, 0]];
   while (stack.length > 0) {
-    const node = stack.pop()!;
+    const [node, depth] = stack.pop()!;
     for (let n = node.firstChild; n; n = n.nextSibling) {
-      if (n.nodeType === COMMENT_NODE || n.nodeType === PROCESSING_INSTRUCTION_NODE) {
+      if (n.nodeType === COMMENT_NODE) {
         hasCommentOrPi = true;
+      } else if (n.nodeType === PROCESSING_INSTRUCTION_NODE) {
+        // xmldom reports the XML declaration as a PI named "xml"; only there is it legitimate.
+        if (!(node === doc && n.nodeName === 'xml')) hasCommentOrPi = true;
       } else if (n.nodeType === ELEMENT_NODE) {
+        if (++count > MAX_ELEMENTS || depth + 1 > MAX_DEPTH) {
+          throw new SpError('SAML_RESPONSE_TOO_COMPLEX', {
+            detail: count > MAX_ELEMENTS ? `more than ${MAX_ELEMENTS} elements` : `deeper than ${MAX_DEPTH}`,
+          });
+        }
         const el = n as Element;
         const key = `${el.namespaceURI ?? ''}|${el.localName}`;
         const list = elements.get(key);
         if (list) list.push(el);
         else elements.set(key, [el]);
-        // xml-crypto resolves references through ID, Id and id: all three must be unique together.
-        for (const attr of ['ID', 'Id', 'id']) {
-          const v = el.getAttribute(attr);
-          if (v !== null && v !== '') {
-            if (ids.has(v)) duplicateId ??= v;
-            ids.add(v);
-          }
+        for (let i = 0; i < el.attributes.length; i++) {
+          const attr = el.attributes.item(i);
+          if (!attr || !ID_NAMES.has(attr.localName ?? attr.name) || attr.value === '') continue;
+          if (ids.has(attr.value)) duplicateId ??= attr.value;
+          ids.add(attr.value);
         }
-        stack.push(el);
+        stack.push([el, depth + 1]);
       }
     }
   }
-  return { elements, hasCommentOrPi, duplicateId };
+  return { elements, hasCommentOrPi, duplicateId, ids };
 }
 
 /** Elements of one kind from a scan. */

@@ -3,7 +3,16 @@
 // attack on PKCS#1 v1.5 (Jager, Schinzel, Somorovsky, "One Bad Apple", ESORICS 2012).
 import { createRequire } from 'node:module';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cookiesFrom, createAccountWithIdp, me, postAcs, startSp, type TestSp } from '../support/harness.js';
+import request from 'supertest';
+import {
+  ADMIN_TOKEN,
+  cookiesFrom,
+  createAccountWithIdp,
+  me,
+  postAcs,
+  startSp,
+  type TestSp,
+} from '../support/harness.js';
 import { attackerKey, mintResponseXml, spDevCertPem, type MintOptions } from '../support/idp.js';
 
 type Encrypt = (
@@ -51,12 +60,20 @@ describe('encrypted assertions', () => {
   });
   afterEach(async () => t.close());
 
-  async function expectRejected(samlResponse: string, code: string) {
+  async function expectRejected(samlResponse: string, code: string, reason?: string) {
     const res = await postAcs(t, 'acme', samlResponse);
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect(res.body.error.code).toBe(code);
     await me(t, cookiesFrom(res)).expect(401);
+    if (reason) {
+      // The public answer is uniform (no decryption oracle); the admin sees the real reason.
+      const event = await request(t.app)
+        .get(`/api/audit/${res.body.error.referenceId as string}`)
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .expect(200);
+      expect(event.body.detail).toContain(reason);
+    }
   }
 
   it('decrypts an assertion encrypted for the SP certificate (AES-256-GCM, RSA-OAEP) and logs in', async () => {
@@ -77,21 +94,33 @@ describe('encrypted assertions', () => {
   });
 
   it('refuses an encrypted assertion that nobody signed: encryption is not authentication', async () => {
-    await expectRejected(await encryptedResponse(t, { sign: 'none' }), 'SAML_SIGNATURE_MISSING');
+    await expectRejected(
+      await encryptedResponse(t, { sign: 'none' }),
+      'SAML_ENCRYPTED_ASSERTION_INVALID',
+      'SAML_SIGNATURE_MISSING',
+    );
   });
 
   it('refuses an encrypted assertion signed by an attacker key', async () => {
-    await expectRejected(await encryptedResponse(t, { key: attackerKey }), 'SAML_SIGNATURE_INVALID');
+    await expectRejected(
+      await encryptedResponse(t, { key: attackerKey }),
+      'SAML_ENCRYPTED_ASSERTION_INVALID',
+      'SAML_SIGNATURE_INVALID',
+    );
   });
 
   it('holds the decrypted assertion to the SHA-1 policy too', async () => {
-    await expectRejected(await encryptedResponse(t, { signatureAlgorithm: 'sha1' }), 'SAML_WEAK_ALGORITHM');
+    await expectRejected(
+      await encryptedResponse(t, { signatureAlgorithm: 'sha1' }),
+      'SAML_ENCRYPTED_ASSERTION_INVALID',
+      'SAML_WEAK_ALGORITHM',
+    );
   });
 
   it('refuses comments hidden inside the encrypted assertion (CVE-2017-11427 family)', async () => {
     const sneaky = await encryptedResponse(t, {
       beforeSign: (x) => x.replace('jane.doe@example.com', 'jane.doe@example.com<!---->.evil.test'),
     });
-    await expectRejected(sneaky, 'SAML_XML_COMMENT_FORBIDDEN');
+    await expectRejected(sneaky, 'SAML_ENCRYPTED_ASSERTION_INVALID', 'SAML_XML_COMMENT_FORBIDDEN');
   });
 });
