@@ -38,7 +38,10 @@ export function pagesRouter(): Router {
               placeholder="acme"
             />
             <button type="submit">Continue</button>
-          </form>`;
+          </form>
+          <p class="muted">
+            Administrator without single sign-on yet? <a href="/login/password">Sign in with a password</a>.
+          </p>`;
     res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
   });
 
