@@ -59,13 +59,15 @@ export function decodeSamlResponse(field: unknown): { xml: string; base64: strin
 }
 
 /** What the (unsigned) Response envelope says, read once during the structural checks. */
-interface Envelope {
+export interface Envelope {
   issuer: string | null;
   inResponseTo: string | null;
   /** Which elements carry a signature (each must verify). */
   signatures: SignaturesPresent;
   /** The assertion was encrypted: failures up to signature verification must all look alike. */
   encrypted: boolean;
+  /** ID of the one assertion our own parse found (decrypted when encrypted). */
+  assertionId: string | null;
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -151,15 +153,16 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
 
   checkSignatures(found(scan, NS.dsig, 'Signature'), assertion ? [root, assertion] : [root], ctx);
   const responseSigned = children(root, NS.dsig, 'Signature').length > 0;
-  const assertionSigned = assertion
-    ? checkPlainAssertion(assertion, responseSigned)
+  const checked = assertion
+    ? { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') }
     : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
     issuer: issuerEl ? textOf(issuerEl).trim() : null,
     inResponseTo: root.getAttribute('InResponseTo') || null,
-    signatures: { response: responseSigned, assertion: assertionSigned },
+    signatures: { response: responseSigned, assertion: checked.signed },
     encrypted: assertion === null,
+    assertionId: checked.id,
   };
 }
 
@@ -238,7 +241,7 @@ async function checkEncryptedAssertion(
   outer: DocumentScan,
   responseSigned: boolean,
   ctx: SamlContext,
-): Promise<boolean> {
+): Promise<{ signed: boolean; id: string | null }> {
   for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
     const alg = method.getAttribute('Algorithm');
     if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
@@ -270,7 +273,7 @@ async function checkEncryptedAssertion(
       throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
     }
     checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
-    return checkPlainAssertion(assertion, responseSigned);
+    return { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') };
   });
 }
 
@@ -331,8 +334,9 @@ function translateNodeSamlError(err: unknown): SpError {
 /**
  * Checks on the assertion node-saml verified (its XML comes from the signed bytes, never from the
  * surrounding unsigned document): Issuer, subject, bearer confirmation, Recipient, times, audience.
+ * Exported for its unit test only (not part of the package API).
  */
-function checkVerifiedAssertion(
+export function checkVerifiedAssertion(
   assertionXml: string,
   envelope: Envelope,
   ctx: SamlContext,
@@ -345,6 +349,14 @@ function checkVerifiedAssertion(
   const skew = ctx.clockSkewMs;
   const assertionId = assertion.getAttribute('ID');
   if (!assertionId) throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'assertion without ID' });
+  // Our structural checks and node-saml parse the document separately (different xmldom versions).
+  // The assertion node-saml verified must be the one our checks saw: IDs are unique (checked), so a
+  // different ID means the two parsers disagreed about the document — a parser-differential attack.
+  if (assertionId !== envelope.assertionId) {
+    throw new SpError('SAML_SIGNATURE_INVALID', {
+      detail: 'verified assertion is not the assertion that was checked',
+    });
+  }
 
   const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   const issuer = issuerEl ? textOf(issuerEl).trim() : '';
