@@ -14,7 +14,6 @@ interface CatalogEntry {
 
 const catalog = {
   // configuration and caller mistakes
-  CONFIG_INVALID: { status: 500, message: 'The server configuration is invalid.' },
   REQUEST_INVALID: { status: 400, message: 'The request is invalid.' },
   PAYLOAD_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'The request content type is not supported.' },
