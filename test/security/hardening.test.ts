@@ -102,22 +102,34 @@ describe('logs', () => {
   });
 });
 
+/**
+ * An SP on its own SQLite file with account `acme` connected, and a way to run SQL on that file from a
+ * second connection — to make the real database fail (a trigger that aborts writes to one table).
+ */
+async function spOnFile(): Promise<{ t: TestSp; sqlOnFile: (statement: string) => void }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sspk-file-'));
+  const file = join(dir, 'sp.db');
+  const t = await startSp({ databaseUrl: `sqlite:${file}` });
+  cleanups.push(async () => {
+    await t.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await createAccountWithIdp(t, 'acme');
+  const sqlOnFile = (statement: string) => {
+    const db = new Sqlite(file);
+    db.exec(statement);
+    db.close();
+  };
+  return { t, sqlOnFile };
+}
+
 describe('a database error in the middle of an ACS request', () => {
   it('answers 503 STORE_UNAVAILABLE, creates no session and writes no user, activation or success', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sspk-dberr-'));
-    const file = join(dir, 'sp.db');
-    const t = await startSp({ databaseUrl: `sqlite:${file}` });
-    cleanups.push(async () => {
-      await t.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    await createAccountWithIdp(t, 'acme');
+    const { t, sqlOnFile } = await spOnFile();
     // A real failure of the real database, after validation has passed: provisioning's INSERT aborts.
-    const db = new Sqlite(file);
-    db.exec(
+    sqlOnFile(
       "CREATE TRIGGER fail_users BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END;",
     );
-    db.close();
 
     const res = await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|victim' }));
     expect(res.status).toBe(503);
@@ -143,9 +155,7 @@ describe('a database error in the middle of an ACS request', () => {
     expect(events.map((e) => e.code)).toEqual(['STORE_UNAVAILABLE']);
 
     // Once the database works again, a fresh login succeeds (the failed one stays burned: fail closed).
-    const again = new Sqlite(file);
-    again.exec('DROP TRIGGER fail_users');
-    again.close();
+    sqlOnFile('DROP TRIGGER fail_users');
     expect((await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|victim' }))).status).toBe(303);
   });
 });
@@ -170,19 +180,10 @@ describe('failures around the ACS handler', () => {
   });
 
   it('leaves no login, no activation and an audited failure when the session cannot be saved', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sspk-sess-'));
-    const file = join(dir, 'sp.db');
-    const t = await startSp({ databaseUrl: `sqlite:${file}` });
-    cleanups.push(async () => {
-      await t.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
-    await createAccountWithIdp(t, 'acme');
-    const db = new Sqlite(file);
-    db.exec(
+    const { t, sqlOnFile } = await spOnFile();
+    sqlOnFile(
       "CREATE TRIGGER fail_sessions BEFORE INSERT ON sessions BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
     );
-    db.close();
     const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe('STORE_UNAVAILABLE');
