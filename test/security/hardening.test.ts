@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import {
   ADMIN_TOKEN,
+  adminGet,
   BASE_URL,
   cookiesFrom,
   createAccountWithIdp,
@@ -137,20 +138,11 @@ describe('a database error in the middle of an ACS request', () => {
     expect(res.text).not.toContain('simulated disk failure');
     await me(t, cookiesFrom(res)).expect(401);
 
-    const users = await request(t.app)
-      .get('/api/accounts/acme/users')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const users = await adminGet(t, '/api/accounts/acme/users');
     expect(users.body.users).toEqual([]);
-    const conn = await request(t.app)
-      .get('/api/accounts/acme/saml')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const conn = await adminGet(t, '/api/accounts/acme/saml');
     expect(conn.body.status).toBe('pending');
-    const audit = await request(t.app)
-      .get('/api/accounts/acme/audit')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const audit = await adminGet(t, '/api/accounts/acme/audit');
     const events = audit.body.events as { code: string }[];
     expect(events.map((e) => e.code)).toEqual(['STORE_UNAVAILABLE']);
 
@@ -168,10 +160,7 @@ describe('failures around the ACS handler', () => {
     const res = await postAcs(t, 'acme', 'A'.repeat(64 * 1024));
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe('PAYLOAD_TOO_LARGE');
-    const audit = await request(t.app)
-      .get('/api/accounts/acme/audit')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const audit = await adminGet(t, '/api/accounts/acme/audit');
     expect(audit.body.events[0]).toMatchObject({
       outcome: 'failure',
       code: 'PAYLOAD_TOO_LARGE',
@@ -188,15 +177,9 @@ describe('failures around the ACS handler', () => {
     expect(res.status).toBe(503);
     expect(res.body.error.code).toBe('STORE_UNAVAILABLE');
     await me(t, cookiesFrom(res)).expect(401);
-    const conn = await request(t.app)
-      .get('/api/accounts/acme/saml')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const conn = await adminGet(t, '/api/accounts/acme/saml');
     expect(conn.body.status).toBe('pending');
-    const audit = await request(t.app)
-      .get('/api/accounts/acme/audit')
-      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
-      .expect(200);
+    const audit = await adminGet(t, '/api/accounts/acme/audit');
     const outcomes = (audit.body.events as { outcome: string; code: string }[]).map(
       (e) => `${e.outcome}:${e.code}`,
     );

@@ -82,6 +82,11 @@ export async function createAccountWithIdp(
     .expect(200);
 }
 
+/** GETs an admin API path with the admin token and expects 200. */
+export function adminGet(t: TestSp, path: string) {
+  return request(t.app).get(path).set('Authorization', `Bearer ${ADMIN_TOKEN}`).expect(200);
+}
+
 /** Updates account settings through the admin API. */
 export async function patchSettings(
   t: TestSp,
