@@ -24,6 +24,12 @@ export interface AccountSettings {
   adminGroups: string[];
   /** When true (only possible once SSO is active), password sign-in is refused for this account's users. */
   ssoOnly: boolean;
+  /**
+   * A sign-in that did not start on this site (an unsolicited response, or a login started by a
+   * cross-site navigation) waits for the user to confirm on a page of this origin (login CSRF defence).
+   * `false` signs in directly and is open to login CSRF.
+   */
+  loginConfirmation: boolean;
 }
 
 /** An X.509 certificate the admin imported. */

@@ -59,17 +59,23 @@ export async function startSp(
   };
 }
 
-/** Creates an account and imports the test IdP (certificate + SSO URL) through the admin API. */
+/**
+ * Creates an account and imports the test IdP (certificate + SSO URL) through the admin API.
+ * The ACS validation suites post unsolicited responses and expect a direct sign-in, so the account is
+ * created with `loginConfirmation: false` unless `confirm` is true; the confirmation step itself
+ * (the default for real accounts) is tested in test/security/login-csrf.test.ts.
+ */
 export async function createAccountWithIdp(
   t: TestSp,
   slug: string,
-  idp: { certificate?: string; ssoUrl?: string; idpEntityId?: string | null } = {},
+  idp: { certificate?: string; ssoUrl?: string; idpEntityId?: string | null; confirm?: boolean } = {},
 ): Promise<void> {
   await request(t.app)
     .post('/api/accounts')
     .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
     .send({ slug, name: `${slug} Inc` })
     .expect(201);
+  if (!idp.confirm) await patchSettings(t, slug, { loginConfirmation: false });
   const body: Record<string, unknown> = {
     certificate: idp.certificate ?? idpKey.cert,
     ssoUrl: idp.ssoUrl ?? SSO_URL,

@@ -21,6 +21,7 @@ const settingsSchema = z
     allowSha1: z.boolean(),
     adminGroups: z.array(z.string().min(1).max(256)).max(100),
     ssoOnly: z.boolean(),
+    loginConfirmation: z.boolean(),
   })
   .partial()
   .strict();

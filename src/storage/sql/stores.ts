@@ -23,6 +23,7 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
   allowSha1: false,
   adminGroups: [],
   ssoOnly: false,
+  loginConfirmation: true,
 });
 
 const now = (): string => new Date().toISOString();
