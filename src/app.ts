@@ -9,7 +9,9 @@ import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
 import { localLoginRouter } from './http/local-login-routes.js';
+import { csrfProtection } from './http/middleware/csrf.js';
 import { errorHandler, notFound } from './http/middleware/errors.js';
+import { sessionGuard } from './http/middleware/session-guard.js';
 import { pagesRouter } from './http/pages.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
@@ -110,6 +112,19 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
         path: '/',
       },
     }),
+  );
+  // Every request's signed-in user is re-checked against the database (disabled, role, SSO-only,
+  // absolute lifetime), so admin changes take effect at once on every instance.
+  router.use(
+    sessionGuard({
+      stores,
+      absoluteTtlMs: config.sessionAbsoluteTtlSeconds * 1000,
+      hookProvisioning: options.provisionUser !== undefined,
+      logger,
+    }),
+  );
+  router.use(
+    csrfProtection({ secret: config.sessionSecret, secureCookie: config.baseUrl.startsWith('https:') }),
   );
   router.get('/readyz', async (_req, res) => {
     const health = await storage.health();

@@ -129,6 +129,11 @@ const catalog = {
     message:
       'Sign-in from the identity provider dashboard is turned off for this account. Use the login page.',
   },
+  LOGIN_CONFIRMATION_INVALID: {
+    status: 400,
+    message:
+      'This sign-in confirmation has expired, was already used or was opened in another browser. Sign in again.',
+  },
   SAML_REPLAY: { status: 401, message: 'This assertion was already used. Sign in again.' },
   SAML_RESPONSE_INVALID: { status: 401, message: 'The SAML response is not valid.' },
   USER_EMAIL_DOMAIN_NOT_ALLOWED: {
@@ -136,7 +141,6 @@ const catalog = {
     message: 'Your e-mail domain is not allowed to sign in to this account.',
   },
   PROVISIONING_REJECTED: { status: 403, message: 'Your user could not be provisioned in this account.' },
-  PASSWORD_LOGIN_DISABLED: { status: 403, message: 'Password sign-in is turned off. Use single sign-on.' },
   LOGIN_FAILED: { status: 401, message: 'Wrong e-mail or password.' },
   CSRF_INVALID: { status: 403, message: 'The form expired. Reload the page and try again.' },
 } as const satisfies Record<string, CatalogEntry>;

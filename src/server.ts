@@ -20,7 +20,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (signal !== 'SIGTERM' && signal !== 'SIGINT' && code !== 0) {
-        process.stderr.write(`saml-sp-kit: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`);
+        process.stderr.write(
+          `saml-sp-kit: worker ${worker.process.pid} exited (${signal ?? code}), starting another\n`,
+        );
         cluster.fork();
       }
     });
@@ -37,7 +39,10 @@ async function main(): Promise<void> {
   }
   const { app, sp, close } = await createApp({ config });
   const server = app.listen(config.port, config.host, () => {
-    sp.logger.info({ url: config.baseUrl, host: config.host, port: config.port, pid: process.pid }, 'saml-sp-kit listening');
+    sp.logger.info(
+      { url: config.baseUrl, host: config.host, port: config.port, pid: process.pid },
+      'saml-sp-kit listening',
+    );
   });
   const shutdown = (signal: string) => {
     sp.logger.info({ signal }, 'shutting down');
@@ -58,7 +63,9 @@ main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`saml-sp-kit: configuration error: ${err.message}\n`);
   } else {
-    process.stderr.write(`saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(
+      `saml-sp-kit: failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
   }
   process.exit(1);
 });

@@ -1,4 +1,17 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** One entry of a TRUST_PROXY list: a name Express knows, an address or a subnet (CIDR). */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, bits, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 /**
  * Every setting of the kit, with its default and its documentation. This is the single source of
@@ -54,6 +67,16 @@ export const configSchema = z
       .min(60)
       .max(30 * 24 * 3600)
       .default(8 * 3600),
+    /**
+     * `SESSION_ABSOLUTE_TTL_SECONDS`: a login session ends this long after sign-in however active it
+     * is (the idle lifetime alone would let a stolen cookie live forever).
+     */
+    sessionAbsoluteTtlSeconds: z.coerce
+      .number()
+      .int()
+      .min(60)
+      .max(90 * 24 * 3600)
+      .default(24 * 3600),
     /** `MAX_SAML_RESPONSE_BYTES`: largest accepted ACS form body. */
     maxSamlResponseBytes: z.coerce
       .number()
@@ -61,12 +84,30 @@ export const configSchema = z
       .min(16 * 1024)
       .max(10 * 1024 * 1024)
       .default(256 * 1024),
-    /** `TRUST_PROXY`: Express `trust proxy` setting (e.g. `1` behind one load balancer). */
+    /**
+     * `TRUST_PROXY`: how many proxies stand in front (e.g. `1` behind one load balancer), or their
+     * addresses/subnets (comma separated, e.g. `10.0.0.0/8,loopback`). `true` is refused: it would
+     * believe any client's X-Forwarded-For, so every per-client rate limit could be dodged by
+     * inventing addresses.
+     */
     trustProxy: z
       .string()
       .optional()
-      .transform((v) =>
-        v === undefined || v === '' ? false : /^\d+$/.test(v) ? Number(v) : v === 'true' ? true : v,
+      .refine(
+        (v) => v === undefined || v !== 'true',
+        'true would trust every X-Forwarded-For header; give the number of proxies (e.g. 1) or their addresses',
+      )
+      .refine(
+        (v) =>
+          v === undefined ||
+          v === '' ||
+          v === 'false' ||
+          /^\d{1,2}$/.test(v) ||
+          v.split(',').every((e) => isProxyAddress(e.trim())),
+        'must be a number of proxies (e.g. 1) or a comma-separated list of proxy addresses or subnets',
+      )
+      .transform((v): false | number | string =>
+        v === undefined || v === '' || v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v,
       ),
     /** `RATE_LIMIT_ACS_PER_MINUTE`: ACS posts per client IP and minute. */
     rateLimitAcsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
@@ -105,6 +146,7 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   clockSkewSeconds: 'SAML_CLOCK_SKEW_SECONDS',
   requestTtlSeconds: 'SAML_REQUEST_TTL_SECONDS',
   sessionTtlSeconds: 'SESSION_TTL_SECONDS',
+  sessionAbsoluteTtlSeconds: 'SESSION_ABSOLUTE_TTL_SECONDS',
   maxSamlResponseBytes: 'MAX_SAML_RESPONSE_BYTES',
   trustProxy: 'TRUST_PROXY',
   rateLimitAcsPerMinute: 'RATE_LIMIT_ACS_PER_MINUTE',

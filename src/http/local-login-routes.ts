@@ -23,7 +23,7 @@ export function localLoginRouter(opts: { stores: Stores; perMinute: number }): R
           html`<h1>Administrator sign-in</h1>
             <p class="muted">For local administrator accounts. Everyone else signs in with single sign-on.</p>
             <form method="post" action="/login/password">
-              <input type="hidden" name="_csrf" value="${csrfToken(req)}" />
+              <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
               <label for="account">Account</label
               ><input id="account" name="account" required value="${account}" />
               <label for="email">E-mail</label

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Router } from 'express';
 import { SpError } from '../errors.js';
+import { csrfToken } from './middleware/csrf.js';
 import { html, page } from './views.js';
 import './session-user.js';
 
@@ -25,7 +26,10 @@ export function pagesRouter(): Router {
               <code>${user.accountSlug}</code> (role ${user.role}).
             </p>
           </div>
-          <form method="post" action="/logout"><button type="submit">Sign out</button></form>`
+          <form method="post" action="/logout">
+            <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
+            <button type="submit">Sign out</button>
+          </form>`
       : html`<h1>Sign in with single sign-on</h1>
           <form method="get" action="/login">
             <label for="account">Account</label>

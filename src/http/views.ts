@@ -31,8 +31,12 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
   return new Html(out);
 }
 
-/** Renders a full page in views/layout.html. */
+/**
+ * Renders a full page in views/layout.html. Every slot is filled in one pass over the layout alone:
+ * content put into one slot is never searched again, so a title containing `{{body}}` cannot move
+ * the body (or anything else) into another slot.
+ */
 export function page(title: string, body: Html): string {
-  // Replacer functions: a `$` in the content must not be read as a replacement pattern.
-  return layout.replace('{{title}}', () => esc(title)).replace('{{body}}', () => body.value);
+  const slots: Record<string, string> = { title: esc(title), body: body.value };
+  return layout.replace(/\{\{(title|body)\}\}/g, (_m, name: string) => slots[name] ?? '');
 }

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { SpError } from '../errors.js';
 import { spUrls } from '../connections/urls.js';
@@ -8,7 +8,12 @@ import { spMetadataXml } from '../saml/sp-metadata.js';
 import { validateResponse, type VerifiedAssertion } from '../saml/validate-response.js';
 import type { Account, Connection, Stores } from '../storage/types.js';
 import { mapAttributes } from '../users/attributes.js';
-import { provisionUser, type ProvisionHook, type ProvisionedUser } from '../users/provision.js';
+import {
+  checkSignInPolicy,
+  provisionUser,
+  type ProvisionHook,
+  type ProvisionedUser,
+} from '../users/provision.js';
 
 /** The SP's own key pair. */
 export interface SpKeys {
@@ -23,13 +28,54 @@ export interface SsoSettings {
   requestTtlMs: number;
 }
 
-/** A successful ACS outcome. */
+/** A successful sign-in (at the ACS, or when the user confirmed it). */
 export interface AcsSuccess {
   account: Account;
   user: ProvisionedUser;
-  assertion: VerifiedAssertion;
+  /** What the signed assertion said (the subset a confirmation keeps). */
+  assertion: ConfirmedAssertion;
   referenceId: string;
 }
+
+/** The parts of a verified assertion a sign-in needs after the ACS (kept while a confirmation waits). */
+export type ConfirmedAssertion = Pick<VerifiedAssertion, 'assertionId' | 'issuer' | 'nameId' | 'attributes'>;
+
+/** The browser's current login session, as far as the ACS needs to know it. */
+export interface CurrentSession {
+  accountSlug: string;
+  nameId: string;
+  via: 'sso' | 'password';
+}
+
+/** A sign-in that waits for the user to confirm it on a page of this origin. */
+export interface PendingConfirmation {
+  account: Account;
+  /** Who the sign-in is for, as the user should recognise it (e-mail, else NameID). */
+  identity: string;
+  /** One-time token for the confirmation form. */
+  token: string;
+  /** Random value for a cookie that binds the confirmation to this browser. */
+  browserNonce: string;
+  expiresAt: string;
+  /** Why the user is asked. */
+  reason: 'unsolicited' | 'cross-site-start' | 'replaces-session';
+}
+
+/** What the ACS did with a valid response. */
+export type AcsOutcome =
+  { kind: 'signed-in'; success: AcsSuccess } | { kind: 'confirm'; pending: PendingConfirmation };
+
+/** A pending confirmation as stored in the one-time store. */
+interface StoredConfirmation {
+  accountId: string;
+  connectionId: string;
+  browserHash: string;
+  relayState: string;
+  assertion: ConfirmedAssertion;
+}
+
+/** How long a user has to confirm a sign-in. */
+export const CONFIRMATION_TTL_MS = 5 * 60_000;
 
 const hashNonce = (nonce: string): string => createHash('sha256').update(nonce).digest('hex');
 
@@ -47,7 +93,12 @@ function sameHash(a: string, b: string): boolean {
 export const oneTimeKeys = {
   request: (connectionId: string, requestId: string) => `authn:${connectionId}:${requestId}`,
   assertion: (accountId: string, assertionId: string) => `replay:${accountId}:${assertionId}`,
+  confirmation: (accountId: string, tokenHash: string) => `confirm:${accountId}:${tokenHash}`,
 };
+
+// A request ID's stored value: the browser nonce hash, plus this marker when the login was started by
+// a cross-site navigation (another site sent the browser to /sso/:slug/login).
+const CROSS_SITE_MARK = '|cross-site';
 
 /** SP-initiated login, SP metadata and the Assertion Consumer Service. */
 export class SsoService {
@@ -98,33 +149,43 @@ export class SsoService {
    * Starts an SP-initiated login. The request ID is stored for this connection together with a hash of
    * the browser nonce (kept in a cookie by the caller), so the answer is accepted only in this browser.
    */
-  async startLogin(slug: string, relayState: string, browserNonce: string): Promise<string> {
+  async startLogin(
+    slug: string,
+    relayState: string,
+    browserNonce: string,
+    opts: { crossSite?: boolean } = {},
+  ): Promise<string> {
     const { account, connection } = await this.load(slug);
     if (!connection) throw new SpError('SSO_NOT_CONFIGURED');
     const { url, requestId } = await buildLoginRedirect(this.context(account, connection), relayState);
     await this.stores.oneTime.put(
       oneTimeKeys.request(connection.id, requestId),
-      hashNonce(browserNonce),
+      hashNonce(browserNonce) + (opts.crossSite ? CROSS_SITE_MARK : ''),
       this.settings.requestTtlMs,
     );
     return url;
   }
 
   /**
-   * Validates a posted SAMLResponse, provisions the user and lets the caller establish the session
-   * (`establish`) before the connection is activated and the success audited. Every outcome is audited;
-   * a failure at any step (session store included) is audited as that failure.
+   * Validates a posted SAMLResponse. When the sign-in did not start on this site (unsolicited, or
+   * started by a cross-site navigation) and the account asks for confirmation, or when it would replace
+   * the browser's session of another user or account, nothing is provisioned and no session is made:
+   * the caller shows a confirmation page and {@link confirm} completes the sign-in. Otherwise the user
+   * is provisioned and the caller establishes the session (`establish`) before the connection is
+   * activated and the success audited. Every failure (session store included) is audited.
    */
   async consume(
     input: {
       slug: string;
       samlResponse: unknown;
+      relayState: string;
       browserNonce: string | null;
+      current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
     },
     establish: (success: AcsSuccess) => Promise<void>,
-  ): Promise<AcsSuccess> {
+  ): Promise<AcsOutcome> {
     let account: Account | null = null;
     let connection: Connection | null = null;
     let assertion: VerifiedAssertion | null = null;
@@ -132,40 +193,37 @@ export class SsoService {
       ({ account, connection } = await this.load(input.slug));
       if (!connection) throw new SpError('SSO_NOT_CONFIGURED');
       assertion = await validateResponse(input.samlResponse, this.context(account, connection));
-      // Replay: an assertion ID is accepted once per connection, remembered until it could no longer
-      // be accepted anyway. claim() is atomic, so of concurrent posts exactly one wins.
+      // Replay: an assertion ID is accepted once per account, remembered until it could no longer be
+      // accepted anyway. claim() is atomic, so of concurrent posts exactly one wins. It is claimed here
+      // even when the sign-in then waits for a confirmation, so the response cannot be posted again.
       const ttl = Math.max(assertion.replayUntilMs - Date.now(), 1000);
       if (!(await this.stores.oneTime.claim(oneTimeKeys.assertion(account.id, assertion.assertionId), ttl))) {
         throw new SpError('SAML_REPLAY', { detail: `assertion ${assertion.assertionId}` });
       }
-      await this.checkSolicitation(account, connection, assertion, input.browserNonce);
+      const start = await this.checkSolicitation(account, connection, assertion, input.browserNonce);
       const profile = mapAttributes(assertion.attributes, assertion.nameId);
-      const user = await provisionUser(
-        this.stores.users,
-        account,
-        connection,
-        assertion.nameId,
-        profile,
-        assertion.attributes,
-        this.hook,
-      );
-      const success = { account, user, assertion, referenceId: input.referenceId };
-      await establish(success);
-      await this.stores.connections.recordSuccessfulLogin(
-        connection.id,
-        connection.idpEntityId === null ? assertion.issuer : null,
-      );
+      checkSignInPolicy(account, profile);
+      const reason = confirmationReason(account, assertion, start, input.current);
+      if (reason !== null) {
+        const pending = await this.holdForConfirmation(account, connection, assertion, profile.email, {
+          reason,
+          relayState: input.relayState,
+        });
+        this.logger.info(
+          { referenceId: input.referenceId, account: account.slug, reason },
+          'sign-in waits for the user to confirm it',
+        );
+        return { kind: 'confirm', pending };
+      }
+      const success = await this.complete(account, connection, assertion, input.referenceId, establish);
       await this.audit(input, account, connection, assertion, {
         outcome: 'success',
         code: 'OK',
-        userId: user.id,
+        userId: success.user.id,
       });
-      return success;
+      return { kind: 'signed-in', success };
     } catch (err) {
-      const error =
-        err instanceof SpError
-          ? err
-          : new SpError('INTERNAL', { cause: err, detail: err instanceof Error ? err.message : String(err) });
+      const error = toSsoError(err);
       await this.audit(input, account, connection, assertion, {
         outcome: 'failure',
         code: error.code,
@@ -177,6 +235,123 @@ export class SsoService {
   }
 
   /**
+   * Completes a sign-in the user confirmed: the one-time token must name a pending sign-in of this
+   * account, made in this browser (the cookie nonce), and not yet used or expired. The account policy
+   * is applied again (it may have changed in the meantime).
+   */
+  async confirm(
+    input: {
+      slug: string;
+      token: unknown;
+      browserNonce: string | null;
+      clientIp: string | null;
+      referenceId: string;
+    },
+    establish: (success: AcsSuccess) => Promise<void>,
+  ): Promise<{ success: AcsSuccess; relayState: string }> {
+    let account: Account | null = null;
+    let connection: Connection | null = null;
+    let held: StoredConfirmation | null = null;
+    try {
+      ({ account, connection } = await this.load(input.slug));
+      const token = typeof input.token === 'string' && TOKEN.test(input.token) ? input.token : null;
+      const raw =
+        token === null
+          ? null
+          : await this.stores.oneTime.take(oneTimeKeys.confirmation(account.id, hashNonce(token)));
+      if (raw === null) throw new SpError('LOGIN_CONFIRMATION_INVALID', { detail: 'unknown or used token' });
+      held = JSON.parse(raw) as StoredConfirmation;
+      if (input.browserNonce === null || !sameHash(held.browserHash, hashNonce(input.browserNonce))) {
+        throw new SpError('LOGIN_CONFIRMATION_INVALID', { detail: 'confirmation from another browser' });
+      }
+      // The IdP connection the response was checked against must still be the one in place.
+      if (!connection || connection.id !== held.connectionId) {
+        throw new SpError('LOGIN_CONFIRMATION_INVALID', { detail: 'the IdP connection changed' });
+      }
+      const success = await this.complete(account, connection, held.assertion, input.referenceId, establish);
+      await this.audit(input, account, connection, held.assertion, {
+        outcome: 'success',
+        code: 'OK',
+        userId: success.user.id,
+        detail: 'confirmed by the user',
+      });
+      return { success, relayState: held.relayState };
+    } catch (err) {
+      const error = toSsoError(err);
+      await this.audit(input, account, connection, held?.assertion ?? null, {
+        outcome: 'failure',
+        code: error.code,
+        userId: null,
+        detail: error.detail ?? null,
+      });
+      throw error;
+    }
+  }
+
+  /** Provisions the user, lets the caller make the session, then activates the connection. */
+  private async complete(
+    account: Account,
+    connection: Connection,
+    assertion: ConfirmedAssertion,
+    referenceId: string,
+    establish: (success: AcsSuccess) => Promise<void>,
+  ): Promise<AcsSuccess> {
+    const profile = mapAttributes(assertion.attributes, assertion.nameId);
+    const user = await provisionUser(
+      this.stores.users,
+      account,
+      connection,
+      assertion.nameId,
+      profile,
+      assertion.attributes,
+      this.hook,
+    );
+    const success = { account, user, assertion, referenceId };
+    await establish(success);
+    await this.stores.connections.recordSuccessfulLogin(
+      connection.id,
+      connection.idpEntityId === null ? assertion.issuer : null,
+    );
+    return success;
+  }
+
+  private async holdForConfirmation(
+    account: Account,
+    connection: Connection,
+    assertion: VerifiedAssertion,
+    email: string | null,
+    opts: { reason: PendingConfirmation['reason']; relayState: string },
+  ): Promise<PendingConfirmation> {
+    const token = randomBytes(32).toString('base64url');
+    const browserNonce = randomBytes(32).toString('hex');
+    const held: StoredConfirmation = {
+      accountId: account.id,
+      connectionId: connection.id,
+      browserHash: hashNonce(browserNonce),
+      relayState: opts.relayState,
+      assertion: {
+        assertionId: assertion.assertionId,
+        issuer: assertion.issuer,
+        nameId: assertion.nameId,
+        attributes: assertion.attributes,
+      },
+    };
+    await this.stores.oneTime.put(
+      oneTimeKeys.confirmation(account.id, hashNonce(token)),
+      JSON.stringify(held),
+      CONFIRMATION_TTL_MS,
+    );
+    return {
+      account,
+      identity: email ?? assertion.nameId,
+      token,
+      browserNonce,
+      expiresAt: new Date(Date.now() + CONFIRMATION_TTL_MS).toISOString(),
+      reason: opts.reason,
+    };
+  }
+
+  /**
    * SP-initiated answers must name an outstanding request of this connection, started in this browser
    * (login CSRF defence), and are consumed once. Unsolicited answers are IdP-initiated logins.
    */
@@ -185,20 +360,23 @@ export class SsoService {
     connection: Connection,
     assertion: VerifiedAssertion,
     browserNonce: string | null,
-  ): Promise<void> {
+  ): Promise<SignInStart> {
     if (assertion.inResponseTo === null) {
       if (!account.settings.idpInitiated) throw new SpError('SAML_IDP_INITIATED_DISABLED');
-      return;
+      return 'unsolicited';
     }
     const stored = await this.stores.oneTime.take(oneTimeKeys.request(connection.id, assertion.inResponseTo));
     if (stored === null) {
       throw new SpError('SAML_IN_RESPONSE_TO_UNKNOWN', { detail: `InResponseTo ${assertion.inResponseTo}` });
     }
-    if (browserNonce === null || !sameHash(stored, hashNonce(browserNonce))) {
+    const crossSite = stored.endsWith(CROSS_SITE_MARK);
+    const hash = crossSite ? stored.slice(0, -CROSS_SITE_MARK.length) : stored;
+    if (browserNonce === null || !sameHash(hash, hashNonce(browserNonce))) {
       throw new SpError('SAML_BROWSER_MISMATCH', {
         detail: browserNonce === null ? 'no login cookie' : 'cookie mismatch',
       });
     }
+    return crossSite ? 'cross-site-start' : 'same-site-start';
   }
 
   /** Audits an ACS request refused before it could be read (body too large, unparsable form). */
@@ -218,7 +396,7 @@ export class SsoService {
     input: { slug: string; clientIp: string | null; referenceId: string },
     account: Account | null,
     connection: Connection | null,
-    assertion: VerifiedAssertion | null,
+    assertion: Pick<VerifiedAssertion, 'nameId'> | null,
     outcome: { outcome: 'success' | 'failure'; code: string; userId: string | null; detail?: string | null },
   ): Promise<void> {
     try {
@@ -241,4 +419,40 @@ export class SsoService {
       if (outcome.outcome === 'success') throw err;
     }
   }
+}
+
+/** How a sign-in began, as far as the ACS can tell. */
+type SignInStart = 'unsolicited' | 'cross-site-start' | 'same-site-start';
+
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Login CSRF (Barth, Jackson & Mitchell, CCS 2008): whoever holds a valid unused assertion — any user
+ * of the account's IdP, or the admin of another account — can make a victim's browser post it and be
+ * signed in as them. A sign-in the user did not start here is therefore confirmed on our own page
+ * first (unless the account opted out), and one that would silently replace the browser's session of
+ * someone else is confirmed in every mode.
+ */
+function confirmationReason(
+  account: Account,
+  assertion: VerifiedAssertion,
+  start: SignInStart,
+  current: CurrentSession | null,
+): PendingConfirmation['reason'] | null {
+  if (account.settings.loginConfirmation && start !== 'same-site-start') {
+    return start === 'unsolicited' ? 'unsolicited' : 'cross-site-start';
+  }
+  if (
+    current !== null &&
+    !(current.via === 'sso' && current.accountSlug === account.slug && current.nameId === assertion.nameId)
+  ) {
+    return 'replaces-session';
+  }
+  return null;
+}
+
+function toSsoError(err: unknown): SpError {
+  return err instanceof SpError
+    ? err
+    : new SpError('INTERNAL', { cause: err, detail: err instanceof Error ? err.message : String(err) });
 }

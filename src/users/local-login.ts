@@ -11,7 +11,7 @@ export const recoveryHint = (slug: string) => `npm run cli -- sso-only ${slug} o
  * Password sign-in for local users (the bootstrap admin). Refused once the account is SSO-only, so
  * after SSO works the local password admin can no longer be used (the seed guides' "delete the
  * default admin" demand). Wrong account, unknown e-mail, wrong password or a disabled user all give the
- * same LOGIN_FAILED after the same scrypt work, so nothing tells them apart.
+ * same LOGIN_FAILED after the same scrypt work, so nothing tells them apart; so does an SSO-only account.
  */
 export async function passwordLogin(
   stores: Stores,
@@ -22,14 +22,16 @@ export async function passwordLogin(
   const password = typeof input.password === 'string' ? input.password : '';
   if (!slug || !email || !password || password.length > 1024) throw new SpError('LOGIN_FAILED');
   const account = SLUG.test(slug) ? await stores.accounts.getBySlug(slug) : null;
-  if (account?.settings.ssoOnly) {
-    throw new SpError('PASSWORD_LOGIN_DISABLED', {
-      detail: `account ${slug}`,
-      message: `Password sign-in is turned off for this account: sign in with single sign-on. An operator who lost SSO access can turn password sign-in back on with: ${recoveryHint(account.slug)}`,
-    });
-  }
   const user = account ? await stores.users.findLocal(account.id, email) : null;
   const ok = await verifyPassword(password, user?.passwordHash ?? (await DUMMY_HASH_PROMISE));
+  // An SSO-only account answers exactly like an unknown one, after the same work: a distinct answer
+  // would tell anyone which accounts exist and which have switched password sign-in off. The way back
+  // in is for operators, in the log and the README, never on a public page.
+  if (account?.settings.ssoOnly) {
+    throw new SpError('LOGIN_FAILED', {
+      detail: `account ${slug} is SSO-only; an operator can re-enable password sign-in with: ${recoveryHint(account.slug)}`,
+    });
+  }
   if (!account || !user || !ok || user.disabled)
     throw new SpError('LOGIN_FAILED', { detail: `account ${slug}` });
   return { account, user };

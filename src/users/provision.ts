@@ -29,6 +29,22 @@ export interface ProvisionedUser {
  */
 export type ProvisionHook = (input: ProvisionInput) => Promise<ProvisionedUser>;
 
+/** The role the account's `adminGroups` give an SSO user with these IdP groups. */
+export function roleFromGroups(
+  groups: readonly string[],
+  adminGroups: readonly string[],
+): 'admin' | 'member' {
+  return groups.some((g) => adminGroups.includes(g)) ? 'admin' : 'member';
+}
+
+/** The account's sign-in policy for an SSO profile (e-mail domain allow-list). */
+export function checkSignInPolicy(account: Account, profile: MappedProfile): void {
+  const allowed = account.settings.allowedEmailDomains;
+  if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
+    throw new SpError('USER_EMAIL_DOMAIN_NOT_ALLOWED', { detail: `email ${profile.email ?? 'missing'}` });
+  }
+}
+
 /** Applies the account policy, then provisions through the hook or the built-in store. */
 export async function provisionUser(
   users: UserStore,
@@ -39,13 +55,8 @@ export async function provisionUser(
   attributes: Record<string, string[]>,
   hook: ProvisionHook | undefined,
 ): Promise<ProvisionedUser> {
-  const allowed = account.settings.allowedEmailDomains;
-  if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
-    throw new SpError('USER_EMAIL_DOMAIN_NOT_ALLOWED', { detail: `email ${profile.email ?? 'missing'}` });
-  }
-  const suggestedRole = profile.groups.some((g) => account.settings.adminGroups.includes(g))
-    ? 'admin'
-    : 'member';
+  checkSignInPolicy(account, profile);
+  const suggestedRole = roleFromGroups(profile.groups, account.settings.adminGroups);
   if (hook) {
     try {
       return await hook({

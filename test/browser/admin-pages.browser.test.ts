@@ -22,6 +22,7 @@ const PASSWORD = 'correct horse battery staple';
 const SSO_URL = 'https://test-tenant.auth0.com/samlp/TestClientId123';
 const IDP_CERT_FILE = fileURLToPath(new URL('../fixtures/idp.crt', import.meta.url));
 export const SCREENSHOT = join(tmpdir(), 'saml-sp-kit-admin.png');
+export const CONFIRM_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-confirm.png');
 
 /** A free TCP port on 127.0.0.1 (the base URL must be known before the app is built). */
 async function freePort(): Promise<number> {
@@ -154,7 +155,7 @@ describe.skipIf(!existsSync(CHROMIUM))(
       await context.close();
     }, 60_000);
 
-    it('a user signs in IdP-initiated (form post from another origin) and is logged in', async () => {
+    it('a user signs in IdP-initiated (form post from another origin), confirms, and is logged in', async () => {
       const context = await browser.newContext();
       const page = await newPage(context);
       const samlResponse = mintResponse({
@@ -169,7 +170,15 @@ describe.skipIf(!existsSync(CHROMIUM))(
           `<input type="hidden" name="SAMLResponse" value="${samlResponse}">` +
           `<button type="submit">Continue</button></form>`,
       );
-      await Promise.all([page.waitForURL(`${base}/`), page.click('button')]);
+      // The sign-in did not start here (login CSRF defence, on by default): our own page names the
+      // account and the identity, and one click on its button signs in.
+      await Promise.all([page.waitForURL(`${base}/sso/acme/acs`), page.click('button')]);
+      expect(await page.textContent('h1')).toBe('Continue to Acme Inc as jane.doe@example.com?');
+      await page.screenshot({ path: CONFIRM_SCREENSHOT, fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.screenshot({ path: CONFIRM_SCREENSHOT.replace('.png', '-phone.png'), fullPage: true });
+      await page.request.get(`${base}/api/me`).then((r) => expect(r.status()).toBe(401));
+      await Promise.all([page.waitForURL(`${base}/`), page.click('form button[type=submit]')]);
       expect(await page.textContent('h1')).toBe('Signed in');
 
       const me = await page.goto(`${base}/api/me`);

@@ -361,6 +361,13 @@ describe('admin JSON API', () => {
   describe('PUT /api/accounts/:slug/saml — import', () => {
     beforeEach(async () => {
       await createAccount('acme').expect(201);
+      // These tests sign in from the tile and expect a direct sign-in (the confirmation step has its
+      // own suite, test/security/login-csrf.test.ts).
+      await api()
+        .patch('/api/accounts/acme')
+        .set('Authorization', AUTH)
+        .send({ loginConfirmation: false })
+        .expect(200);
     });
 
     it('imports certificate + ssoUrl as JSON and returns the connection JSON', async () => {

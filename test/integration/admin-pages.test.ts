@@ -41,6 +41,8 @@ describe('admin pages', () => {
 
   async function createAccount(slug: string, name: string): Promise<void> {
     await api().post('/api/accounts').set('Authorization', AUTH).send({ slug, name }).expect(201);
+    // Tile sign-ins here expect a direct sign-in; the confirmation step has its own suite.
+    await patchSettings(t, slug, { loginConfirmation: false });
   }
 
   /** Signs in the local admin like a browser (CSRF token + cookie from the form); returns a cookie jar. */
@@ -367,7 +369,10 @@ describe('admin pages', () => {
         .set('Cookie', cookiesFrom(form))
         .type('form')
         .send({ _csrf: csrfOf(form.text), account: 'acme', email: ADMIN_EMAIL, password: PASSWORD });
-      expect(retry.status).toBe(403);
+      expect(retry.status).toBe(401);
+      expect(retry.text).toContain('LOGIN_FAILED');
+      // and the admin's own password session ended with the switch
+      await agent.get('/admin').expect(401);
     });
 
     it('shows only messages from the fixed list', async () => {

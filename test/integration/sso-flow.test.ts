@@ -154,7 +154,13 @@ describe('SSO end to end on the embedded default', () => {
     const res = await postAcs(t, 'acme', responseFor(t, 'acme')).expect(303);
     const cookies = cookiesFrom(res);
     await me(t, cookies).expect(200);
-    await request(t.app).post('/logout').set('Cookie', cookies).set('Accept', 'application/json').expect(204);
+    // Logout is CSRF-protected: a script of this origin says so with Origin (or Fetch Metadata).
+    await request(t.app)
+      .post('/logout')
+      .set('Cookie', cookies)
+      .set('Origin', 'http://localhost:3000')
+      .set('Accept', 'application/json')
+      .expect(204);
     await me(t, cookies).expect(401);
   });
 

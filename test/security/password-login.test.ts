@@ -89,13 +89,20 @@ describe('local password sign-in and SSO-only', () => {
     expect(res.body.error.code).toBe('LOGIN_FAILED');
   });
 
-  it('turns password sign-in off once SSO-only is on, and says how to get back in', async () => {
+  it('turns password sign-in off once SSO-only is on, answering exactly like an unknown account', async () => {
     await postAcs(t, 'acme', responseFor(t, 'acme')).expect(303); // SSO works: connection active
     await patchSettings(t, 'acme', { ssoOnly: true });
     const res = await passwordLogin(t, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
-    expect(res.status).toBe(403);
-    expect(res.body.error.code).toBe('PASSWORD_LOGIN_DISABLED');
-    expect(res.body.error.message).toContain('npm run cli -- sso-only acme off');
+    const unknown = await passwordLogin(t, {
+      account: 'nobody',
+      email: 'admin@acme.test',
+      password: PASSWORD,
+    });
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('LOGIN_FAILED');
+    // No oracle (which accounts exist and are SSO-only) and no operator command on a public page.
+    expect({ ...res.body.error, referenceId: null }).toEqual({ ...unknown.body.error, referenceId: null });
+    expect(JSON.stringify(res.body)).not.toContain('npm run cli');
     await me(t, cookiesFrom(res)).expect(401);
     // SSO keeps working.
     const sso = await postAcs(t, 'acme', responseFor(t, 'acme'));
@@ -110,44 +117,48 @@ describe('local password sign-in and SSO-only', () => {
 
 describe('the operator CLI', () => {
   // Six CLI processes, each compiling TypeScript on start: slow on a busy 2-core machine.
-  it('creates an account and a bootstrap admin, and turns SSO-only off again for recovery', { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-'));
-    // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: don't pass it on.
-    const { BASE_URL: _vite, ...inherited } = process.env;
-    const env = {
-      ...inherited,
-      DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
-      SSPK_ADMIN_PASSWORD: PASSWORD,
-      LOG_LEVEL: 'silent',
-    };
-    const cli = (...args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-        env,
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-    try {
-      const created = cli('create-account', 'acme', 'Acme Inc');
-      expect(created.stderr).toBe('');
-      expect(created.status).toBe(0);
-      const admin = cli('create-admin', '--account', 'acme', '--email', 'root@acme.test');
-      expect(admin.status).toBe(0);
-      expect(admin.stdout).not.toContain(PASSWORD);
-      const early = cli('sso-only', 'acme', 'on');
-      expect(early.status).toBe(1);
-      expect(early.stderr).toContain('SETTINGS_INVALID');
-      expect(cli('sso-only', 'acme', 'off').status).toBe(0);
-      const t = await startSp({ databaseUrl: env.DATABASE_URL });
+  it(
+    'creates an account and a bootstrap admin, and turns SSO-only off again for recovery',
+    { timeout: 120_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-'));
+      // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: don't pass it on.
+      const { BASE_URL: _vite, ...inherited } = process.env;
+      const env = {
+        ...inherited,
+        DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
+        SSPK_ADMIN_PASSWORD: PASSWORD,
+        LOG_LEVEL: 'silent',
+      };
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+          env,
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
       try {
-        expect(
-          (await passwordLogin(t, { account: 'acme', email: 'root@acme.test', password: PASSWORD })).status,
-        ).toBe(303);
+        const created = cli('create-account', 'acme', 'Acme Inc');
+        expect(created.stderr).toBe('');
+        expect(created.status).toBe(0);
+        const admin = cli('create-admin', '--account', 'acme', '--email', 'root@acme.test');
+        expect(admin.status).toBe(0);
+        expect(admin.stdout).not.toContain(PASSWORD);
+        const early = cli('sso-only', 'acme', 'on');
+        expect(early.status).toBe(1);
+        expect(early.stderr).toContain('SETTINGS_INVALID');
+        expect(cli('sso-only', 'acme', 'off').status).toBe(0);
+        const t = await startSp({ databaseUrl: env.DATABASE_URL });
+        try {
+          expect(
+            (await passwordLogin(t, { account: 'acme', email: 'root@acme.test', password: PASSWORD })).status,
+          ).toBe(303);
+        } finally {
+          await t.close();
+        }
+        expect(cli('disable-user', '--account', 'acme', '--email', 'root@acme.test').status).toBe(0);
       } finally {
-        await t.close();
+        rmSync(dir, { recursive: true, force: true });
       }
-      expect(cli('disable-user', '--account', 'acme', '--email', 'root@acme.test').status).toBe(0);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 });

@@ -2,13 +2,20 @@
 // (OWASP ASVS 2.2.1 anti-automation). Over the limit: 429 RATE_LIMITED with Retry-After, never a 5xx.
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, createAccountWithIdp, postAcs, responseFor, startSp, type TestSp } from '../support/harness.js';
+import {
+  ADMIN_TOKEN,
+  createAccountWithIdp,
+  postAcs,
+  responseFor,
+  startSp,
+  type TestSp,
+} from '../support/harness.js';
 
 describe('rate limits per client', () => {
   let t: TestSp;
   beforeEach(async () => {
-    t = await startSp({ rateLimitAcsPerMinute: 3, rateLimitLoginPerMinute: 2, rateLimitAdminPerMinute: 5 });
-    await createAccountWithIdp(t, 'acme'); // 2 admin API calls
+    t = await startSp({ rateLimitAcsPerMinute: 3, rateLimitLoginPerMinute: 2, rateLimitAdminPerMinute: 6 });
+    await createAccountWithIdp(t, 'acme'); // 3 admin API calls (create, opt out of confirmation, import)
   });
   afterEach(async () => t.close());
 
@@ -33,11 +40,15 @@ describe('rate limits per client', () => {
   it('limits the admin API before authentication, so token guessing is throttled too', async () => {
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const res = await request(t.app).get('/api/accounts/acme/saml').set('Authorization', `Bearer wrong-token-${i}-0123456789`);
+      const res = await request(t.app)
+        .get('/api/accounts/acme/saml')
+        .set('Authorization', `Bearer wrong-token-${i}-0123456789`);
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
-    const good = await request(t.app).get('/api/accounts/acme/saml').set('Authorization', `Bearer ${ADMIN_TOKEN}`);
+    const good = await request(t.app)
+      .get('/api/accounts/acme/saml')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`);
     expect(good.status).toBe(429);
     expect(good.body.error.code).toBe('RATE_LIMITED');
   });

@@ -43,7 +43,13 @@ type ConnectionJson = ReturnType<typeof connectionView>;
 /** Values a failed form post showed, put back into the re-rendered form. */
 interface FormState {
   idp?: { ssoUrl: string; idpEntityId: string };
-  settings?: { idpInitiated: boolean; allowedEmailDomains: string; adminGroups: string; ssoOnly: boolean };
+  settings?: {
+    idpInitiated: boolean;
+    allowedEmailDomains: string;
+    adminGroups: string;
+    ssoOnly: boolean;
+    loginConfirmation: boolean;
+  };
 }
 
 interface Notice {
@@ -91,6 +97,7 @@ export function parseSettingsForm(body: Record<string, unknown>): Partial<Accoun
     allowedEmailDomains: domains,
     adminGroups: groups,
     ssoOnly: checked(body.ssoOnly),
+    loginConfirmation: checked(body.loginConfirmation),
   };
 }
 
@@ -310,6 +317,7 @@ function settingsSection(
     allowedEmailDomains: account.settings.allowedEmailDomains.join(', '),
     adminGroups: account.settings.adminGroups.join('\n'),
     ssoOnly: account.settings.ssoOnly,
+    loginConfirmation: account.settings.loginConfirmation,
   };
   const active = conn?.status === 'active';
   return html`<section>
@@ -319,6 +327,15 @@ function settingsSection(
       <label class="check"
         ><input type="checkbox" name="idpInitiated" value="on" ${s.idpInitiated ? html` checked` : ''} />
         Allow IdP-initiated sign-in (the application tile in Auth0)</label
+      >
+      <label class="check"
+        ><input
+          type="checkbox"
+          name="loginConfirmation"
+          value="on"
+          ${s.loginConfirmation ? html` checked` : ''}
+        />
+        Ask users to confirm a sign-in that did not start on this site (protects against login CSRF)</label
       >
       <label for="allowedEmailDomains"
         >Allowed e-mail domains <span class="muted">(comma separated; empty allows every domain)</span></label
@@ -462,7 +479,7 @@ export function adminViewsRouter(opts: {
       opts.stores.audit.list(account.slug, AUDIT_SHOWN),
     ]);
     const base = req.baseUrl;
-    const token = csrfToken(req);
+    const token = csrfToken(res);
     const noticeHtml = notice
       ? notice.kind === 'ok'
         ? html`<div class="ok notice" role="status"><p>${notice.message}</p></div>`
@@ -479,6 +496,7 @@ export function adminViewsRouter(opts: {
           account <code>${account.slug}</code>
         </p>
         <form method="post" action="${`${base}/logout`}" class="inline">
+          <input type="hidden" name="_csrf" value="${token}" />
           <button type="submit" class="secondary">Sign out</button>
         </form>
       </header>
@@ -528,6 +546,7 @@ export function adminViewsRouter(opts: {
           allowedEmailDomains: str(body.allowedEmailDomains),
           adminGroups: str(body.adminGroups),
           ssoOnly: checked(body.ssoOnly),
+          loginConfirmation: checked(body.loginConfirmation),
         };
       }
       render(

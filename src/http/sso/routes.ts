@@ -1,16 +1,39 @@
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { SpError } from '../../errors.js';
-import type { SsoService } from '../../sso/service.js';
+import type { AcsSuccess, SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
+import { isSameOrigin, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
+import { confirmPage } from './confirm-page.js';
 
 /** Name of the short-lived cookie that binds an SP-initiated login to the browser that started it. */
 export const LOGIN_COOKIE = 'sspk_login';
+/** Name of the short-lived cookie that binds a sign-in confirmation to the browser that received it. */
+export const CONFIRM_COOKIE = 'sspk_confirm';
+
+/** The session a successful sign-in establishes. */
+function establishSession(req: Request) {
+  return (result: AcsSuccess) =>
+    startLoginSession(req, {
+      userId: result.user.id,
+      accountSlug: result.account.slug,
+      nameId: result.assertion.nameId,
+      email: result.user.email,
+      role: result.user.role,
+      via: 'sso',
+    });
+}
+
+/** A failure after the session was created (activation, audit) must not leave a login behind. */
+async function dropSessionOnFailure(req: Request, err: unknown): Promise<never> {
+  if (req.session?.user) await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+  throw err;
+}
 
 const NONCE = /^[a-f0-9]{64}$/;
 
@@ -24,6 +47,10 @@ export function ssoRouter(opts: {
 }): Router {
   const router = Router();
   const acsLimit = perClientLimit(opts.limits.acsPerMinute);
+  const basePath = new URL(opts.baseUrl).pathname.replace(/\/$/, '');
+  const origin = new URL(opts.baseUrl).origin;
+  const secureCookie = opts.baseUrl.startsWith('https:');
+  const smallForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 });
   const loginLimit = perClientLimit(opts.limits.loginPerMinute);
   const acsBody = express.urlencoded({
     extended: false,
@@ -41,11 +68,15 @@ export function ssoRouter(opts: {
     const existing = readCookie(req, LOGIN_COOKIE);
     const nonce = existing !== null && NONCE.test(existing) ? existing : randomBytes(32).toString('hex');
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
-    const url = await opts.sso.startLogin(slug, relayState, nonce);
+    // Fetch Metadata: a login another site sent the browser to is confirmed on our page before it
+    // signs in (login CSRF). Same-site (a sibling subdomain) counts as another site here.
+    const site = req.get('sec-fetch-site');
+    const crossSite = site === 'cross-site' || site === 'same-site';
+    const url = await opts.sso.startLogin(slug, relayState, nonce, { crossSite });
     // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
     // Path-scoped to this account's ACS, HttpOnly, Secure (browsers accept it on http://localhost too).
     res.cookie(LOGIN_COOKIE, nonce, {
-      path: `${new URL(opts.baseUrl).pathname.replace(/\/$/, '')}/sso/${slug}/acs`,
+      path: `${basePath}/sso/${slug}/acs`,
       httpOnly: true,
       secure: true,
       sameSite: 'none',
@@ -65,32 +96,54 @@ export function ssoRouter(opts: {
     async (req: Request, res: Response) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const nonce = readCookie(req, LOGIN_COOKIE);
+      const slug = String(req.params.slug);
+      const current = req.session?.user;
       res.locals.acsAudited = true;
-      try {
-        await opts.sso.consume(
+      const relayState = safeReturnPath(body.RelayState, opts.baseUrl);
+      const outcome = await opts.sso
+        .consume(
           {
-            slug: String(req.params.slug),
+            slug,
             samlResponse: body.SAMLResponse,
+            relayState,
             browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
+            current: current
+              ? { accountSlug: current.accountSlug, nameId: current.nameId, via: current.via }
+              : null,
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
           },
-          (result) =>
-            startLoginSession(req, {
-              userId: result.user.id,
-              accountSlug: result.account.slug,
-              nameId: result.assertion.nameId,
-              email: result.user.email,
-              role: result.user.role,
-              via: 'sso',
-            }),
-        );
-      } catch (err) {
-        // A failure after the session was created (activation, audit) must not leave a login behind.
-        if (req.session?.user) await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
-        throw err;
+          establishSession(req),
+        )
+        .catch((err: unknown) => dropSessionOnFailure(req, err));
+      res.set('Cache-Control', 'no-store');
+      if (outcome.kind === 'signed-in') {
+        res.redirect(303, relayState);
+        return;
       }
-      res.set('Cache-Control', 'no-store').redirect(303, safeReturnPath(body.RelayState, opts.baseUrl));
+      const { pending } = outcome;
+      const action = `${basePath}/sso/${slug}/confirm`;
+      res.cookie(CONFIRM_COOKIE, pending.browserNonce, {
+        path: action,
+        httpOnly: true,
+        secure: secureCookie,
+        sameSite: 'lax',
+        maxAge: Date.parse(pending.expiresAt) - Date.now(),
+      });
+      if (req.accepts(['html', 'json']) === 'json') {
+        res.json({
+          confirmation: {
+            url: `${origin}${action}`,
+            token: pending.token,
+            expiresAt: pending.expiresAt,
+            reason: pending.reason,
+            account: { slug: pending.account.slug, name: pending.account.name },
+            identity: pending.identity,
+          },
+        });
+        return;
+      }
+      res.type('html').send(confirmPage({ action, startPage: `${basePath}/`, pending, current }));
     },
     // Requests refused before the handler ran (body too large, unparsable form) are audited here;
     // rate-limited ones are not (an attacker would turn a flood into database writes).
@@ -109,6 +162,39 @@ export function ssoRouter(opts: {
     },
   );
 
+  // The confirmation of a sign-in that did not start here. Only a same-origin POST (our own page's
+  // form, as Fetch Metadata / Origin say) with the one-time token and this browser's cookie signs in.
+  router.post(
+    '/sso/:slug/confirm',
+    acsLimit,
+    (_req: Request, res: Response, next: NextFunction) => {
+      res.locals.referenceId = newReferenceId();
+      next();
+    },
+    smallForm,
+    async (req: Request, res: Response) => {
+      if (!isSameOrigin(req, origin))
+        throw new SpError('CSRF_INVALID', { detail: 'cross-origin confirmation' });
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const nonce = readCookie(req, CONFIRM_COOKIE);
+      const slug = String(req.params.slug);
+      const { relayState } = await opts.sso
+        .confirm(
+          {
+            slug,
+            token: body.token,
+            browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
+            clientIp: req.ip ?? null,
+            referenceId: res.locals.referenceId as string,
+          },
+          establishSession(req),
+        )
+        .catch((err: unknown) => dropSessionOnFailure(req, err));
+      res.clearCookie(CONFIRM_COOKIE, { path: `${basePath}/sso/${slug}/confirm` });
+      res.set('Cache-Control', 'no-store').redirect(303, relayState);
+    },
+  );
+
   router.get('/api/me', (req, res) => {
     const user = req.session.user;
     if (!user) throw new SpError('AUTH_REQUIRED');
@@ -120,12 +206,21 @@ export function ssoRouter(opts: {
     });
   });
 
-  router.post('/logout', (req, res, next) => {
+  // Logout is a state change: a cross-site page must not be able to sign users out (a first step of
+  // many login-CSRF and session-swap tricks). Our forms carry the CSRF token; scripts of this origin are
+  // recognised by Fetch Metadata / Origin.
+  router.post('/logout', loginLimit, smallForm, (req, res, next) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const csrf = res.locals.csrf as CsrfTokens | undefined;
+    if (!csrf?.check(body._csrf) && !isSameOrigin(req, origin)) {
+      next(new SpError('CSRF_INVALID', { detail: 'logout without token from another origin' }));
+      return;
+    }
     req.session.destroy((err) => {
       if (err) return next(new SpError('STORE_UNAVAILABLE', { cause: err }));
       res.clearCookie('sspk.sid', { path: '/' });
       if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
-      else res.redirect(303, '/');
+      else res.redirect(303, `${basePath}/`);
     });
   });
 

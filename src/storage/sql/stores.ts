@@ -275,7 +275,9 @@ export class SqlUserStore implements UserStore {
         updated_at: t,
         last_login_at: null,
       })
-      .onConflict((oc) => oc.columns(['account_id', 'name_id']).where('connection_id', 'is', null).doNothing())
+      .onConflict((oc) =>
+        oc.columns(['account_id', 'name_id']).where('connection_id', 'is', null).doNothing(),
+      )
       .returningAll()
       .executeTakeFirst();
     return row ? toUser(row) : null;
