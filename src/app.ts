@@ -157,6 +157,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       stores,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
+      origin: new URL(config.baseUrl).origin,
     }),
   );
   router.use(errorHandler(logger));

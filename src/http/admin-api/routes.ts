@@ -82,6 +82,8 @@ export function adminApiRouter(opts: {
   stores: Stores;
   adminApiToken: string | undefined;
   perMinute: number;
+  /** This deployment's origin: cookie-authorised changes must come from it. */
+  origin: string;
 }): Router {
   const router = Router();
   // Limited before authentication, so token guessing is throttled too.
@@ -94,8 +96,8 @@ export function adminApiRouter(opts: {
     { name: 'certificate', maxCount: 1 },
     { name: 'metadata', maxCount: 1 },
   ]);
-  const anyAdmin = adminAuth(opts.adminApiToken);
-  const tokenOnly = adminAuth(opts.adminApiToken, { tokenOnly: true });
+  const anyAdmin = adminAuth(opts.adminApiToken, { origin: opts.origin });
+  const tokenOnly = adminAuth(opts.adminApiToken, { tokenOnly: true, origin: opts.origin });
   const principal = (res: { locals: Record<string, unknown> }) => res.locals.admin as AdminPrincipal;
 
   router.post('/api/accounts', tokenOnly, json, async (req, res) => {

@@ -7,12 +7,24 @@ import '../session-user.js';
 export type AdminPrincipal = { kind: 'token' } | { kind: 'session'; accountSlug: string };
 
 const digest = (v: string): Buffer => createHash('sha256').update(v).digest();
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** True when the browser says another site made this request (Fetch Metadata, else Origin). */
+function crossSite(req: Request, origin: string): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
+  const from = req.get('origin');
+  return from !== undefined && from !== origin;
+}
 
 /**
  * Admin API authentication: `Authorization: Bearer $ADMIN_API_TOKEN` (all accounts), or the session
  * of an account admin (their own account only). The token is compared in constant time.
  */
-export function adminAuth(token: string | undefined, opts: { tokenOnly?: boolean } = {}): RequestHandler {
+export function adminAuth(
+  token: string | undefined,
+  opts: { tokenOnly?: boolean; origin?: string } = {},
+): RequestHandler {
   const expected = token ? digest(token) : null;
   return (req, res, next) => {
     const header = req.headers.authorization;
@@ -27,6 +39,12 @@ export function adminAuth(token: string | undefined, opts: { tokenOnly?: boolean
     const user = req.session?.user;
     if (!user) return next(new SpError('AUTH_REQUIRED'));
     if (opts.tokenOnly || user.role !== 'admin') return next(new SpError('FORBIDDEN'));
+    // The session cookie rides along on requests other sites make: a state change authorised by the
+    // cookie alone must come from this origin (JSON bodies already need a CORS preflight; this also
+    // covers form encodings and methods a cross-site form can send).
+    if (!SAFE_METHODS.has(req.method) && opts.origin !== undefined && crossSite(req, opts.origin)) {
+      return next(new SpError('CSRF_INVALID', { detail: 'cross-site admin API request' }));
+    }
     res.locals.admin = { kind: 'session', accountSlug: user.accountSlug } satisfies AdminPrincipal;
     return next();
   };
