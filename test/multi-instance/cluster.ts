@@ -150,9 +150,13 @@ export async function http(
     json?: unknown;
     bearer?: boolean;
     html?: boolean;
+    headers?: Record<string, string>;
   } = {},
 ): Promise<HttpResult> {
-  const headers: Record<string, string> = { Accept: opts.html ? 'text/html' : 'application/json' };
+  const headers: Record<string, string> = {
+    Accept: opts.html ? 'text/html' : 'application/json',
+    ...opts.headers,
+  };
   if (opts.cookies?.length) headers.Cookie = opts.cookies.join('; ');
   if (opts.bearer) headers.Authorization = `Bearer ${ADMIN_TOKEN}`;
   let body: string | undefined;
@@ -191,12 +195,24 @@ export async function http(
 }
 
 /** Creates an account and imports the test IdP through the admin API of `instance`. */
-export async function createAccountWithIdp(instance: Pick<Instance, 'url'>, slug: string): Promise<void> {
+export async function createAccountWithIdp(
+  instance: Pick<Instance, 'url'>,
+  slug: string,
+  opts: { confirm?: boolean } = {},
+): Promise<void> {
   const acc = await http(instance, 'POST', '/api/accounts', {
     bearer: true,
     json: { slug, name: `${slug} Inc` },
   });
   if (acc.status !== 201) throw new Error(`create account: ${acc.status} ${acc.text}`);
+  // These suites expect direct tile sign-ins; the confirmation step is tested on its own.
+  if (!opts.confirm) {
+    const patch = await http(instance, 'PATCH', `/api/accounts/${slug}`, {
+      bearer: true,
+      json: { loginConfirmation: false },
+    });
+    if (patch.status !== 200) throw new Error(`settings: ${patch.status} ${patch.text}`);
+  }
   const idp = await http(instance, 'PUT', `/api/accounts/${slug}/saml`, {
     bearer: true,
     json: { certificate: idpKey.cert, ssoUrl: SSO_URL },

@@ -88,6 +88,35 @@ describe.skipIf(!enabled)(title, () => {
     expect(again.code).toBe('SAML_IN_RESPONSE_TO_UNKNOWN');
   });
 
+  it('a tile sign-in shown for confirmation by A is confirmed on B, once across both', async () => {
+    await createAccountWithIdp(A, 'tile', { confirm: true });
+    const asked = await postAcs(A, 'tile', responseFor('tile', { nameId: 'auth0|tile' }), {
+      relayState: '/home',
+    });
+    expect(asked.status, asked.text).toBe(200);
+    const { token, url } = (asked.body as { confirmation: { token: string; url: string } }).confirmation;
+    expect(url).toMatch(/\/sso\/tile\/confirm$/);
+    const confirm = (instance: Instance) =>
+      fetch(`${instance.url}/sso/tile/confirm`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Accept: 'application/json',
+          Cookie: asked.cookies.join('; '),
+          'Sec-Fetch-Site': 'same-origin',
+        },
+        body: new URLSearchParams({ token }).toString(),
+      });
+    const done = await confirm(B);
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toBe('/home');
+    const session = done.headers.getSetCookie().map((c) => c.split(';')[0]!);
+    const me = await http(A, 'GET', '/api/me', { cookies: session });
+    expect(me.body).toMatchObject({ nameId: 'auth0|tile', account: 'tile' });
+    expect((await confirm(A)).status).toBe(400);
+  });
+
   it('a response accepted by A and replayed to B is rejected', async () => {
     const response = responseFor(slug, { nameId: 'auth0|replay' });
     const first = await postAcs(A, slug, response);
@@ -133,7 +162,11 @@ describe.skipIf(!enabled)(title, () => {
       account: slug,
       role: 'member',
     });
-    const out = await http(B, 'POST', '/logout', { cookies: login.cookies });
+    // (a script of this origin: logout is CSRF-protected)
+    const out = await http(B, 'POST', '/logout', {
+      cookies: login.cookies,
+      headers: { 'Sec-Fetch-Site': 'same-origin' },
+    });
     expect(out.status).toBe(204);
     expect((await http(A, 'GET', '/api/me', { cookies: login.cookies })).status).toBe(401);
   });
