@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+/** More hops than this is not a real deployment, and a large count trusts forged addresses. */
+const MAX_PROXY_HOPS = 10;
 
 /** One entry of a TRUST_PROXY list: a name Express knows, an address or a subnet (CIDR). */
 function isProxyAddress(entry: string): boolean {
@@ -10,7 +12,10 @@ function isProxyAddress(entry: string): boolean {
   const family = isIP(address ?? '');
   if (family === 0 || rest.length > 0) return false;
   if (bits === undefined) return true;
-  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  // A subnet wider than /8 (IPv4) or /7 (IPv6, the unique-local range) is no list of proxies but "trust everyone" in
+  // disguise (0.0.0.0/0, or 0.0.0.0/1 + 128.0.0.0/1): any client could forge X-Forwarded-For.
+  const min = family === 4 ? 8 : 7;
+  return /^\d{1,3}$/.test(bits) && Number(bits) >= min && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
 /**
@@ -102,12 +107,12 @@ export const configSchema = z
           v === undefined ||
           v === '' ||
           v === 'false' ||
-          /^\d{1,2}$/.test(v) ||
+          (/^\d{1,2}$/.test(v) && Number(v) <= MAX_PROXY_HOPS) ||
           v.split(',').every((e) => isProxyAddress(e.trim())),
-        'must be a number of proxies (e.g. 1) or a comma-separated list of proxy addresses or subnets',
+        `must be a number of proxies (0 to ${MAX_PROXY_HOPS}, e.g. 1) or a comma-separated list of proxy addresses or subnets (at most /8 wide for IPv4, /7 for IPv6)`,
       )
       .transform((v): false | number | string =>
-        v === undefined || v === '' || v === 'false' ? false : /^\d+$/.test(v) ? Number(v) : v,
+        v === undefined || v === '' || v === 'false' || v === '0' ? false : /^\d+$/.test(v) ? Number(v) : v,
       ),
     /** `RATE_LIMIT_ACS_PER_MINUTE`: ACS posts per client IP and minute. */
     rateLimitAcsPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
