@@ -159,6 +159,13 @@ export interface SpErrorOptions {
   cause?: unknown;
   /** Overrides the catalogue's public message (must stay safe to show). */
   message?: string;
+  /** For diagnosis (admins only): the value this SP expected. */
+  expected?: string;
+  /**
+   * For diagnosis (admins only): the value the message carried. Read from content no signature has
+   * vouched for when the check ran before signature verification: shown to admins as unverified.
+   */
+  received?: string;
 }
 
 /** The error type of saml-sp-kit: a catalogued code, an HTTP status and a public message. */
@@ -166,6 +173,8 @@ export class SpError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly detail: string | undefined;
+  readonly expected: string | undefined;
+  readonly received: string | undefined;
 
   constructor(code: ErrorCode, options: SpErrorOptions = {}) {
     super(
@@ -176,6 +185,8 @@ export class SpError extends Error {
     this.code = code;
     this.status = catalog[code].status;
     this.detail = options.detail;
+    this.expected = options.expected;
+    this.received = options.received;
   }
 }
 
