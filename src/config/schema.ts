@@ -74,6 +74,8 @@ export const configSchema = z
     rateLimitLoginPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(60),
     /** `RATE_LIMIT_ADMIN_PER_MINUTE`: admin API and admin page requests per client IP and minute. */
     rateLimitAdminPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    /** `AUDIT_RETENTION_DAYS`: ACS audit events older than this are deleted (swept every minute). */
+    auditRetentionDays: z.coerce.number().int().min(1).max(36_500).default(90),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -110,5 +112,6 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   rateLimitAcsPerMinute: 'RATE_LIMIT_ACS_PER_MINUTE',
   rateLimitLoginPerMinute: 'RATE_LIMIT_LOGIN_PER_MINUTE',
   rateLimitAdminPerMinute: 'RATE_LIMIT_ADMIN_PER_MINUTE',
+  auditRetentionDays: 'AUDIT_RETENTION_DAYS',
   logLevel: 'LOG_LEVEL',
 };

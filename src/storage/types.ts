@@ -91,10 +91,16 @@ export interface UserUpsert {
   role: 'member' | 'admin';
 }
 
-/** One ACS outcome. */
+/** One ACS outcome, as stored and listed. */
 export interface AuditEvent {
   referenceId: string;
   at: string;
+  /**
+   * The account the event belongs to. Null only for rows written before events were recorded by account
+   * id (migration 0003) that could not be attributed safely; such rows are in no account's trail.
+   */
+  accountId: string | null;
+  /** The account's slug when the event happened (for display; the trail is listed by `accountId`). */
   accountSlug: string | null;
   connectionId: string | null;
   outcome: 'success' | 'failure';
@@ -103,6 +109,19 @@ export interface AuditEvent {
   userId: string | null;
   clientIp: string | null;
   detail: string | null;
+}
+
+/** What the ACS records: always an event of an existing account (unknown slugs are only logged). */
+export interface AuditRecord extends AuditEvent {
+  accountId: string;
+  accountSlug: string;
+}
+
+/** A filter on an account's trail, newest first. */
+export interface AuditQuery {
+  limit: number;
+  outcome?: AuditEvent['outcome'];
+  code?: string;
 }
 
 export interface AccountStore {
@@ -143,9 +162,16 @@ export interface LocalUserInput {
 }
 
 export interface AuditStore {
-  record(event: AuditEvent): Promise<void>;
-  list(accountSlug: string, limit: number): Promise<AuditEvent[]>;
+  /**
+   * Stores one event. Free-text fields are capped (see `AUDIT_TEXT_LIMITS`) and stripped of control
+   * characters by the store itself, whoever the caller is.
+   */
+  record(event: AuditRecord): Promise<void>;
+  /** The account's events, newest first, optionally only one outcome and/or one code. */
+  list(accountId: string, query: AuditQuery): Promise<AuditEvent[]>;
   getByReference(referenceId: string): Promise<AuditEvent | null>;
+  /** Deletes events older than `cutoff` (ISO 8601), in batches; returns how many. */
+  deleteOlderThan(cutoff: string, opts?: { batchSize?: number }): Promise<number>;
 }
 
 /**

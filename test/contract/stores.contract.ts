@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type session from 'express-session';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSpError } from '../../src/errors.js';
-import type { OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
+import { AUDIT_TEXT_LIMITS } from '../../src/storage/audit-text.js';
+import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
 
 /** One open handle on an engine. */
 export interface ContractHandle {
@@ -349,32 +350,124 @@ export function storeContract(engine: ContractEngine): void {
       });
 
       describe('audit', () => {
+        /** A failure event of `account`, now, unless overridden. */
+        function event(
+          account: { id: string; slug: string },
+          overrides: Partial<AuditRecord> = {},
+        ): AuditRecord {
+          return {
+            referenceId: `ref_${uid()}`,
+            at: new Date().toISOString(),
+            accountId: account.id,
+            accountSlug: account.slug,
+            connectionId: null,
+            outcome: 'failure',
+            code: 'SAML_REPLAY',
+            subject: 'auth0|x',
+            userId: null,
+            clientIp: '127.0.0.1',
+            detail: null,
+            ...overrides,
+          };
+        }
+
         it('records events, lists them newest first with a limit, finds one by reference', async () => {
-          const slug = `audit-${uid()}`;
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'A' });
           const refs: string[] = [];
           for (let i = 0; i < 5; i++) {
-            const referenceId = `ref_${uid()}`;
-            refs.push(referenceId);
-            await rec(pick(i)).audit.record({
-              referenceId,
-              at: new Date().toISOString(),
-              accountSlug: slug,
-              connectionId: null,
-              outcome: i === 4 ? 'success' : 'failure',
-              code: i === 4 ? 'OK' : 'SAML_REPLAY',
-              subject: 'auth0|x',
-              userId: null,
-              clientIp: '127.0.0.1',
-              detail: null,
-            });
+            const e = event(acc, i === 4 ? { outcome: 'success', code: 'OK' } : {});
+            refs.push(e.referenceId);
+            await rec(pick(i)).audit.record(e);
           }
-          const listed = await rec(a).audit.list(slug, 3);
+          const listed = await rec(a).audit.list(acc.id, { limit: 3 });
           expect(listed.map((e) => e.referenceId)).toEqual([refs[4], refs[3], refs[2]]);
+          expect(listed[0]).toMatchObject({ accountId: acc.id, accountSlug: acc.slug, outcome: 'success' });
           expect(await rec(b).audit.getByReference(refs[0]!)).toMatchObject({
             code: 'SAML_REPLAY',
-            accountSlug: slug,
+            accountId: acc.id,
+            accountSlug: acc.slug,
           });
           expect(await rec(b).audit.getByReference('ref_none')).toBeNull();
+        });
+
+        it('lists by account id: never another account’s events, nor events carrying the same slug', async () => {
+          const mine = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'Mine' });
+          const other = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'Other' });
+          const own = event(mine);
+          await rec(a).audit.record(own);
+          // Same slug, other account id: e.g. an account deleted and re-created under the same slug.
+          await rec(b).audit.record(event({ id: other.id, slug: mine.slug }));
+          await rec(b).audit.record(event(other));
+          expect((await rec(b).audit.list(mine.id, { limit: 50 })).map((e) => e.referenceId)).toEqual([
+            own.referenceId,
+          ]);
+          expect(await rec(a).audit.list(`no-such-${uid()}`, { limit: 50 })).toEqual([]);
+        });
+
+        it('filters by outcome and by code, newest first, so a flood of failures cannot hide a success', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'F' });
+          const success = event(acc, { outcome: 'success', code: 'OK', subject: 'auth0|real' });
+          await rec(a).audit.record(success);
+          const signature = event(acc, { code: 'SAML_SIGNATURE_INVALID' });
+          await rec(b).audit.record(signature);
+          for (let i = 0; i < 30; i++)
+            await rec(pick(i)).audit.record(event(acc, { code: 'SAML_RESPONSE_MALFORMED' }));
+          expect(await rec(a).audit.list(acc.id, { limit: 5 })).toHaveLength(5);
+          const successes = await rec(b).audit.list(acc.id, { limit: 5, outcome: 'success' });
+          expect(successes.map((e) => e.referenceId)).toEqual([success.referenceId]);
+          const failures = await rec(a).audit.list(acc.id, { limit: 100, outcome: 'failure' });
+          expect(failures).toHaveLength(31);
+          expect(failures.every((e) => e.outcome === 'failure')).toBe(true);
+          const byCode = await rec(b).audit.list(acc.id, { limit: 5, code: 'SAML_SIGNATURE_INVALID' });
+          expect(byCode.map((e) => e.referenceId)).toEqual([signature.referenceId]);
+          expect(
+            await rec(a).audit.list(acc.id, { limit: 5, outcome: 'success', code: 'SAML_REPLAY' }),
+          ).toEqual([]);
+        });
+
+        it('caps every free-text field and strips control characters, whatever the caller sends', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'C' });
+          const huge = 'x'.repeat(100_000);
+          const e = event(acc, {
+            subject: `auth0|${huge}`,
+            clientIp: `10.0.0.1, ${huge}`,
+            code: `CODE_${'Y'.repeat(10_000)}`,
+            detail: `line1\nline2\u0000\u001b[31m${huge}`,
+          });
+          await rec(a).audit.record(e);
+          const stored = await rec(b).audit.getByReference(e.referenceId);
+          expect(stored!.subject!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.subject);
+          expect(stored!.clientIp!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.clientIp);
+          expect(stored!.code.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.code);
+          expect(stored!.detail!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.detail);
+          expect(Math.max(...Object.values(AUDIT_TEXT_LIMITS))).toBeLessThanOrEqual(500);
+          expect(stored!.subject).toMatch(/^auth0\|x+…$/);
+          expect(stored!.detail).toMatch(/^line1 line2  \[31mx+…$/);
+          const short = event(acc, { subject: 'auth0|short', detail: 'kept as is' });
+          await rec(a).audit.record(short);
+          expect(await rec(b).audit.getByReference(short.referenceId)).toMatchObject({
+            subject: 'auth0|short',
+            detail: 'kept as is',
+          });
+        });
+
+        it('deletes events older than a cutoff, in batches, and keeps the newer ones', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'R' });
+          const day = 24 * 3600 * 1000;
+          const cutoff = new Date(Date.now() - 90 * day);
+          const old = Array.from({ length: 7 }, (_, i) =>
+            event(acc, { at: new Date(cutoff.getTime() - (i + 1) * day).toISOString() }),
+          );
+          const kept = event(acc, { at: new Date(cutoff.getTime() + 1000).toISOString() });
+          for (const e of [...old, kept]) await rec(a).audit.record(e);
+          const deleted = await rec(b).audit.deleteOlderThan(cutoff.toISOString(), { batchSize: 3 });
+          // Other suites share the engine: at least ours went, and only events older than the cutoff.
+          expect(deleted).toBeGreaterThanOrEqual(7);
+          expect((await rec(a).audit.list(acc.id, { limit: 50 })).map((e) => e.referenceId)).toEqual([
+            kept.referenceId,
+          ]);
+          expect(await rec(a).audit.getByReference(old[0]!.referenceId)).toBeNull();
+          expect(await rec(b).audit.deleteOlderThan(cutoff.toISOString())).toBe(0);
         });
       });
     }

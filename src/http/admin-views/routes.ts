@@ -459,7 +459,7 @@ export function adminViewsRouter(opts: {
     const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
     const [users, events] = await Promise.all([
       opts.stores.users.listByAccount(account.id),
-      opts.stores.audit.list(account.slug, AUDIT_SHOWN),
+      opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
     ]);
     const base = req.baseUrl;
     const token = csrfToken(req);

@@ -104,7 +104,67 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.dropIndex('users_local_unique').ifExists().execute();
       },
     },
+    '0003_audit_account_id': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // The trail was keyed by slug, so posts to a slug nobody had yet were shown to whoever created
+          // that account later. Events now belong to an account id.
+          await tx.schema.alterTable('audit').addColumn('account_id', 'text').execute();
+          // Backfill only rows not older than the account: rows written before it existed (junk posted
+          // to a free slug) stay unattributed and appear in no trail. Both columns hold
+          // Date#toISOString() text, which sorts chronologically.
+          await sql`UPDATE audit SET account_id = (
+              SELECT a.id FROM accounts a WHERE a.slug = audit.account_slug AND a.created_at <= audit.at
+            )`.execute(tx);
+          await tx.schema.dropIndex('audit_account').execute();
+          await tx.schema
+            .createIndex('audit_account_seq')
+            .on('audit')
+            .columns(['account_id', 'seq'])
+            .execute();
+          // Filters an admin uses to find real events under a flood of junk ones.
+          await tx.schema
+            .createIndex('audit_account_outcome_seq')
+            .on('audit')
+            .columns(['account_id', 'outcome', 'seq'])
+            .execute();
+          await tx.schema
+            .createIndex('audit_account_code_seq')
+            .on('audit')
+            .columns(['account_id', 'code', 'seq'])
+            .execute();
+          // Retention sweep.
+          await tx.schema.createIndex('audit_at').on('audit').column('at').execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        for (const i of [
+          'audit_at',
+          'audit_account_code_seq',
+          'audit_account_outcome_seq',
+          'audit_account_seq',
+        ]) {
+          await db.schema.dropIndex(i).ifExists().execute();
+        }
+        await db.schema.alterTable('audit').dropColumn('account_id').execute();
+        await db.schema.createIndex('audit_account').on('audit').columns(['account_slug', 'seq']).execute();
+      },
+    },
   };
+}
+
+/**
+ * Runs `fn` in a transaction. PostgreSQL migrations already run inside the migrator's transaction;
+ * kysely runs SQLite migrations without one, so a failure half-way would leave a half-migrated file.
+ */
+async function inTransaction(db: Kysely<unknown>, fn: (tx: Kysely<unknown>) => Promise<void>): Promise<void> {
+  if (db.isTransaction) return fn(db);
+  await db.transaction().execute(fn);
+}
+
+/** Names of every migration, in order (for tests that build an older schema). */
+export function migrationNames(): string[] {
+  return Object.keys(migrations('sqlite')).sort();
 }
 
 /**
@@ -117,10 +177,14 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   dialect: 'sqlite' | 'postgres',
   schema: string | null = null,
+  /** Stop after this migration instead (tests build the schema a deployed database still has). */
+  target?: string,
 ): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
   const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await (target === undefined
+    ? migrator.migrateToLatest()
+    : migrator.migrateTo(target));
   if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

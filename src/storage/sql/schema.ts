@@ -42,6 +42,7 @@ export interface AuditTable {
   reference_id: string;
   seq: Generated<number>;
   at: string;
+  account_id: string | null;
   account_slug: string | null;
   connection_id: string | null;
   outcome: string;

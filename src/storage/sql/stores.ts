@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { SpError } from '../../errors.js';
+import { AUDIT_TEXT_LIMITS, capAuditText } from '../audit-text.js';
 import type {
   LocalUserInput,
   Account,
   AccountSettings,
   AccountStore,
   AuditEvent,
+  AuditQuery,
+  AuditRecord,
   AuditStore,
   Connection,
   ConnectionStore,
@@ -86,6 +89,7 @@ function toAudit(row: Selectable<AuditTable>): AuditEvent {
   return {
     referenceId: row.reference_id,
     at: row.at,
+    accountId: row.account_id,
     accountSlug: row.account_slug,
     connectionId: row.connection_id,
     outcome: row.outcome === 'success' ? 'success' : 'failure',
@@ -312,36 +316,35 @@ export class SqlUserStore implements UserStore {
   }
 }
 
-/** The ACS audit trail in SQL. */
+/** The ACS audit trail in SQL, kept per account id. */
 export class SqlAuditStore implements AuditStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(e: AuditEvent): Promise<void> {
+  async record(e: AuditRecord): Promise<void> {
+    const max = AUDIT_TEXT_LIMITS;
     await this.db
       .insertInto('audit')
       .values({
         reference_id: e.referenceId,
         at: e.at,
-        account_slug: e.accountSlug,
+        account_id: e.accountId,
+        account_slug: capAuditText(e.accountSlug, max.accountSlug),
         connection_id: e.connectionId,
-        outcome: e.outcome,
-        code: e.code,
-        subject: e.subject,
+        outcome: e.outcome === 'success' ? 'success' : 'failure',
+        code: capAuditText(e.code, max.code),
+        subject: capAuditText(e.subject, max.subject),
         user_id: e.userId,
-        client_ip: e.clientIp,
-        detail: e.detail,
+        client_ip: capAuditText(e.clientIp, max.clientIp),
+        detail: capAuditText(e.detail, max.detail),
       })
       .execute();
   }
 
-  async list(accountSlug: string, limit: number): Promise<AuditEvent[]> {
-    const rows = await this.db
-      .selectFrom('audit')
-      .selectAll()
-      .where('account_slug', '=', accountSlug)
-      .orderBy('seq', 'desc')
-      .limit(limit)
-      .execute();
+  async list(accountId: string, query: AuditQuery): Promise<AuditEvent[]> {
+    let q = this.db.selectFrom('audit').selectAll().where('account_id', '=', accountId);
+    if (query.outcome !== undefined) q = q.where('outcome', '=', query.outcome);
+    if (query.code !== undefined) q = q.where('code', '=', query.code);
+    const rows = await q.orderBy('seq', 'desc').limit(query.limit).execute();
     return rows.map(toAudit);
   }
 
@@ -352,6 +355,23 @@ export class SqlAuditStore implements AuditStore {
       .where('reference_id', '=', referenceId)
       .executeTakeFirst();
     return row ? toAudit(row) : null;
+  }
+
+  async deleteOlderThan(cutoff: string, opts: { batchSize?: number } = {}): Promise<number> {
+    // In batches, so a large backlog never holds a long write lock (SQLite) or one huge transaction.
+    const batch = Math.max(1, opts.batchSize ?? 5000);
+    let total = 0;
+    for (;;) {
+      const res = await this.db
+        .deleteFrom('audit')
+        .where('seq', 'in', (eb) =>
+          eb.selectFrom('audit').select('seq').where('at', '<', cutoff).orderBy('seq').limit(batch),
+        )
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      total += n;
+      if (n < batch) return total;
+    }
   }
 }
 
