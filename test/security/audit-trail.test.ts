@@ -156,8 +156,8 @@ describe('a flood of junk failures', () => {
     const successes = (await auditOf(t, 'acme', '?outcome=success&limit=5').expect(200)).body.events;
     expect(successes).toHaveLength(1);
     expect(successes[0]).toMatchObject({ outcome: 'success', code: 'OK', subject: 'auth0|real' });
-    const byCode = (await auditOf(t, 'acme', '?code=OK').expect(200)).body.events;
-    expect(byCode.map((e: { subject: string }) => e.subject)).toEqual(['auth0|real']);
+    const byCode = (await auditOf(t, 'acme', '?code=OK').expect(200)).body.events as { subject: string }[];
+    expect(byCode.map((e) => e.subject)).toEqual(['auth0|real']);
     const failures = (
       await auditOf(t, 'acme', '?outcome=failure&code=SAML_RESPONSE_MALFORMED&limit=3').expect(200)
     ).body.events as { outcome: string; code: string; at: string }[];
