@@ -78,6 +78,11 @@ export interface User {
   lastLoginAt: string | null;
   passwordHash: string | null;
   disabled: boolean;
+  /**
+   * `local`: a password user of the account. `sso`: a user of the account's IdP, identified by its
+   * NameID; `connectionId` is the connection it last signed in through, null once that is deleted.
+   */
+  kind: 'local' | 'sso';
 }
 
 /** Attributes JIT provisioning writes on every login. */
@@ -140,7 +145,11 @@ export interface ConnectionStore {
 }
 
 export interface UserStore {
-  /** Creates the user on first login or updates it; atomic on (connectionId, nameId). */
+  /**
+   * Creates the SSO user on first login or updates it (and attaches it to `connectionId`); atomic on
+   * (accountId, nameId). A user orphaned by a connection delete is the same user after the re-import,
+   * disabled if it was.
+   */
   upsertFromSso(input: UserUpsert): Promise<{ user: User; created: boolean }>;
   getById(id: string): Promise<User | null>;
   listByAccount(accountId: string): Promise<User[]>;

@@ -297,6 +297,7 @@ export function storeContract(engine: ContractEngine): void {
             role: 'admin',
             connectionId: null,
             disabled: false,
+            kind: 'local',
           });
           expect(await rec(b).users.createLocal(input)).toBeNull();
           const found = await rec(b).users.findLocal(acc.id, 'ROOT@acme.test');
@@ -322,6 +323,69 @@ export function storeContract(engine: ContractEngine): void {
             ),
           );
           expect(results.filter((r) => r !== null)).toHaveLength(1);
+        });
+
+        it('re-attaches an SSO user orphaned by a connection delete, disabled if it was; deleting never fails', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const sso = (connectionId: string, nameId: string) =>
+            rec(pick(nameId.length)).users.upsertFromSso({
+              accountId: acc.id,
+              connectionId,
+              nameId,
+              email: null,
+              name: null,
+              groups: [],
+              role: 'member',
+            });
+          const jane = (await sso(conn.id, 'auth0|jane')).user;
+          const bob = (await sso(conn.id, 'auth0|bob')).user;
+          expect(jane.kind).toBe('sso');
+          expect(await rec(b).users.setDisabled(bob.id, true)).toBe(true);
+          let current = conn.id;
+          for (let round = 0; round < 3; round++) {
+            expect(await rec(pick(round)).connections.delete(acc.id)).toBe(true);
+            const orphans = await rec(a).users.listByAccount(acc.id);
+            expect(orphans.map((u) => u.connectionId)).toEqual([null, null]);
+            current = (
+              await rec(b).connections.upsert(acc.id, {
+                ssoUrl: 'https://t.auth0.com/samlp/1',
+                idpEntityId: null,
+                idpEntityIdSource: null,
+                certificates: [cert],
+              })
+            ).id;
+            const again = await sso(current, 'auth0|jane');
+            expect(again).toMatchObject({ created: false, user: { id: jane.id, connectionId: current } });
+            const bobAgain = await sso(current, 'auth0|bob');
+            expect(bobAgain).toMatchObject({ created: false, user: { id: bob.id, disabled: true } });
+          }
+          expect(await rec(a).users.listByAccount(acc.id)).toHaveLength(2);
+        });
+
+        it('keeps local and SSO users apart even when an IdP sends a local-looking NameID', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const local = await rec(a).users.createLocal({
+            accountId: acc.id,
+            email: 'root@acme.test',
+            name: null,
+            role: 'admin',
+            passwordHash: 'x',
+          });
+          expect(local).toMatchObject({ kind: 'local', connectionId: null });
+          const sso = await rec(b).users.upsertFromSso({
+            accountId: acc.id,
+            connectionId: conn.id,
+            nameId: 'local:root@acme.test',
+            email: 'root@acme.test',
+            name: null,
+            groups: [],
+            role: 'member',
+          });
+          expect(sso).toMatchObject({ created: true, user: { kind: 'sso' } });
+          expect(sso.user.id).not.toBe(local!.id);
+          expect(await rec(a).connections.delete(acc.id)).toBe(true);
+          expect((await rec(b).users.findLocal(acc.id, 'root@acme.test'))?.id).toBe(local!.id);
+          expect(await rec(b).users.findLocal(acc.id, 'ghost@acme.test')).toBeNull();
         });
 
         it('lists an account’s users only', async () => {

@@ -357,7 +357,7 @@ function usersSection(users: User[]): Html {
         <td>${u.email ?? ''}</td>
         <td>${u.name ?? ''}</td>
         <td>${u.role}</td>
-        <td>${u.passwordHash ? 'password' : 'SSO'}</td>
+        <td>${u.kind === 'local' ? 'password' : 'SSO'}</td>
         <td>${u.disabled ? 'disabled' : 'enabled'}</td>
         <td>${fmtTime(u.lastLoginAt)}</td>
       </tr>`,

@@ -32,6 +32,8 @@ export interface UsersTable {
   role: string;
   groups: string;
   password_hash: string | null;
+  /** 'local' (password) or 'sso'; see migration 0004. */
+  kind: string;
   disabled: number;
   created_at: string;
   updated_at: string;

@@ -31,7 +31,7 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
 
 const now = (): string => new Date().toISOString();
 
-/** Local password users live beside SSO users, with no connection and a NameID that cannot collide with an IdP's. */
+/** Local password users live beside SSO users (`kind` tells them apart), with no connection. */
 const localNameId = (email: string): string => `local:${email.toLowerCase()}`;
 
 function isUniqueViolation(err: unknown): boolean {
@@ -82,6 +82,7 @@ function toUser(row: Selectable<UsersTable>): User {
     lastLoginAt: row.last_login_at,
     passwordHash: row.password_hash,
     disabled: Number(row.disabled) === 1,
+    kind: row.kind === 'local' ? 'local' : 'sso',
   };
 }
 
@@ -211,7 +212,18 @@ export class SqlConnectionStore implements ConnectionStore {
   }
 }
 
-/** Users in SQL; JIT provisioning relies on the unique (connection_id, name_id) constraint. */
+/**
+ * Users in SQL. Local password users and SSO users are told apart by `kind`, and each is unique per
+ * (account, kind, NameID).
+ *
+ * Why an SSO user belongs to the account and not to one import of its connection: the account admin
+ * decides which IdP speaks for the account, and a NameID is that IdP's name for a person. Deleting the
+ * connection (an incident-response step) and importing it again must give the same people back their
+ * same user — with the same id for the host application's data, and with the state the admin set:
+ * a user disabled before the delete is still disabled after the re-import. Keying users by connection
+ * would mint fresh, enabled rows on every re-import. Replacing the IdP in place (PUT) already kept users
+ * attached; delete + import now behaves the same.
+ */
 export class SqlUserStore implements UserStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -228,7 +240,9 @@ export class SqlUserStore implements UserStore {
       last_login_at: t,
     };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
-    // the other falls through to the update below and sees the same row.
+    // the other falls through to the update below and sees the same row. No conflict target: the row
+    // can conflict on (account_id, kind, name_id) and on the older, implied (connection_id, name_id);
+    // with a target, a race on the other one would raise instead of falling through.
     const inserted = await this.db
       .insertInto('users')
       .values({
@@ -236,19 +250,22 @@ export class SqlUserStore implements UserStore {
         account_id: input.accountId,
         connection_id: input.connectionId,
         name_id: input.nameId,
+        kind: 'sso',
         password_hash: null,
         disabled: 0,
         created_at: t,
         ...profile,
       })
-      .onConflict((oc) => oc.columns(['connection_id', 'name_id']).doNothing())
+      .onConflict((oc) => oc.doNothing())
       .returningAll()
       .executeTakeFirst();
     if (inserted) return { user: toUser(inserted), created: true };
+    // Re-attaches a user orphaned by a connection delete; `disabled` is never touched here.
     const updated = await this.db
       .updateTable('users')
-      .set(profile)
-      .where('connection_id', '=', input.connectionId)
+      .set({ ...profile, connection_id: input.connectionId })
+      .where('account_id', '=', input.accountId)
+      .where('kind', '=', 'sso')
       .where('name_id', '=', input.nameId)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -269,6 +286,7 @@ export class SqlUserStore implements UserStore {
         account_id: input.accountId,
         connection_id: null,
         name_id: localNameId(input.email),
+        kind: 'local',
         email: input.email,
         name: input.name,
         role: input.role,
@@ -279,7 +297,7 @@ export class SqlUserStore implements UserStore {
         updated_at: t,
         last_login_at: null,
       })
-      .onConflict((oc) => oc.columns(['account_id', 'name_id']).where('connection_id', 'is', null).doNothing())
+      .onConflict((oc) => oc.columns(['account_id', 'kind', 'name_id']).doNothing())
       .returningAll()
       .executeTakeFirst();
     return row ? toUser(row) : null;
@@ -290,7 +308,7 @@ export class SqlUserStore implements UserStore {
       .selectFrom('users')
       .selectAll()
       .where('account_id', '=', accountId)
-      .where('connection_id', 'is', null)
+      .where('kind', '=', 'local')
       .where('name_id', '=', localNameId(email))
       .executeTakeFirst();
     return row ? toUser(row) : null;
