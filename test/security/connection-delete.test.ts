@@ -95,7 +95,7 @@ for (const engine of sqlEngines) {
         303,
       );
       const [mallory] = await users(t, 'acme');
-      // What `npm run cli -- disable-user` does, for an SSO user.
+      // An operator disables the user in the store (the CLI's disable-user does this for local users).
       expect(await t.sp.stores.users.setDisabled(mallory!.id, true)).toBe(true);
       const refused = await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|mallory' }));
       expect(refused.body.error?.code).toBe('PROVISIONING_REJECTED');
