@@ -73,6 +73,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     databaseUrl: config.databaseUrl,
     redisUrl: config.redisUrl,
     sessionTtlMs: config.sessionTtlSeconds * 1000,
+    auditRetentionDays: config.auditRetentionDays,
     logger,
   });
   const { stores } = storage;

@@ -62,6 +62,11 @@ const catalog = {
     message: 'The IdP metadata contains a DOCTYPE, which is not allowed.',
   },
   SETTINGS_INVALID: { status: 400, message: 'The account settings are invalid.' },
+  AUDIT_QUERY_INVALID: {
+    status: 400,
+    message:
+      'The audit filter is invalid: outcome is success or failure, code is an error code or OK, limit is 1 to 500.',
+  },
 
   // SSO
   SSO_NOT_CONFIGURED: { status: 404, message: 'Single sign-on is not configured for this account.' },

@@ -19,6 +19,14 @@ function isProxyAddress(entry: string): boolean {
 }
 
 /**
+ * Default SP_KEY_FILE / SP_CERT_FILE, relative to the working directory: the public development pair,
+ * which exists only in a clone of the repository. The npm package ships no private key (and so no dev
+ * pair): an installed copy must be given its own pair, and start-up says so, naming SP_KEY_FILE.
+ */
+export const DEV_SP_KEY_FILE = 'certs/sp-dev.key';
+export const DEV_SP_CERT_FILE = 'certs/sp-dev.crt';
+
+/**
  * Every setting of the kit, with its default and its documentation. This is the single source of
  * configuration: the environment loader and the embedding API both validate against it.
  */
@@ -56,9 +64,9 @@ export const configSchema = z
     /** `SESSION_SECRET`: random per process in development; required (32+ chars) in production. */
     sessionSecret: z.string().min(32, 'must be at least 32 characters').optional(),
     /** `SP_KEY_FILE`: the SP private key (signs AuthnRequests, decrypts assertions). */
-    spKeyFile: z.string().min(1).default('certs/sp-dev.key'),
+    spKeyFile: z.string().min(1).default(DEV_SP_KEY_FILE),
     /** `SP_CERT_FILE`: the SP certificate published in SP metadata. */
-    spCertFile: z.string().min(1).default('certs/sp-dev.crt'),
+    spCertFile: z.string().min(1).default(DEV_SP_CERT_FILE),
     /** `ADMIN_API_TOKEN`: bearer token for the admin JSON API (16+ chars). */
     adminApiToken: z.string().min(16, 'must be at least 16 characters').optional(),
     /** `SAML_CLOCK_SKEW_SECONDS`: allowed clock difference with the IdP (Auth0 sets NotBefore to the issue instant). */
@@ -120,6 +128,8 @@ export const configSchema = z
     rateLimitLoginPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(60),
     /** `RATE_LIMIT_ADMIN_PER_MINUTE`: admin API and admin page requests per client IP and minute. */
     rateLimitAdminPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
+    /** `AUDIT_RETENTION_DAYS`: ACS audit events older than this are deleted (swept every minute). */
+    auditRetentionDays: z.coerce.number().int().min(1).max(36_500).default(90),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -157,5 +167,6 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   rateLimitAcsPerMinute: 'RATE_LIMIT_ACS_PER_MINUTE',
   rateLimitLoginPerMinute: 'RATE_LIMIT_LOGIN_PER_MINUTE',
   rateLimitAdminPerMinute: 'RATE_LIMIT_ADMIN_PER_MINUTE',
+  auditRetentionDays: 'AUDIT_RETENTION_DAYS',
   logLevel: 'LOG_LEVEL',
 };

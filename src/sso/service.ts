@@ -77,6 +77,9 @@ interface StoredConfirmation {
 /** How long a user has to confirm a sign-in. */
 export const CONFIRMATION_TTL_MS = 5 * 60_000;
 
+/** How much of a slug that names no account goes to the log. */
+const UNKNOWN_SLUG_LOGGED = 64;
+
 const hashNonce = (nonce: string): string => createHash('sha256').update(nonce).digest('hex');
 
 function sameHash(a: string, b: string): boolean {
@@ -110,10 +113,13 @@ export class SsoService {
     private readonly hook?: ProvisionHook,
   ) {}
 
+  /** The account with this slug; null for a slug that cannot exist or does not. */
+  private async findAccount(slug: string): Promise<Account | null> {
+    return /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug) ? await this.stores.accounts.getBySlug(slug) : null;
+  }
+
   private async load(slug: string): Promise<{ account: Account; connection: Connection | null }> {
-    const account = /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)
-      ? await this.stores.accounts.getBySlug(slug)
-      : null;
+    const account = await this.findAccount(slug);
     if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
     return { account, connection: await this.stores.connections.getByAccount(account.id) };
   }
@@ -384,7 +390,13 @@ export class SsoService {
     input: { slug: string; clientIp: string | null; referenceId: string },
     code: string,
   ): Promise<void> {
-    await this.audit(input, null, null, null, {
+    let account: Account | null = null;
+    try {
+      account = await this.findAccount(input.slug);
+    } catch (err) {
+      this.logger.error({ err, referenceId: input.referenceId }, 'audit: account lookup failed');
+    }
+    await this.audit(input, account, null, null, {
       outcome: 'failure',
       code,
       userId: null,
@@ -392,6 +404,11 @@ export class SsoService {
     });
   }
 
+  /**
+   * Records an ACS outcome in the account's trail. A post for a slug with no account is only logged:
+   * writing it would let anyone turn a flood into database writes, and attributing it by slug would
+   * show it to whoever creates that account later. The store caps every free-text field.
+   */
   private async audit(
     input: { slug: string; clientIp: string | null; referenceId: string },
     account: Account | null,
@@ -399,11 +416,24 @@ export class SsoService {
     assertion: Pick<VerifiedAssertion, 'nameId'> | null,
     outcome: { outcome: 'success' | 'failure'; code: string; userId: string | null; detail?: string | null },
   ): Promise<void> {
+    if (account === null) {
+      this.logger.warn(
+        {
+          referenceId: input.referenceId,
+          slug: input.slug.slice(0, UNKNOWN_SLUG_LOGGED),
+          code: outcome.code,
+          clientIp: input.clientIp?.slice(0, 64) ?? null,
+        },
+        'ACS post for no known account: logged only, not audited',
+      );
+      return;
+    }
     try {
       await this.stores.audit.record({
         referenceId: input.referenceId,
         at: new Date().toISOString(),
-        accountSlug: account?.slug ?? input.slug.slice(0, 64),
+        accountId: account.id,
+        accountSlug: account.slug,
         connectionId: connection?.id ?? null,
         outcome: outcome.outcome,
         code: outcome.code,
@@ -411,7 +441,7 @@ export class SsoService {
         userId: outcome.userId,
         clientIp: input.clientIp,
         // Only our own error detail; the raw response is never stored.
-        detail: outcome.detail?.slice(0, 500) ?? null,
+        detail: outcome.detail ?? null,
       });
     } catch (err) {
       // A failed audit write must not turn a rejection into a different error; it is logged instead.

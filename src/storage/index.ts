@@ -31,7 +31,10 @@ export interface StorageHealth {
 export interface StorageBundle {
   stores: Stores;
   sessionStore: session.Store;
-  /** Deletes expired one-time values and sessions (Redis expires its own keys). */
+  /**
+   * Deletes expired one-time values and sessions (Redis expires its own keys) and audit events older
+   * than the retention period.
+   */
   sweep(): Promise<void>;
   /** Checks every backend; never throws. */
   health(): Promise<StorageHealth>;
@@ -54,11 +57,16 @@ export interface StorageOptions {
   redisUrl?: string | undefined;
   /** Lifetime of a session whose cookie carries no expiry. */
   sessionTtlMs: number;
+  /** Audit events older than this many days are deleted by {@link StorageBundle.sweep}. Default 90. */
+  auditRetentionDays?: number | undefined;
   /** Told once when Redis is lost and once when it is back (not on every reconnect attempt). */
   logger?: StorageLogger;
 }
 
 export { guardStore } from './errors.js';
+
+/** Days an audit event is kept when {@link StorageOptions.auditRetentionDays} is not given. */
+export const DEFAULT_AUDIT_RETENTION_DAYS = 90;
 
 /**
  * Opens the SQL database named by `databaseUrl`, migrates it, connects to Redis when `redisUrl` is
@@ -92,6 +100,8 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
   }
   const sqlOneTime = new SqlOneTimeStore(db);
   const sqlSessions = new SqlSessionStore(db, opts.sessionTtlMs);
+  const sqlAudit = new SqlAuditStore(db);
+  const retentionMs = (opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS) * 24 * 3600 * 1000;
   const pingDatabase = async (): Promise<void> => {
     try {
       await sql`select 1`.execute(db);
@@ -103,7 +113,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     accounts: guardStore(new SqlAccountStore(db)),
     connections: guardStore(new SqlConnectionStore(db)),
     users: guardStore(new SqlUserStore(db)),
-    audit: guardStore(new SqlAuditStore(db)),
+    audit: guardStore(sqlAudit),
     oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
       await pingDatabase();
@@ -121,6 +131,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
       // Harmless with Redis (the tables stay empty) and keeps a switch back to SQL clean.
       await sqlOneTime.sweep();
       await sqlSessions.sweep();
+      await sqlAudit.deleteOlderThan(new Date(Date.now() - retentionMs).toISOString());
     },
     health: async () => {
       const state = (p: Promise<void>) =>

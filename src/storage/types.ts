@@ -78,6 +78,11 @@ export interface User {
   lastLoginAt: string | null;
   passwordHash: string | null;
   disabled: boolean;
+  /**
+   * `local`: a password user of the account. `sso`: a user of the account's IdP, identified by its
+   * NameID; `connectionId` is the connection it last signed in through, null once that is deleted.
+   */
+  kind: 'local' | 'sso';
 }
 
 /** Attributes JIT provisioning writes on every login. */
@@ -91,10 +96,16 @@ export interface UserUpsert {
   role: 'member' | 'admin';
 }
 
-/** One ACS outcome. */
+/** One ACS outcome, as stored and listed. */
 export interface AuditEvent {
   referenceId: string;
   at: string;
+  /**
+   * The account the event belongs to. Null only for rows written before events were recorded by account
+   * id (migration 0003) that could not be attributed safely; such rows are in no account's trail.
+   */
+  accountId: string | null;
+  /** The account's slug when the event happened (for display; the trail is listed by `accountId`). */
   accountSlug: string | null;
   connectionId: string | null;
   outcome: 'success' | 'failure';
@@ -103,6 +114,19 @@ export interface AuditEvent {
   userId: string | null;
   clientIp: string | null;
   detail: string | null;
+}
+
+/** What the ACS records: always an event of an existing account (unknown slugs are only logged). */
+export interface AuditRecord extends AuditEvent {
+  accountId: string;
+  accountSlug: string;
+}
+
+/** A filter on an account's trail, newest first. */
+export interface AuditQuery {
+  limit: number;
+  outcome?: AuditEvent['outcome'];
+  code?: string;
 }
 
 export interface AccountStore {
@@ -121,7 +145,11 @@ export interface ConnectionStore {
 }
 
 export interface UserStore {
-  /** Creates the user on first login or updates it; atomic on (connectionId, nameId). */
+  /**
+   * Creates the SSO user on first login or updates it (and attaches it to `connectionId`); atomic on
+   * (accountId, nameId). A user orphaned by a connection delete is the same user after the re-import,
+   * disabled if it was.
+   */
   upsertFromSso(input: UserUpsert): Promise<{ user: User; created: boolean }>;
   getById(id: string): Promise<User | null>;
   listByAccount(accountId: string): Promise<User[]>;
@@ -143,9 +171,16 @@ export interface LocalUserInput {
 }
 
 export interface AuditStore {
-  record(event: AuditEvent): Promise<void>;
-  list(accountSlug: string, limit: number): Promise<AuditEvent[]>;
+  /**
+   * Stores one event. Free-text fields are capped (see `AUDIT_TEXT_LIMITS`) and stripped of control
+   * characters by the store itself, whoever the caller is.
+   */
+  record(event: AuditRecord): Promise<void>;
+  /** The account's events, newest first, optionally only one outcome and/or one code. */
+  list(accountId: string, query: AuditQuery): Promise<AuditEvent[]>;
   getByReference(referenceId: string): Promise<AuditEvent | null>;
+  /** Deletes events older than `cutoff` (ISO 8601), in batches; returns how many. */
+  deleteOlderThan(cutoff: string, opts?: { batchSize?: number }): Promise<number>;
 }
 
 /**

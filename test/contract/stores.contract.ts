@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type session from 'express-session';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSpError } from '../../src/errors.js';
-import type { OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
+import { AUDIT_TEXT_LIMITS } from '../../src/storage/audit-text.js';
+import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
 
 /** One open handle on an engine. */
 export interface ContractHandle {
@@ -296,6 +297,7 @@ export function storeContract(engine: ContractEngine): void {
             role: 'admin',
             connectionId: null,
             disabled: false,
+            kind: 'local',
           });
           expect(await rec(b).users.createLocal(input)).toBeNull();
           const found = await rec(b).users.findLocal(acc.id, 'ROOT@acme.test');
@@ -321,6 +323,69 @@ export function storeContract(engine: ContractEngine): void {
             ),
           );
           expect(results.filter((r) => r !== null)).toHaveLength(1);
+        });
+
+        it('re-attaches an SSO user orphaned by a connection delete, disabled if it was; deleting never fails', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const sso = (connectionId: string, nameId: string) =>
+            rec(pick(nameId.length)).users.upsertFromSso({
+              accountId: acc.id,
+              connectionId,
+              nameId,
+              email: null,
+              name: null,
+              groups: [],
+              role: 'member',
+            });
+          const jane = (await sso(conn.id, 'auth0|jane')).user;
+          const bob = (await sso(conn.id, 'auth0|bob')).user;
+          expect(jane.kind).toBe('sso');
+          expect(await rec(b).users.setDisabled(bob.id, true)).toBe(true);
+          let current = conn.id;
+          for (let round = 0; round < 3; round++) {
+            expect(await rec(pick(round)).connections.delete(acc.id)).toBe(true);
+            const orphans = await rec(a).users.listByAccount(acc.id);
+            expect(orphans.map((u) => u.connectionId)).toEqual([null, null]);
+            current = (
+              await rec(b).connections.upsert(acc.id, {
+                ssoUrl: 'https://t.auth0.com/samlp/1',
+                idpEntityId: null,
+                idpEntityIdSource: null,
+                certificates: [cert],
+              })
+            ).id;
+            const again = await sso(current, 'auth0|jane');
+            expect(again).toMatchObject({ created: false, user: { id: jane.id, connectionId: current } });
+            const bobAgain = await sso(current, 'auth0|bob');
+            expect(bobAgain).toMatchObject({ created: false, user: { id: bob.id, disabled: true } });
+          }
+          expect(await rec(a).users.listByAccount(acc.id)).toHaveLength(2);
+        });
+
+        it('keeps local and SSO users apart even when an IdP sends a local-looking NameID', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const local = await rec(a).users.createLocal({
+            accountId: acc.id,
+            email: 'root@acme.test',
+            name: null,
+            role: 'admin',
+            passwordHash: 'x',
+          });
+          expect(local).toMatchObject({ kind: 'local', connectionId: null });
+          const sso = await rec(b).users.upsertFromSso({
+            accountId: acc.id,
+            connectionId: conn.id,
+            nameId: 'local:root@acme.test',
+            email: 'root@acme.test',
+            name: null,
+            groups: [],
+            role: 'member',
+          });
+          expect(sso).toMatchObject({ created: true, user: { kind: 'sso' } });
+          expect(sso.user.id).not.toBe(local!.id);
+          expect(await rec(a).connections.delete(acc.id)).toBe(true);
+          expect((await rec(b).users.findLocal(acc.id, 'root@acme.test'))?.id).toBe(local!.id);
+          expect(await rec(b).users.findLocal(acc.id, 'ghost@acme.test')).toBeNull();
         });
 
         it('lists an account’s users only', async () => {
@@ -349,32 +414,124 @@ export function storeContract(engine: ContractEngine): void {
       });
 
       describe('audit', () => {
+        /** A failure event of `account`, now, unless overridden. */
+        function event(
+          account: { id: string; slug: string },
+          overrides: Partial<AuditRecord> = {},
+        ): AuditRecord {
+          return {
+            referenceId: `ref_${uid()}`,
+            at: new Date().toISOString(),
+            accountId: account.id,
+            accountSlug: account.slug,
+            connectionId: null,
+            outcome: 'failure',
+            code: 'SAML_REPLAY',
+            subject: 'auth0|x',
+            userId: null,
+            clientIp: '127.0.0.1',
+            detail: null,
+            ...overrides,
+          };
+        }
+
         it('records events, lists them newest first with a limit, finds one by reference', async () => {
-          const slug = `audit-${uid()}`;
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'A' });
           const refs: string[] = [];
           for (let i = 0; i < 5; i++) {
-            const referenceId = `ref_${uid()}`;
-            refs.push(referenceId);
-            await rec(pick(i)).audit.record({
-              referenceId,
-              at: new Date().toISOString(),
-              accountSlug: slug,
-              connectionId: null,
-              outcome: i === 4 ? 'success' : 'failure',
-              code: i === 4 ? 'OK' : 'SAML_REPLAY',
-              subject: 'auth0|x',
-              userId: null,
-              clientIp: '127.0.0.1',
-              detail: null,
-            });
+            const e = event(acc, i === 4 ? { outcome: 'success', code: 'OK' } : {});
+            refs.push(e.referenceId);
+            await rec(pick(i)).audit.record(e);
           }
-          const listed = await rec(a).audit.list(slug, 3);
+          const listed = await rec(a).audit.list(acc.id, { limit: 3 });
           expect(listed.map((e) => e.referenceId)).toEqual([refs[4], refs[3], refs[2]]);
+          expect(listed[0]).toMatchObject({ accountId: acc.id, accountSlug: acc.slug, outcome: 'success' });
           expect(await rec(b).audit.getByReference(refs[0]!)).toMatchObject({
             code: 'SAML_REPLAY',
-            accountSlug: slug,
+            accountId: acc.id,
+            accountSlug: acc.slug,
           });
           expect(await rec(b).audit.getByReference('ref_none')).toBeNull();
+        });
+
+        it('lists by account id: never another account’s events, nor events carrying the same slug', async () => {
+          const mine = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'Mine' });
+          const other = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'Other' });
+          const own = event(mine);
+          await rec(a).audit.record(own);
+          // Same slug, other account id: e.g. an account deleted and re-created under the same slug.
+          await rec(b).audit.record(event({ id: other.id, slug: mine.slug }));
+          await rec(b).audit.record(event(other));
+          expect((await rec(b).audit.list(mine.id, { limit: 50 })).map((e) => e.referenceId)).toEqual([
+            own.referenceId,
+          ]);
+          expect(await rec(a).audit.list(`no-such-${uid()}`, { limit: 50 })).toEqual([]);
+        });
+
+        it('filters by outcome and by code, newest first, so a flood of failures cannot hide a success', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'F' });
+          const success = event(acc, { outcome: 'success', code: 'OK', subject: 'auth0|real' });
+          await rec(a).audit.record(success);
+          const signature = event(acc, { code: 'SAML_SIGNATURE_INVALID' });
+          await rec(b).audit.record(signature);
+          for (let i = 0; i < 30; i++)
+            await rec(pick(i)).audit.record(event(acc, { code: 'SAML_RESPONSE_MALFORMED' }));
+          expect(await rec(a).audit.list(acc.id, { limit: 5 })).toHaveLength(5);
+          const successes = await rec(b).audit.list(acc.id, { limit: 5, outcome: 'success' });
+          expect(successes.map((e) => e.referenceId)).toEqual([success.referenceId]);
+          const failures = await rec(a).audit.list(acc.id, { limit: 100, outcome: 'failure' });
+          expect(failures).toHaveLength(31);
+          expect(failures.every((e) => e.outcome === 'failure')).toBe(true);
+          const byCode = await rec(b).audit.list(acc.id, { limit: 5, code: 'SAML_SIGNATURE_INVALID' });
+          expect(byCode.map((e) => e.referenceId)).toEqual([signature.referenceId]);
+          expect(
+            await rec(a).audit.list(acc.id, { limit: 5, outcome: 'success', code: 'SAML_REPLAY' }),
+          ).toEqual([]);
+        });
+
+        it('caps every free-text field and strips control characters, whatever the caller sends', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'C' });
+          const huge = 'x'.repeat(100_000);
+          const e = event(acc, {
+            subject: `auth0|${huge}`,
+            clientIp: `10.0.0.1, ${huge}`,
+            code: `CODE_${'Y'.repeat(10_000)}`,
+            detail: `line1\nline2\u0000\u001b[31m${huge}`,
+          });
+          await rec(a).audit.record(e);
+          const stored = await rec(b).audit.getByReference(e.referenceId);
+          expect(stored!.subject!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.subject);
+          expect(stored!.clientIp!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.clientIp);
+          expect(stored!.code.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.code);
+          expect(stored!.detail!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.detail);
+          expect(Math.max(...Object.values(AUDIT_TEXT_LIMITS))).toBeLessThanOrEqual(500);
+          expect(stored!.subject).toMatch(/^auth0\|x+…$/);
+          expect(stored!.detail).toMatch(/^line1 line2 {2}\[31mx+…$/);
+          const short = event(acc, { subject: 'auth0|short', detail: 'kept as is' });
+          await rec(a).audit.record(short);
+          expect(await rec(b).audit.getByReference(short.referenceId)).toMatchObject({
+            subject: 'auth0|short',
+            detail: 'kept as is',
+          });
+        });
+
+        it('deletes events older than a cutoff, in batches, and keeps the newer ones', async () => {
+          const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'R' });
+          const day = 24 * 3600 * 1000;
+          const cutoff = new Date(Date.now() - 90 * day);
+          const old = Array.from({ length: 7 }, (_, i) =>
+            event(acc, { at: new Date(cutoff.getTime() - (i + 1) * day).toISOString() }),
+          );
+          const kept = event(acc, { at: new Date(cutoff.getTime() + 1000).toISOString() });
+          for (const e of [...old, kept]) await rec(a).audit.record(e);
+          const deleted = await rec(b).audit.deleteOlderThan(cutoff.toISOString(), { batchSize: 3 });
+          // Other suites share the engine: at least ours went, and only events older than the cutoff.
+          expect(deleted).toBeGreaterThanOrEqual(7);
+          expect((await rec(a).audit.list(acc.id, { limit: 50 })).map((e) => e.referenceId)).toEqual([
+            kept.referenceId,
+          ]);
+          expect(await rec(a).audit.getByReference(old[0]!.referenceId)).toBeNull();
+          expect(await rec(b).audit.deleteOlderThan(cutoff.toISOString())).toBe(0);
         });
       });
     }

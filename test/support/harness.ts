@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Express } from 'express';
+import type { Logger } from 'pino';
 import request from 'supertest';
 import { createApp, type SamlSp } from '../../src/app.js';
 import type { ConfigInput } from '../../src/config/schema.js';
@@ -27,7 +28,7 @@ export interface TestSp {
 /** Starts an SP on a fresh database (SQLite in a temp dir unless `databaseUrl` is given). */
 export async function startSp(
   overrides: Partial<ConfigInput> = {},
-  extra: { provisionUser?: ProvisionHook } = {},
+  extra: { provisionUser?: ProvisionHook; logger?: Logger } = {},
 ): Promise<TestSp> {
   let dir: string | null = null;
   if (!overrides.databaseUrl) dir = mkdtempSync(join(tmpdir(), 'sspk-test-'));
@@ -42,6 +43,7 @@ export async function startSp(
       ...overrides,
     },
     ...(extra.provisionUser ? { provisionUser: extra.provisionUser } : {}),
+    ...(extra.logger ? { logger: extra.logger } : {}),
   });
   return {
     app,

@@ -2,8 +2,8 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
-import { SpError } from '../../errors.js';
-import type { Stores } from '../../storage/types.js';
+import { errorCatalog, SpError } from '../../errors.js';
+import type { AuditQuery, Stores } from '../../storage/types.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 
@@ -25,6 +25,24 @@ const settingsSchema = z
   })
   .partial()
   .strict();
+
+/**
+ * `GET /api/accounts/:slug/audit?outcome=&code=&limit=`: filters let an admin find the real events of
+ * an account under a flood of junk failures. Anything but one valid value per filter is refused.
+ */
+const auditQuerySchema = z.object({
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/)
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(500))
+    .default(50),
+  outcome: z.enum(['success', 'failure']).optional(),
+  code: z
+    .string()
+    .refine((c) => c === 'OK' || Object.hasOwn(errorCatalog, c))
+    .optional(),
+});
 
 const manualSchema = z
   .object({
@@ -144,9 +162,13 @@ export function adminApiRouter(opts: {
 
   router.get('/api/accounts/:slug/audit', anyAdmin, async (req, res) => {
     assertAccountAccess(req, principal(res));
+    const parsed = auditQuerySchema.safeParse(req.query);
+    if (!parsed.success) throw new SpError('AUDIT_QUERY_INVALID', { detail: parsed.error.message });
     const account = await opts.connections.account(req.params.slug as string);
-    const limit = Math.min(Math.max(Number(req.query.limit) || 50, 1), 500);
-    res.json({ events: await opts.stores.audit.list(account.slug, limit) });
+    const query: AuditQuery = { limit: parsed.data.limit };
+    if (parsed.data.outcome) query.outcome = parsed.data.outcome;
+    if (parsed.data.code) query.code = parsed.data.code;
+    res.json({ events: await opts.stores.audit.list(account.id, query) });
   });
 
   router.get('/api/audit/:referenceId', tokenOnly, async (req, res) => {

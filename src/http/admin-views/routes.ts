@@ -374,7 +374,7 @@ function usersSection(users: User[]): Html {
         <td>${u.email ?? ''}</td>
         <td>${u.name ?? ''}</td>
         <td>${u.role}</td>
-        <td>${u.passwordHash ? 'password' : 'SSO'}</td>
+        <td>${u.kind === 'local' ? 'password' : 'SSO'}</td>
         <td>${u.disabled ? 'disabled' : 'enabled'}</td>
         <td>${fmtTime(u.lastLoginAt)}</td>
       </tr>`,
@@ -476,7 +476,7 @@ export function adminViewsRouter(opts: {
     const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
     const [users, events] = await Promise.all([
       opts.stores.users.listByAccount(account.id),
-      opts.stores.audit.list(account.slug, AUDIT_SHOWN),
+      opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
     ]);
     const base = req.baseUrl;
     const token = csrfToken(res);

@@ -47,7 +47,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       status: error.status,
       referenceId,
       method: req.method,
-      path: req.path,
+      // Bounded: the path carries whatever an attacker put in it (e.g. a 16 KB account slug).
+      path: req.path.length > 256 ? `${req.path.slice(0, 255)}…` : req.path,
       detail: error.detail,
     };
     if (error.status >= 500) logger.error({ ...log, err: error.cause ?? error }, 'request failed');

@@ -104,7 +104,141 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.dropIndex('users_local_unique').ifExists().execute();
       },
     },
+    '0003_audit_account_id': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // The trail was keyed by slug, so posts to a slug nobody had yet were shown to whoever created
+          // that account later. Events now belong to an account id.
+          await tx.schema.alterTable('audit').addColumn('account_id', 'text').execute();
+          // Backfill only rows not older than the account: rows written before it existed (junk posted
+          // to a free slug) stay unattributed and appear in no trail. Both columns hold
+          // Date#toISOString() text, which sorts chronologically.
+          await sql`UPDATE audit SET account_id = (
+              SELECT a.id FROM accounts a WHERE a.slug = audit.account_slug AND a.created_at <= audit.at
+            )`.execute(tx);
+          await tx.schema.dropIndex('audit_account').execute();
+          await tx.schema
+            .createIndex('audit_account_seq')
+            .on('audit')
+            .columns(['account_id', 'seq'])
+            .execute();
+          // Filters an admin uses to find real events under a flood of junk ones.
+          await tx.schema
+            .createIndex('audit_account_outcome_seq')
+            .on('audit')
+            .columns(['account_id', 'outcome', 'seq'])
+            .execute();
+          await tx.schema
+            .createIndex('audit_account_code_seq')
+            .on('audit')
+            .columns(['account_id', 'code', 'seq'])
+            .execute();
+          // Retention sweep.
+          await tx.schema.createIndex('audit_at').on('audit').column('at').execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        for (const i of [
+          'audit_at',
+          'audit_account_code_seq',
+          'audit_account_outcome_seq',
+          'audit_account_seq',
+        ]) {
+          await db.schema.dropIndex(i).ifExists().execute();
+        }
+        await db.schema.alterTable('audit').dropColumn('account_id').execute();
+        await db.schema.createIndex('audit_account').on('audit').columns(['account_slug', 'seq']).execute();
+      },
+    },
+    '0004_user_kind': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // Deleting a connection sets its users' connection_id to NULL, which made orphaned SSO users
+          // look like local password users: they collided in users_local_unique (503 on the second
+          // delete) and could be found by findLocal. Every user now says what it is.
+          await tx.schema
+            .alterTable('users')
+            .addColumn('kind', 'text', (c) =>
+              c
+                .notNull()
+                .defaultTo('sso')
+                .check(sql`kind IN ('local', 'sso')`),
+            )
+            .execute();
+          // Local users are the only rows ever written with a password hash (and never a connection).
+          await sql`UPDATE users SET kind = 'local' WHERE connection_id IS NULL AND password_hash IS NOT NULL`.execute(
+            tx,
+          );
+          await dedupeSsoUsers(tx);
+          await tx.schema.dropIndex('users_local_unique').execute();
+          // One user per (account, kind, NameID): an SSO user is the account's IdP's NameID, whichever
+          // import of the connection it signed in through (see SqlUserStore.upsertFromSso). The old
+          // (connection_id, name_id) constraint stays (SQLite cannot drop it without rebuilding the
+          // table); it is implied by this index and never decides anything.
+          await tx.schema
+            .createIndex('users_account_kind_name_id')
+            .on('users')
+            .columns(['account_id', 'kind', 'name_id'])
+            .unique()
+            .execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('users_account_kind_name_id').ifExists().execute();
+        await db.schema
+          .createIndex('users_local_unique')
+          .on('users')
+          .columns(['account_id', 'name_id'])
+          .unique()
+          .where(sql.ref('connection_id'), 'is', null)
+          .execute();
+        await db.schema.alterTable('users').dropColumn('kind').execute();
+      },
+    },
   };
+}
+
+/**
+ * Before 0004 a user orphaned by a connection delete and the same user signing in after the re-import
+ * were two rows. Keeps one per (account, NameID): the row the live connection uses, else the one that
+ * signed in last; it is disabled when any of them was (an admin's decision is never undone by a
+ * re-import). The others are deleted; audit events keep their old user ids.
+ */
+async function dedupeSsoUsers(tx: Kysely<unknown>): Promise<void> {
+  const groups = await sql<{ account_id: string; name_id: string }>`
+    SELECT account_id, name_id FROM users WHERE kind = 'sso'
+    GROUP BY account_id, name_id HAVING COUNT(*) > 1`.execute(tx);
+  for (const g of groups.rows) {
+    const rows = await sql<{
+      id: string;
+      connection_id: string | null;
+      disabled: number | string;
+      last_login_at: string | null;
+      created_at: string;
+    }>`SELECT id, connection_id, disabled, last_login_at, created_at FROM users
+       WHERE kind = 'sso' AND account_id = ${g.account_id} AND name_id = ${g.name_id}`.execute(tx);
+    const rank = (r: (typeof rows.rows)[number]) =>
+      `${r.connection_id === null ? 0 : 1}|${r.last_login_at ?? ''}|${r.created_at}|${r.id}`;
+    const keep = rows.rows.reduce((best, r) => (rank(r) > rank(best) ? r : best));
+    const disabled = rows.rows.some((r) => Number(r.disabled) === 1);
+    await sql`DELETE FROM users WHERE kind = 'sso' AND account_id = ${g.account_id} AND name_id = ${g.name_id}
+              AND id <> ${keep.id}`.execute(tx);
+    if (disabled) await sql`UPDATE users SET disabled = 1 WHERE id = ${keep.id}`.execute(tx);
+  }
+}
+
+/**
+ * Runs `fn` in a transaction. PostgreSQL migrations already run inside the migrator's transaction;
+ * kysely runs SQLite migrations without one, so a failure half-way would leave a half-migrated file.
+ */
+async function inTransaction(db: Kysely<unknown>, fn: (tx: Kysely<unknown>) => Promise<void>): Promise<void> {
+  if (db.isTransaction) return fn(db);
+  await db.transaction().execute(fn);
+}
+
+/** Names of every migration, in order (for tests that build an older schema). */
+export function migrationNames(): string[] {
+  return Object.keys(migrations('sqlite')).sort();
 }
 
 /**
@@ -117,10 +251,14 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   dialect: 'sqlite' | 'postgres',
   schema: string | null = null,
+  /** Stop after this migration instead (tests build the schema a deployed database still has). */
+  target?: string,
 ): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
   const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
-  const { error, results } = await migrator.migrateToLatest();
+  const { error, results } = await (target === undefined
+    ? migrator.migrateToLatest()
+    : migrator.migrateTo(target));
   if (error) throw error instanceof Error ? error : new Error('migration failed', { cause: error });
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }

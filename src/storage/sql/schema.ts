@@ -32,6 +32,8 @@ export interface UsersTable {
   role: string;
   groups: string;
   password_hash: string | null;
+  /** 'local' (password) or 'sso'; see migration 0004. */
+  kind: string;
   disabled: number;
   created_at: string;
   updated_at: string;
@@ -42,6 +44,7 @@ export interface AuditTable {
   reference_id: string;
   seq: Generated<number>;
   at: string;
+  account_id: string | null;
   account_slug: string | null;
   connection_id: string | null;
   outcome: string;

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { SpError } from '../../errors.js';
+import { AUDIT_TEXT_LIMITS, capAuditText } from '../audit-text.js';
 import type {
   LocalUserInput,
   Account,
   AccountSettings,
   AccountStore,
   AuditEvent,
+  AuditQuery,
+  AuditRecord,
   AuditStore,
   Connection,
   ConnectionStore,
@@ -28,7 +31,7 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
 
 const now = (): string => new Date().toISOString();
 
-/** Local password users live beside SSO users, with no connection and a NameID that cannot collide with an IdP's. */
+/** Local password users live beside SSO users (`kind` tells them apart), with no connection. */
 const localNameId = (email: string): string => `local:${email.toLowerCase()}`;
 
 function isUniqueViolation(err: unknown): boolean {
@@ -79,6 +82,7 @@ function toUser(row: Selectable<UsersTable>): User {
     lastLoginAt: row.last_login_at,
     passwordHash: row.password_hash,
     disabled: Number(row.disabled) === 1,
+    kind: row.kind === 'local' ? 'local' : 'sso',
   };
 }
 
@@ -86,6 +90,7 @@ function toAudit(row: Selectable<AuditTable>): AuditEvent {
   return {
     referenceId: row.reference_id,
     at: row.at,
+    accountId: row.account_id,
     accountSlug: row.account_slug,
     connectionId: row.connection_id,
     outcome: row.outcome === 'success' ? 'success' : 'failure',
@@ -207,7 +212,18 @@ export class SqlConnectionStore implements ConnectionStore {
   }
 }
 
-/** Users in SQL; JIT provisioning relies on the unique (connection_id, name_id) constraint. */
+/**
+ * Users in SQL. Local password users and SSO users are told apart by `kind`, and each is unique per
+ * (account, kind, NameID).
+ *
+ * Why an SSO user belongs to the account and not to one import of its connection: the account admin
+ * decides which IdP speaks for the account, and a NameID is that IdP's name for a person. Deleting the
+ * connection (an incident-response step) and importing it again must give the same people back their
+ * same user — with the same id for the host application's data, and with the state the admin set:
+ * a user disabled before the delete is still disabled after the re-import. Keying users by connection
+ * would mint fresh, enabled rows on every re-import. Replacing the IdP in place (PUT) already kept users
+ * attached; delete + import now behaves the same.
+ */
 export class SqlUserStore implements UserStore {
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -224,7 +240,9 @@ export class SqlUserStore implements UserStore {
       last_login_at: t,
     };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
-    // the other falls through to the update below and sees the same row.
+    // the other falls through to the update below and sees the same row. No conflict target: the row
+    // can conflict on (account_id, kind, name_id) and on the older, implied (connection_id, name_id);
+    // with a target, a race on the other one would raise instead of falling through.
     const inserted = await this.db
       .insertInto('users')
       .values({
@@ -232,19 +250,22 @@ export class SqlUserStore implements UserStore {
         account_id: input.accountId,
         connection_id: input.connectionId,
         name_id: input.nameId,
+        kind: 'sso',
         password_hash: null,
         disabled: 0,
         created_at: t,
         ...profile,
       })
-      .onConflict((oc) => oc.columns(['connection_id', 'name_id']).doNothing())
+      .onConflict((oc) => oc.doNothing())
       .returningAll()
       .executeTakeFirst();
     if (inserted) return { user: toUser(inserted), created: true };
+    // Re-attaches a user orphaned by a connection delete; `disabled` is never touched here.
     const updated = await this.db
       .updateTable('users')
-      .set(profile)
-      .where('connection_id', '=', input.connectionId)
+      .set({ ...profile, connection_id: input.connectionId })
+      .where('account_id', '=', input.accountId)
+      .where('kind', '=', 'sso')
       .where('name_id', '=', input.nameId)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -265,6 +286,7 @@ export class SqlUserStore implements UserStore {
         account_id: input.accountId,
         connection_id: null,
         name_id: localNameId(input.email),
+        kind: 'local',
         email: input.email,
         name: input.name,
         role: input.role,
@@ -275,9 +297,7 @@ export class SqlUserStore implements UserStore {
         updated_at: t,
         last_login_at: null,
       })
-      .onConflict((oc) =>
-        oc.columns(['account_id', 'name_id']).where('connection_id', 'is', null).doNothing(),
-      )
+      .onConflict((oc) => oc.columns(['account_id', 'kind', 'name_id']).doNothing())
       .returningAll()
       .executeTakeFirst();
     return row ? toUser(row) : null;
@@ -288,7 +308,7 @@ export class SqlUserStore implements UserStore {
       .selectFrom('users')
       .selectAll()
       .where('account_id', '=', accountId)
-      .where('connection_id', 'is', null)
+      .where('kind', '=', 'local')
       .where('name_id', '=', localNameId(email))
       .executeTakeFirst();
     return row ? toUser(row) : null;
@@ -314,36 +334,35 @@ export class SqlUserStore implements UserStore {
   }
 }
 
-/** The ACS audit trail in SQL. */
+/** The ACS audit trail in SQL, kept per account id. */
 export class SqlAuditStore implements AuditStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async record(e: AuditEvent): Promise<void> {
+  async record(e: AuditRecord): Promise<void> {
+    const max = AUDIT_TEXT_LIMITS;
     await this.db
       .insertInto('audit')
       .values({
         reference_id: e.referenceId,
         at: e.at,
-        account_slug: e.accountSlug,
+        account_id: e.accountId,
+        account_slug: capAuditText(e.accountSlug, max.accountSlug),
         connection_id: e.connectionId,
-        outcome: e.outcome,
-        code: e.code,
-        subject: e.subject,
+        outcome: e.outcome === 'success' ? 'success' : 'failure',
+        code: capAuditText(e.code, max.code),
+        subject: capAuditText(e.subject, max.subject),
         user_id: e.userId,
-        client_ip: e.clientIp,
-        detail: e.detail,
+        client_ip: capAuditText(e.clientIp, max.clientIp),
+        detail: capAuditText(e.detail, max.detail),
       })
       .execute();
   }
 
-  async list(accountSlug: string, limit: number): Promise<AuditEvent[]> {
-    const rows = await this.db
-      .selectFrom('audit')
-      .selectAll()
-      .where('account_slug', '=', accountSlug)
-      .orderBy('seq', 'desc')
-      .limit(limit)
-      .execute();
+  async list(accountId: string, query: AuditQuery): Promise<AuditEvent[]> {
+    let q = this.db.selectFrom('audit').selectAll().where('account_id', '=', accountId);
+    if (query.outcome !== undefined) q = q.where('outcome', '=', query.outcome);
+    if (query.code !== undefined) q = q.where('code', '=', query.code);
+    const rows = await q.orderBy('seq', 'desc').limit(query.limit).execute();
     return rows.map(toAudit);
   }
 
@@ -354,6 +373,23 @@ export class SqlAuditStore implements AuditStore {
       .where('reference_id', '=', referenceId)
       .executeTakeFirst();
     return row ? toAudit(row) : null;
+  }
+
+  async deleteOlderThan(cutoff: string, opts: { batchSize?: number } = {}): Promise<number> {
+    // In batches, so a large backlog never holds a long write lock (SQLite) or one huge transaction.
+    const batch = Math.max(1, opts.batchSize ?? 5000);
+    let total = 0;
+    for (;;) {
+      const res = await this.db
+        .deleteFrom('audit')
+        .where('seq', 'in', (eb) =>
+          eb.selectFrom('audit').select('seq').where('at', '<', cutoff).orderBy('seq').limit(batch),
+        )
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      total += n;
+      if (n < batch) return total;
+    }
   }
 }
 

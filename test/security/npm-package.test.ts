@@ -1,0 +1,103 @@
+// What `npm publish` would ship. The package used to contain the SP development private key
+// (certs/sp-dev.key), every test IdP key (test/fixtures/*.key) and the whole test suite: anyone who
+// installed it had the keys, and a deployment that started from the installed copy's defaults signed
+// with a public key. Now `files` lists what the package holds and a test reads every packed file.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Paths `npm pack` would put in the tarball, without running prepack (no build: fast). */
+function packedFiles(): string[] {
+  const res = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(res.error).toBeUndefined();
+  expect(res.status, res.stderr).toBe(0);
+  const [pack] = JSON.parse(res.stdout) as { files: { path: string }[] }[];
+  return pack!.files.map((f) => f.path);
+}
+
+/** PEM armour of any private key: PKCS#8, encrypted PKCS#8, RSA/EC/DSA (PKCS#1, SEC1), OpenSSH. */
+const PRIVATE_KEY_PEM = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+describe('the npm package', () => {
+  const files = packedFiles();
+
+  it('contains no private key, by name or by content', () => {
+    expect(files.length).toBeGreaterThan(0);
+    const byName = files.filter((f) => /\.(key|pem|p12|pfx|jks)$|(^|\/)id_(rsa|ecdsa|ed25519)$/i.test(f));
+    expect(byName).toEqual([]);
+    const byContent = files.filter((f) => {
+      const text = readFileSync(join(ROOT, f), 'latin1');
+      return PRIVATE_KEY_PEM.test(text) || /PRIVATE KEY-----\s*\n[A-Za-z0-9+/=\s]{40}/.test(text);
+    });
+    expect(byContent).toEqual([]);
+  });
+
+  it('contains no tests, benchmarks, CI scripts or TypeScript sources', () => {
+    const forbidden = files.filter(
+      (f) =>
+        /^(test|bench|\.ci|scripts|src|coverage|data)\//.test(f) ||
+        (/\.(ts|mts|cts|tsx)$/.test(f) && !/\.d\.ts$/.test(f)) ||
+        /^(tsconfig|vitest|eslint)[^/]*$/.test(f),
+    );
+    expect(forbidden).toEqual([]);
+  });
+
+  it('contains only the build, the views and documentation (an allow-list, so a new directory is a decision)', () => {
+    const allowed =
+      /^(dist\/.+|views\/.+|certs\/README\.md|docs\/ERRORS\.md|README\.md|SECURITY\.md|LICENSE|package\.json)$/;
+    expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    expect(files).toEqual(
+      expect.arrayContaining(['views/layout.html', 'views/style.css', 'certs/README.md']),
+    );
+    // dist/ is packed when it exists (prepack builds it; this test skips the build to stay fast).
+    if (existsSync(join(ROOT, 'dist', 'index.js'))) {
+      expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/server.js']));
+    }
+  });
+
+  it('is built from a clean dist/ before packing', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+      files: string[];
+    };
+    expect(pkg.scripts.prepack).toMatch(/npm run clean && npm run build/);
+    expect(pkg.scripts.build).toBe('tsc -p tsconfig.build.json');
+    expect(pkg.files).toContain('dist');
+  });
+});
+
+describe('an installed copy (no certs/ beside it) started without SP_KEY_FILE', () => {
+  it('stops at start-up with one line naming SP_KEY_FILE and how to make a key pair', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
+    try {
+      const tsx = import.meta.resolve('tsx');
+      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
+        cwd,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0' },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(res.error).toBeUndefined();
+      expect(res.status).toBe(1);
+      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^saml-sp-kit: configuration error: SP_KEY_FILE: cannot read certs\/sp-dev\.key/,
+      );
+      expect(lines[0]).toContain('SP_CERT_FILE');
+      expect(lines[0]).toContain('certs/README.md');
+      expect(existsSync(join(cwd, 'data'))).toBe(false);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});
