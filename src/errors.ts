@@ -171,6 +171,10 @@ export interface SpErrorOptions {
    * vouched for when the check ran before signature verification: shown to admins as unverified.
    */
   received?: string;
+  /** For diagnosis: how long the response was valid (NotOnOrAfter − IssueInstant), in seconds. */
+  lifetimeSeconds?: number;
+  /** `received` was read from content no signature had vouched for (yet). */
+  unverified?: boolean;
 }
 
 /** The error type of saml-sp-kit: a catalogued code, an HTTP status and a public message. */
@@ -180,6 +184,8 @@ export class SpError extends Error {
   readonly detail: string | undefined;
   readonly expected: string | undefined;
   readonly received: string | undefined;
+  readonly lifetimeSeconds: number | undefined;
+  readonly unverified: boolean;
 
   constructor(code: ErrorCode, options: SpErrorOptions = {}) {
     super(
@@ -192,6 +198,8 @@ export class SpError extends Error {
     this.detail = options.detail;
     this.expected = options.expected;
     this.received = options.received;
+    this.lifetimeSeconds = options.lifetimeSeconds;
+    this.unverified = options.unverified ?? false;
   }
 }
 

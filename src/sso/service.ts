@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
+import { diagnose, hintContext } from '../diagnosis/diagnose.js';
 import { SpError } from '../errors.js';
 import { spUrls } from '../connections/urls.js';
 import { buildLoginRedirect } from '../saml/authn-request.js';
@@ -235,6 +236,7 @@ export class SsoService {
         code: error.code,
         userId: null,
         detail: error.detail ?? null,
+        error,
       });
       throw error;
     }
@@ -289,6 +291,7 @@ export class SsoService {
         code: error.code,
         userId: null,
         detail: error.detail ?? null,
+        error,
       });
       throw error;
     }
@@ -388,7 +391,7 @@ export class SsoService {
   /** Audits an ACS request refused before it could be read (body too large, unparsable form). */
   async auditRejection(
     input: { slug: string; clientIp: string | null; referenceId: string },
-    code: string,
+    error: SpError,
   ): Promise<void> {
     let account: Account | null = null;
     try {
@@ -398,9 +401,10 @@ export class SsoService {
     }
     await this.audit(input, account, null, null, {
       outcome: 'failure',
-      code,
+      code: error.code,
       userId: null,
       detail: 'rejected before parsing',
+      error,
     });
   }
 
@@ -414,7 +418,13 @@ export class SsoService {
     account: Account | null,
     connection: Connection | null,
     assertion: Pick<VerifiedAssertion, 'nameId'> | null,
-    outcome: { outcome: 'success' | 'failure'; code: string; userId: string | null; detail?: string | null },
+    outcome: {
+      outcome: 'success' | 'failure';
+      code: string;
+      userId: string | null;
+      detail?: string | null;
+      error?: SpError;
+    },
   ): Promise<void> {
     if (account === null) {
       this.logger.warn(
@@ -428,6 +438,12 @@ export class SsoService {
       );
       return;
     }
+    const diagnosis = outcome.error
+      ? diagnose(
+          outcome.error,
+          hintContext(this.settings.baseUrl, account, connection, this.settings.clockSkewMs / 1000),
+        )
+      : null;
     try {
       await this.stores.audit.record({
         referenceId: input.referenceId,
@@ -442,6 +458,9 @@ export class SsoService {
         clientIp: input.clientIp,
         // Only our own error detail; the raw response is never stored.
         detail: outcome.detail ?? null,
+        expected: diagnosis?.expected ?? null,
+        received: diagnosis?.received ?? null,
+        hint: diagnosis?.hint ?? null,
       });
     } catch (err) {
       // A failed audit write must not turn a rejection into a different error; it is logged instead.

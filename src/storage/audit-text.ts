@@ -9,6 +9,9 @@ export const AUDIT_TEXT_LIMITS = Object.freeze({
   clientIp: 64,
   code: 64,
   detail: 500,
+  expected: 500,
+  received: 500,
+  hint: 1500,
 });
 
 /**

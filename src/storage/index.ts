@@ -11,6 +11,7 @@ import {
   SqlAuditStore,
   SqlConnectionStore,
   SqlOneTimeStore,
+  SqlSignInTestStore,
   SqlUserStore,
 } from './sql/stores.js';
 import type { Stores } from './types.js';
@@ -101,6 +102,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
   const sqlOneTime = new SqlOneTimeStore(db);
   const sqlSessions = new SqlSessionStore(db, opts.sessionTtlMs);
   const sqlAudit = new SqlAuditStore(db);
+  const sqlSignInTests = new SqlSignInTestStore(db);
   const retentionMs = (opts.auditRetentionDays ?? DEFAULT_AUDIT_RETENTION_DAYS) * 24 * 3600 * 1000;
   const pingDatabase = async (): Promise<void> => {
     try {
@@ -114,6 +116,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     connections: guardStore(new SqlConnectionStore(db)),
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(sqlAudit),
+    signInTests: guardStore(sqlSignInTests),
     oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
       await pingDatabase();
@@ -132,6 +135,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
       await sqlOneTime.sweep();
       await sqlSessions.sweep();
       await sqlAudit.deleteOlderThan(new Date(Date.now() - retentionMs).toISOString());
+      await sqlSignInTests.deleteExpiredBefore(new Date(Date.now() - 24 * 3600_000).toISOString());
     },
     health: async () => {
       const state = (p: Promise<void>) =>

@@ -114,6 +114,15 @@ export interface AuditEvent {
   userId: string | null;
   clientIp: string | null;
   detail: string | null;
+  /** For a failure: the value this SP expected (e.g. the audience to configure at the IdP). */
+  expected: string | null;
+  /**
+   * For a failure: the value the response carried. Prefixed `unverified: ` when it was read before
+   * the signature was checked (for the admin's eyes, never trusted).
+   */
+  received: string | null;
+  /** For a failure: what to change at the IdP, naming the setting and the value. */
+  hint: string | null;
 }
 
 /** What the ACS records: always an event of an existing account (unknown slugs are only logged). */
@@ -170,6 +179,52 @@ export interface LocalUserInput {
   passwordHash: string;
 }
 
+/** One check of a test sign-in. */
+export interface SignInCheck {
+  name: string;
+  ok: boolean;
+  /** False when the check could not be evaluated (e.g. the signature did not verify first). */
+  evaluated: boolean;
+  expected?: string;
+  received?: string;
+  hint?: string;
+}
+
+/** A test sign-in: a one-time login link and, once the IdP answered, its verdict. */
+export interface SignInTest {
+  id: string;
+  accountId: string;
+  connectionId: string;
+  /** `started`: the link was followed, no answer yet (shown as `pending`). */
+  status: 'pending' | 'started' | 'passed' | 'failed';
+  checks: SignInCheck[];
+  referenceId: string | null;
+  createdAt: string;
+  expiresAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface SignInTestStore {
+  create(input: {
+    id: string;
+    accountId: string;
+    connectionId: string;
+    tokenHash: string;
+    expiresAt: string;
+  }): Promise<SignInTest>;
+  get(accountId: string, id: string): Promise<SignInTest | null>;
+  /** Marks the test whose link has this hash as started; null when unknown, used or expired. Atomic. */
+  start(tokenHash: string, now: string): Promise<SignInTest | null>;
+  /** Records the verdict of a started test; false when it was not waiting for one. Atomic. */
+  finish(
+    id: string,
+    verdict: { status: 'passed' | 'failed'; checks: SignInCheck[]; referenceId: string },
+  ): Promise<boolean>;
+  /** Deletes tests that expired before `cutoff` (ISO 8601). */
+  deleteExpiredBefore(cutoff: string): Promise<number>;
+}
+
 export interface AuditStore {
   /**
    * Stores one event. Free-text fields are capped (see `AUDIT_TEXT_LIMITS`) and stripped of control
@@ -202,6 +257,7 @@ export interface Stores {
   connections: ConnectionStore;
   users: UserStore;
   audit: AuditStore;
+  signInTests: SignInTestStore;
   oneTime: OneTimeStore;
   /** Reports whether every backend answers. */
   ping(): Promise<void>;

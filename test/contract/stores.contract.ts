@@ -18,7 +18,7 @@ import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../..
 /** One open handle on an engine. */
 export interface ContractHandle {
   /** The record stores (accounts, connections, users, audit), when the engine holds them. */
-  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit'>;
+  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit' | 'signInTests'>;
   oneTime?: OneTimeStore;
   sessionStore?: session.Store;
   close(): Promise<void>;
@@ -413,6 +413,79 @@ export function storeContract(engine: ContractEngine): void {
         });
       });
 
+      describe('sign-in tests', () => {
+        async function newTest(expiresInMs = 60_000) {
+          const acc = await rec(a).accounts.create({ slug: `tst-${uid()}`, name: 'T' });
+          const conn = await rec(a).connections.upsert(acc.id, {
+            ssoUrl: 'https://idp.example/sso',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [],
+          });
+          const tokenHash = `hash-${uid()}`;
+          const created = await rec(a).signInTests.create({
+            id: `t-${uid()}`,
+            accountId: acc.id,
+            connectionId: conn.id,
+            tokenHash,
+            expiresAt: new Date(Date.now() + expiresInMs).toISOString(),
+          });
+          return { acc, created, tokenHash };
+        }
+
+        it('creates a pending test, readable only within its account', async () => {
+          const { acc, created } = await newTest();
+          expect(created).toMatchObject({ status: 'pending', checks: [], startedAt: null });
+          expect(await rec(b).signInTests.get(acc.id, created.id)).toEqual(created);
+          const other = await rec(a).accounts.create({ slug: `tst-${uid()}`, name: 'O' });
+          expect(await rec(b).signInTests.get(other.id, created.id)).toBeNull();
+        });
+
+        it('starts once: of concurrent followers of the link exactly one wins', async () => {
+          const { tokenHash } = await newTest();
+          const at = new Date().toISOString();
+          const results = await Promise.all(
+            Array.from({ length: 10 }, (_, i) => rec(i % 2 ? a : b).signInTests.start(tokenHash, at)),
+          );
+          expect(results.filter((r) => r !== null)).toHaveLength(1);
+          expect(await rec(a).signInTests.start(tokenHash, at)).toBeNull();
+          expect(await rec(a).signInTests.start(`unknown-${uid()}`, at)).toBeNull();
+        });
+
+        it('does not start after expiry', async () => {
+          const { tokenHash } = await newTest(-1000);
+          expect(await rec(a).signInTests.start(tokenHash, new Date().toISOString())).toBeNull();
+        });
+
+        it('records one verdict, only for a started test', async () => {
+          const { acc, created, tokenHash } = await newTest();
+          const verdict = {
+            status: 'failed' as const,
+            checks: [
+              { name: 'audience', ok: false, evaluated: true, expected: 'x', received: 'y', hint: 'h' },
+            ],
+            referenceId: `ref_${uid()}`,
+          };
+          expect(await rec(a).signInTests.finish(created.id, verdict)).toBe(false);
+          await rec(a).signInTests.start(tokenHash, new Date().toISOString());
+          expect(await rec(b).signInTests.finish(created.id, verdict)).toBe(true);
+          expect(await rec(a).signInTests.finish(created.id, { ...verdict, status: 'passed' })).toBe(false);
+          expect(await rec(b).signInTests.get(acc.id, created.id)).toMatchObject({
+            status: 'failed',
+            checks: verdict.checks,
+            referenceId: verdict.referenceId,
+          });
+        });
+
+        it('deletes expired tests', async () => {
+          const { acc, created } = await newTest(-2000);
+          expect(
+            await rec(a).signInTests.deleteExpiredBefore(new Date().toISOString()),
+          ).toBeGreaterThanOrEqual(1);
+          expect(await rec(a).signInTests.get(acc.id, created.id)).toBeNull();
+        });
+      });
+
       describe('audit', () => {
         /** A failure event of `account`, now, unless overridden. */
         function event(
@@ -431,9 +504,33 @@ export function storeContract(engine: ContractEngine): void {
             userId: null,
             clientIp: '127.0.0.1',
             detail: null,
+            expected: null,
+            received: null,
+            hint: null,
             ...overrides,
           };
         }
+
+        it('keeps the diagnosis of a failure (expected, received, hint), capped', async () => {
+          const acc = await rec(a).accounts.create({ slug: `diag-${uid()}`, name: 'D' });
+          const referenceId = `ref_${uid()}`;
+          await rec(a).audit.record(
+            event(acc, {
+              referenceId,
+              code: 'SAML_AUDIENCE_MISMATCH',
+              expected: 'https://sp.example/sso/x/metadata',
+              received: 'unverified: urn:other',
+              hint: 'set "audience"'.padEnd(5000, '.'),
+            }),
+          );
+          const got = await rec(b).audit.getByReference(referenceId);
+          expect(got).toMatchObject({
+            expected: 'https://sp.example/sso/x/metadata',
+            received: 'unverified: urn:other',
+          });
+          expect(got!.hint!.length).toBeLessThanOrEqual(1500);
+          expect(got!.hint!.startsWith('set "audience"')).toBe(true);
+        });
 
         it('records events, lists them newest first with a limit, finds one by reference', async () => {
           const acc = await rec(a).accounts.create({ slug: `audit-${uid()}`, name: 'A' });
@@ -497,6 +594,9 @@ export function storeContract(engine: ContractEngine): void {
             clientIp: `10.0.0.1, ${huge}`,
             code: `CODE_${'Y'.repeat(10_000)}`,
             detail: `line1\nline2\u0000\u001b[31m${huge}`,
+            expected: huge,
+            received: `unverified: ${huge}`,
+            hint: huge,
           });
           await rec(a).audit.record(e);
           const stored = await rec(b).audit.getByReference(e.referenceId);
@@ -504,7 +604,13 @@ export function storeContract(engine: ContractEngine): void {
           expect(stored!.clientIp!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.clientIp);
           expect(stored!.code.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.code);
           expect(stored!.detail!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.detail);
-          expect(Math.max(...Object.values(AUDIT_TEXT_LIMITS))).toBeLessThanOrEqual(500);
+          expect(stored!.expected!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.expected);
+          expect(stored!.received!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.received);
+          expect(stored!.hint!.length).toBeLessThanOrEqual(AUDIT_TEXT_LIMITS.hint);
+          // Hints are our own sentences (with quoted values): longer than the rest, still bounded.
+          const { hint: hintLimit, ...rest } = AUDIT_TEXT_LIMITS;
+          expect(Math.max(...Object.values(rest))).toBeLessThanOrEqual(500);
+          expect(hintLimit).toBeLessThanOrEqual(1500);
           expect(stored!.subject).toMatch(/^auth0\|x+…$/);
           expect(stored!.detail).toMatch(/^line1 line2 {2}\[31mx+…$/);
           const short = event(acc, { subject: 'auth0|short', detail: 'kept as is' });

@@ -237,6 +237,9 @@ describe('retention', () => {
       userId: null,
       clientIp: null,
       detail: null,
+      expected: null,
+      received: null,
+      hint: null,
     };
     await t.sp.stores.audit.record({ ...base, referenceId: 'ref_expired', at: at(31) });
     await t.sp.stores.audit.record({ ...base, referenceId: 'ref_kept', at: at(29) });

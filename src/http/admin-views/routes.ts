@@ -412,7 +412,16 @@ function auditSection(events: AuditEvent[]): Html {
       html`<tr>
         <td>${fmtTime(e.at)}</td>
         <td><span class="${`outcome outcome-${e.outcome}`}">${e.outcome}</span></td>
-        <td><code>${e.code}</code></td>
+        <td class="wrap">
+          <code>${e.code}</code>
+          ${
+            e.outcome === 'failure' && e.hint
+              ? html`<p class="hint">${e.hint}</p>
+                  ${e.expected ? html`<p class="muted">Expected: <code>${e.expected}</code></p>` : ''}
+                  ${e.received ? html`<p class="muted">Received: <code>${e.received}</code></p>` : ''}`
+              : ''
+          }
+        </td>
         <td class="wrap">${e.subject ?? ''}</td>
         <td><code>${e.referenceId}</code></td>
       </tr>`,
@@ -428,7 +437,7 @@ function auditSection(events: AuditEvent[]): Html {
                 <tr>
                   <th>Time</th>
                   <th>Outcome</th>
-                  <th>Code</th>
+                  <th>Code and what to change</th>
                   <th>Subject</th>
                   <th>Reference</th>
                 </tr>

@@ -155,7 +155,7 @@ export function ssoRouter(opts: {
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
           },
-          toSpError(err).code,
+          toSpError(err),
         );
       }
       next(err);

@@ -195,6 +195,43 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('kind').execute();
       },
     },
+    '0005_diagnosis': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // What an admin needs to fix a failed sign-in: the value expected, the value received (marked
+          // unverified when read before the signature was checked) and the hint naming the IdP setting.
+          for (const column of ['expected', 'received', 'hint']) {
+            await tx.schema.alterTable('audit').addColumn(column, 'text').execute();
+          }
+          // Test sign-ins: a one-time login link (stored as a hash) and the verdict of its response.
+          await tx.schema
+            .createTable('sign_in_tests')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+            .addColumn('connection_id', 'text', (c) => c.notNull())
+            .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+            .addColumn('status', 'text', (c) => c.notNull())
+            .addColumn('checks', 'text', (c) => c.notNull())
+            .addColumn('reference_id', 'text')
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('expires_at', 'text', (c) => c.notNull())
+            .addColumn('started_at', 'text')
+            .addColumn('finished_at', 'text')
+            .execute();
+          await tx.schema
+            .createIndex('sign_in_tests_expiry')
+            .on('sign_in_tests')
+            .column('expires_at')
+            .execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('sign_in_tests').ifExists().execute();
+        for (const column of ['hint', 'received', 'expected']) {
+          await db.schema.alterTable('audit').dropColumn(column).execute();
+        }
+      },
+    },
   };
 }
 

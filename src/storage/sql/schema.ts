@@ -53,6 +53,23 @@ export interface AuditTable {
   user_id: string | null;
   client_ip: string | null;
   detail: string | null;
+  expected: string | null;
+  received: string | null;
+  hint: string | null;
+}
+
+export interface SignInTestsTable {
+  id: string;
+  account_id: string;
+  connection_id: string;
+  token_hash: string;
+  status: string;
+  checks: string;
+  reference_id: string | null;
+  created_at: string;
+  expires_at: string;
+  started_at: string | null;
+  finished_at: string | null;
 }
 
 export interface OneTimeTable {
@@ -72,6 +89,7 @@ export interface Database {
   connections: ConnectionsTable;
   users: UsersTable;
   audit: AuditTable;
+  sign_in_tests: SignInTestsTable;
   one_time: OneTimeTable;
   sessions: SessionsTable;
 }

@@ -14,10 +14,20 @@ import type {
   Connection,
   ConnectionStore,
   OneTimeStore,
+  SignInCheck,
+  SignInTest,
+  SignInTestStore,
   User,
   UserStore,
 } from '../types.js';
-import type { AccountsTable, AuditTable, ConnectionsTable, Database, UsersTable } from './schema.js';
+import type {
+  AccountsTable,
+  AuditTable,
+  ConnectionsTable,
+  Database,
+  SignInTestsTable,
+  UsersTable,
+} from './schema.js';
 
 /** Defaults for accounts created before a setting existed, and for new accounts. */
 export const defaultAccountSettings: AccountSettings = Object.freeze({
@@ -99,6 +109,25 @@ function toAudit(row: Selectable<AuditTable>): AuditEvent {
     userId: row.user_id,
     clientIp: row.client_ip,
     detail: row.detail,
+    expected: row.expected,
+    received: row.received,
+    hint: row.hint,
+  };
+}
+
+function toSignInTest(row: Selectable<SignInTestsTable>): SignInTest {
+  const status = row.status;
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    connectionId: row.connection_id,
+    status: status === 'passed' || status === 'failed' || status === 'started' ? status : 'pending',
+    checks: JSON.parse(row.checks) as SignInCheck[],
+    referenceId: row.reference_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
   };
 }
 
@@ -354,6 +383,9 @@ export class SqlAuditStore implements AuditStore {
         user_id: e.userId,
         client_ip: capAuditText(e.clientIp, max.clientIp),
         detail: capAuditText(e.detail, max.detail),
+        expected: capAuditText(e.expected, max.expected),
+        received: capAuditText(e.received, max.received),
+        hint: capAuditText(e.hint, max.hint),
       })
       .execute();
   }
@@ -390,6 +422,75 @@ export class SqlAuditStore implements AuditStore {
       total += n;
       if (n < batch) return total;
     }
+  }
+}
+
+/** Test sign-ins in SQL. */
+export class SqlSignInTestStore implements SignInTestStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(input: Parameters<SignInTestStore['create']>[0]): Promise<SignInTest> {
+    const row = {
+      id: input.id,
+      account_id: input.accountId,
+      connection_id: input.connectionId,
+      token_hash: input.tokenHash,
+      status: 'pending',
+      checks: '[]',
+      reference_id: null,
+      created_at: now(),
+      expires_at: input.expiresAt,
+      started_at: null,
+      finished_at: null,
+    };
+    await this.db.insertInto('sign_in_tests').values(row).execute();
+    return toSignInTest(row);
+  }
+
+  async get(accountId: string, id: string): Promise<SignInTest | null> {
+    const row = await this.db
+      .selectFrom('sign_in_tests')
+      .selectAll()
+      .where('id', '=', id)
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    return row ? toSignInTest(row) : null;
+  }
+
+  async start(tokenHash: string, at: string): Promise<SignInTest | null> {
+    // One guarded UPDATE: of two browsers following the link at once, exactly one gets the test.
+    const row = await this.db
+      .updateTable('sign_in_tests')
+      .set({ status: 'started', started_at: at })
+      .where('token_hash', '=', tokenHash)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', at)
+      .returningAll()
+      .executeTakeFirst();
+    return row ? toSignInTest(row) : null;
+  }
+
+  async finish(
+    id: string,
+    verdict: { status: 'passed' | 'failed'; checks: SignInCheck[]; referenceId: string },
+  ): Promise<boolean> {
+    const res = await this.db
+      .updateTable('sign_in_tests')
+      .set({
+        status: verdict.status,
+        checks: JSON.stringify(verdict.checks),
+        reference_id: verdict.referenceId,
+        finished_at: now(),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'started')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async deleteExpiredBefore(cutoff: string): Promise<number> {
+    const res = await this.db.deleteFrom('sign_in_tests').where('expires_at', '<', cutoff).executeTakeFirst();
+    return Number(res.numDeletedRows);
   }
 }
 

@@ -1,0 +1,200 @@
+/**
+ * What an admin should change when a sign-in fails: one entry per error code, next to the catalogue
+ * (src/errors.ts), naming the IdP setting (Auth0's SAML2 Web App addon first) and the exact value.
+ * `test/unit/hints.test.ts` keeps every code covered and checks that the SAML hints carry values.
+ */
+import type { ErrorCode } from '../errors.js';
+
+/** What a hint may quote about the connection. */
+export interface HintContext {
+  /** This account's ACS URL (Auth0: Application Callback URL, addon `recipient` / `destination`). */
+  acsUrl: string;
+  /** This account's SP entity ID (Auth0: addon `audience`). */
+  spEntityId: string;
+  /** Where an SP-initiated sign-in starts. */
+  loginUrl: string;
+  /** The issuer this connection trusts, when known. */
+  idpEntityId: string | null;
+  /** SHA-256 fingerprints of the trusted IdP certificates. */
+  trustedFingerprints: readonly string[];
+  /** Allowed clock difference, seconds. */
+  clockSkewSeconds: number;
+  /** The account's e-mail domain allow-list. */
+  allowedEmailDomains: readonly string[];
+}
+
+/** The facts of one failure: the value expected and the value received (either may be unknown). */
+export interface Facts {
+  expected?: string | undefined;
+  received?: string | undefined;
+  /** How long the response was valid (NotOnOrAfter − IssueInstant), when known. */
+  lifetimeSeconds?: number | undefined;
+}
+
+const CLAIMS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
+const ADDON =
+  'In Auth0, open Applications > Applications > your application > Addons > SAML2 Web App > Settings';
+const CERT_DOWNLOAD =
+  'Download the current signing certificate from Auth0 (Applications > your application > Settings > Advanced Settings > Certificates, "Download Certificate" as PEM, or https://YOUR_TENANT.auth0.com/pem) and import it here';
+
+const seconds = (n: number): string => `${n} second${Math.abs(n) === 1 ? '' : 's'}`;
+
+/** Seconds between two ISO instants, when both parse. */
+function secondsBetween(a: string | undefined, b: string | undefined): number | null {
+  const x = a === undefined ? NaN : Date.parse(a);
+  const y = b === undefined ? NaN : Date.parse(b);
+  return Number.isFinite(x) && Number.isFinite(y) ? Math.round((x - y) / 1000) : null;
+}
+
+type Hint = (facts: Facts, ctx: HintContext) => string;
+
+const generic =
+  (text: string): Hint =>
+  () =>
+    text;
+
+const callbackHint: Hint = (f, c) =>
+  `${ADDON}: set "recipient" and "destination" to "${c.acsUrl}" (or remove both: they default to the Application Callback URL), and on the addon's Settings tab set "Application Callback URL" to ${c.acsUrl}.` +
+  (f.received ? ` The response was addressed to ${f.received}.` : '');
+
+/** One hint per code of the catalogue. */
+export const hints: Readonly<Record<ErrorCode, Hint>> = {
+  REQUEST_INVALID: generic(
+    'Check the request against the API documentation; the message says what is wrong.',
+  ),
+  PAYLOAD_TOO_LARGE: generic(
+    'Send a smaller body; SAML responses larger than MAX_SAML_RESPONSE_BYTES are refused.',
+  ),
+  UNSUPPORTED_MEDIA_TYPE: generic('Send application/json or multipart/form-data.'),
+  NOT_FOUND: generic('Check the URL.'),
+  AUTH_REQUIRED: generic('Sign in, or send Authorization: Bearer with a valid token.'),
+  FORBIDDEN: generic('Use an account admin of this account, or the operator token.'),
+  RATE_LIMITED: generic(
+    'Wait for the Retry-After delay; raise the RATE_LIMIT_* settings if real traffic hits them.',
+  ),
+  STORE_UNAVAILABLE: generic(
+    'A storage backend (database or Redis) did not answer: check GET /readyz and the server logs. Nothing was half-written; the user can try again.',
+  ),
+  INTERNAL: generic('This is a bug: report it with the reference id (the server log has the details).'),
+  ACCOUNT_SLUG_INVALID: generic('Use 2–63 lower-case letters, digits and dashes, not starting with a dash.'),
+  ACCOUNT_EXISTS: generic('Pick another slug, or use the existing account.'),
+  ACCOUNT_NOT_FOUND: generic(
+    'Check the account slug in the URL (the Auth0 callback URL must name an existing account).',
+  ),
+  CONNECTION_NOT_FOUND: generic('Import the IdP first (certificate and SAML Protocol URL, or metadata).'),
+  CERT_MISSING: generic('Upload the IdP signing certificate (PEM).'),
+  CERT_INVALID: generic(`${CERT_DOWNLOAD}.`),
+  CERT_IS_PRIVATE_KEY: generic(
+    'Upload the certificate, never the private key; rotate the key in your IdP if it was exposed.',
+  ),
+  CERT_EXPIRED: generic(`The certificate has expired. ${CERT_DOWNLOAD}.`),
+  CERT_NOT_YET_VALID: generic(
+    "The certificate is not valid yet: check its dates, or this server's clock (use NTP).",
+  ),
+  CERT_WEAK_KEY: generic('Use a signing key of RSA 2048 bits or more (Auth0 tenants use RSA 2048).'),
+  SSO_URL_INVALID: generic(
+    'Copy the "SAML Protocol URL" from Auth0 (Applications > your application > Addons > SAML2 Web App > Usage), e.g. https://YOUR_TENANT.auth0.com/samlp/CLIENT_ID.',
+  ),
+  IDP_ENTITY_ID_INVALID: generic('Use the issuer of the IdP metadata, e.g. urn:YOUR_TENANT.auth0.com.'),
+  METADATA_INVALID: generic(
+    'Download the IdP metadata from Auth0 (Addons > SAML2 Web App > Usage > "Identity Provider Metadata") and upload that file unchanged.',
+  ),
+  METADATA_DOCTYPE_FORBIDDEN: generic('Upload the metadata file as the IdP publishes it, without a DOCTYPE.'),
+  SETTINGS_INVALID: generic('Fix the setting the message names.'),
+  AUDIT_QUERY_INVALID: generic('Use outcome=success|failure, a catalogued code and limit between 1 and 500.'),
+  SSO_NOT_CONFIGURED: generic(
+    'Import the IdP for this account first (PUT /api/accounts/:slug/saml or the admin page).',
+  ),
+  SAML_RESPONSE_MISSING: (_f, c) =>
+    `The IdP must POST a SAMLResponse form field to ${c.acsUrl} (Auth0's SAML2 Web App uses HTTP-POST to the Application Callback URL).`,
+  SAML_RESPONSE_MALFORMED: generic(
+    'The response is not a well-formed SAML message (or not base64 XML at all): make sure the IdP posts with the HTTP-POST binding and nothing between them rewrites the form.',
+  ),
+  SAML_DOCTYPE_FORBIDDEN: generic(
+    'Responses with a DOCTYPE are refused; no real IdP sends one: check what is posting to the ACS.',
+  ),
+  SAML_XML_COMMENT_FORBIDDEN: generic(
+    'Responses with XML comments are refused; Auth0 sends none: check what is posting to the ACS.',
+  ),
+  SAML_NOT_A_RESPONSE: generic(
+    'Only SAML 2.0 Responses are accepted at the ACS (not SAML 1.1, not a LogoutResponse).',
+  ),
+  SAML_RESPONSE_TOO_COMPLEX: generic(
+    'The response is far larger or deeper than any sign-in needs: if Auth0 sends many groups, map fewer attributes in the addon "mappings".',
+  ),
+  SAML_STATUS_NOT_SUCCESS: (f) =>
+    `The IdP refused the sign-in${f.received ? ` (status ${f.received})` : ''}. In Auth0, look up this login under Monitoring > Logs: common causes are a user without access to the application, a Rule/Action that denied it, or a disabled connection for the application.`,
+  SAML_ASSERTION_COUNT: generic(
+    'The response must carry exactly one assertion: Auth0 sends one; check what is posting to the ACS.',
+  ),
+  SAML_DUPLICATE_ID: generic(
+    'The response carries the same ID twice: it was tampered with or is not from your IdP.',
+  ),
+  SAML_SIGNATURE_MISSING: () =>
+    `${ADDON}: Auth0 signs the assertion by default; make sure nothing removes the signature, and do not turn off signing. Keep "signatureAlgorithm": "rsa-sha256", "digestAlgorithm": "sha256".`,
+  SAML_SIGNATURE_INVALID: (f, c) =>
+    f.received
+      ? `The response was signed with a certificate this connection does not trust: ${f.received} (read from the response, unverified). This connection trusts ${c.trustedFingerprints.join(', ') || 'no certificate'}. If your Auth0 tenant rotated its signing key, ${CERT_DOWNLOAD.charAt(0).toLowerCase()}${CERT_DOWNLOAD.slice(1)}: you may import old and new together (two PEM blocks) during a rotation.`
+      : `The signature does not verify with the trusted certificate(s) ${c.trustedFingerprints.join(', ') || '(none)'}: the response was altered on the way, or signed by another key. ${CERT_DOWNLOAD}.`,
+  SAML_WEAK_ALGORITHM: () =>
+    `${ADDON}: set "signatureAlgorithm": "rsa-sha256" and "digestAlgorithm": "sha256".`,
+  SAML_ALGORITHM_UNSUPPORTED: () =>
+    `${ADDON}: set "signatureAlgorithm": "rsa-sha256" and "digestAlgorithm": "sha256" (encrypted assertions: AES with RSA-OAEP key transport).`,
+  SAML_ENCRYPTED_ASSERTION_INVALID: () =>
+    "The encrypted assertion could not be used: encrypt it for this SP's certificate (from the SP metadata), with AES-CBC or AES-GCM and RSA-OAEP key transport; or do not encrypt assertions.",
+  SAML_AUDIENCE_MISMATCH: (f, c) =>
+    `${ADDON}: set "audience": "${c.spEntityId}".` +
+    (f.received ? ` The response named the audience ${f.received}.` : ' The response named no audience.'),
+  SAML_DESTINATION_MISMATCH: callbackHint,
+  SAML_RECIPIENT_MISMATCH: callbackHint,
+  SAML_ISSUER_MISMATCH: (f, c) =>
+    `The response comes from issuer ${f.received ?? '(none)'}, but this connection trusts ${f.expected ?? c.idpEntityId ?? '(unknown)'}. If you moved to another Auth0 tenant or custom domain, re-import the IdP metadata (Addons > SAML2 Web App > Usage > "Identity Provider Metadata"); otherwise the response is not from your IdP.`,
+  SAML_NOT_YET_VALID: (f, c) => {
+    const ahead = secondsBetween(f.received, f.expected);
+    return `${ahead === null ? "The IdP's clock is ahead of this server's" : `The IdP's clock is ${seconds(ahead)} ahead of this server's`} (allowed: ${c.clockSkewSeconds} s). Make sure this server keeps time with NTP (chrony or systemd-timesyncd), or raise SAML_CLOCK_SKEW_SECONDS (at most 300).`;
+  },
+  SAML_EXPIRED: (f, c) => {
+    const late = secondsBetween(f.expected, f.received);
+    const arrived =
+      late === null
+        ? 'The response had expired when it arrived'
+        : `The response arrived ${seconds(late)} after it expired`;
+    if (f.lifetimeSeconds !== undefined && f.lifetimeSeconds < 300) {
+      return `${arrived}: it was valid for only ${seconds(f.lifetimeSeconds)}. ${ADDON}: set "lifetimeInSeconds": 3600 (Auth0's default).`;
+    }
+    return `${arrived} (allowed clock difference: ${c.clockSkewSeconds} s). ${ADDON}: keep "lifetimeInSeconds" at 3600${f.lifetimeSeconds === undefined ? '' : ` (this response was valid for ${seconds(f.lifetimeSeconds)})`}; if it already is, this server's clock is ahead of the IdP's: keep it in time with NTP. A user who reloaded an old page just signs in again from ${c.loginUrl}.`;
+  },
+  SAML_SUBJECT_CONFIRMATION_INVALID: (_f, c) =>
+    `The assertion needs a bearer SubjectConfirmation with NotOnOrAfter and Recipient ${c.acsUrl}: Auth0 sends one when the Application Callback URL is ${c.acsUrl}.`,
+  SAML_NAMEID_MISSING: () =>
+    `${ADDON}: set "nameIdentifierProbes": ["${CLAIMS}/nameidentifier"] so every user gets a NameID.`,
+  SAML_IN_RESPONSE_TO_UNKNOWN: (_f, c) =>
+    `The response answers a sign-in this deployment did not start, that expired or that was already used. Start again from ${c.loginUrl}; if it keeps happening, check that the Auth0 Application Callback URL is ${c.acsUrl} (not another deployment's).`,
+  SAML_IN_RESPONSE_TO_MISMATCH: generic(
+    'The Response and its assertion name different requests: the message was altered or is not from your IdP.',
+  ),
+  SAML_BROWSER_MISMATCH: (_f, c) =>
+    `The sign-in was started in another browser (or cookies are blocked for this site). The user should start again from ${c.loginUrl} in the same browser.`,
+  SAML_IDP_INITIATED_DISABLED: (_f, c) =>
+    `Sign-in from the Auth0 application tile is turned off for this account (idpInitiated: false). Users start from ${c.loginUrl}; or turn idpInitiated on.`,
+  LOGIN_CONFIRMATION_INVALID: (_f, c) =>
+    `The confirmation expired or was used already: sign in again from ${c.loginUrl}.`,
+  SAML_REPLAY: (_f, c) =>
+    `Each response can be used once: the browser posted it again (Back or reload). Sign in again from ${c.loginUrl}.`,
+  SAML_RESPONSE_INVALID: (_f, c) =>
+    `${ADDON}: compare with the values this SP needs ("audience": "${c.spEntityId}", callback ${c.acsUrl}, "signatureAlgorithm": "rsa-sha256", "digestAlgorithm": "sha256").`,
+  USER_EMAIL_DOMAIN_NOT_ALLOWED: (f, c) =>
+    `The user's e-mail ${f.received ? `domain ${f.received} ` : ''}is not in this account's allowedEmailDomains (${c.allowedEmailDomains.join(', ') || 'none'}): add the domain in the account settings if it belongs to you, or check the e-mail the IdP sends for this user.`,
+  PROVISIONING_REJECTED: generic(
+    'The user is disabled in this account, or the host application refused them: enable the user if that is a mistake.',
+  ),
+  LOGIN_FAILED: generic(
+    'Wrong account, e-mail or password, or password sign-in is off for the account (SSO-only).',
+  ),
+  CSRF_INVALID: generic('Reload the page and submit again; posts from other sites are refused.'),
+};
+
+/** The hint for a failure. */
+export function hintFor(code: ErrorCode, facts: Facts, ctx: HintContext): string {
+  return hints[code](facts, ctx);
+}
