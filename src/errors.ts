@@ -141,6 +141,10 @@ const catalog = {
   },
   SAML_REPLAY: { status: 401, message: 'This assertion was already used. Sign in again.' },
   SAML_RESPONSE_INVALID: { status: 401, message: 'The SAML response is not valid.' },
+  SAML_EMAIL_MISSING: {
+    status: 403,
+    message: 'Your identity provider did not send an e-mail address, which this account requires.',
+  },
   USER_EMAIL_DOMAIN_NOT_ALLOWED: {
     status: 403,
     message: 'Your e-mail domain is not allowed to sign in to this account.',

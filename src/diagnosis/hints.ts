@@ -183,6 +183,8 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     `Each response can be used once: the browser posted it again (Back or reload). Sign in again from ${c.loginUrl}.`,
   SAML_RESPONSE_INVALID: (_f, c) =>
     `${ADDON}: compare with the values this SP needs ("audience": "${c.spEntityId}", callback ${c.acsUrl}, "signatureAlgorithm": "rsa-sha256", "digestAlgorithm": "sha256").`,
+  SAML_EMAIL_MISSING: () =>
+    `${ADDON}: map the e-mail, "mappings": { "email": "${CLAIMS}/emailaddress" } (Auth0's default mapping; check the user has an e-mail), or send it as the NameID: "nameIdentifierFormat": "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress", "nameIdentifierProbes": ["${CLAIMS}/emailaddress"]. An account that does not need e-mails can turn requireEmail off.`,
   USER_EMAIL_DOMAIN_NOT_ALLOWED: (f, c) =>
     `The user's e-mail ${f.received ? `domain ${f.received} ` : ''}is not in this account's allowedEmailDomains (${c.allowedEmailDomains.join(', ') || 'none'}): add the domain in the account settings if it belongs to you, or check the e-mail the IdP sends for this user.`,
   PROVISIONING_REJECTED: generic(

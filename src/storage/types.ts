@@ -30,6 +30,8 @@ export interface AccountSettings {
    * `false` signs in directly and is open to login CSRF.
    */
   loginConfirmation: boolean;
+  /** A sign-in without an e-mail (attribute, or an e-mail NameID) is refused. */
+  requireEmail: boolean;
 }
 
 /** An X.509 certificate the admin imported. */

@@ -39,6 +39,9 @@ export function roleFromGroups(
 
 /** The account's sign-in policy for an SSO profile (e-mail domain allow-list). */
 export function checkSignInPolicy(account: Account, profile: MappedProfile): void {
+  if (account.settings.requireEmail && !profile.email) {
+    throw new SpError('SAML_EMAIL_MISSING', { detail: 'no e-mail attribute and no e-mail NameID' });
+  }
   const allowed = account.settings.allowedEmailDomains;
   if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
     throw new SpError('USER_EMAIL_DOMAIN_NOT_ALLOWED', { detail: `email ${profile.email ?? 'missing'}` });

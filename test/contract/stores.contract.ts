@@ -143,6 +143,7 @@ export function storeContract(engine: ContractEngine): void {
             adminGroups: [],
             ssoOnly: false,
             loginConfirmation: true,
+            requireEmail: true,
           });
           expect(await rec(b).accounts.getBySlug(slug)).toEqual(created);
           expect(await rec(a).accounts.getBySlug(`none-${uid()}`)).toBeNull();

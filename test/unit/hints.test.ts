@@ -16,6 +16,7 @@ const account: Account = {
     adminGroups: [],
     ssoOnly: false,
     loginConfirmation: true,
+    requireEmail: true,
   },
 };
 const connection = {

@@ -22,6 +22,7 @@ const settingsSchema = z
     adminGroups: z.array(z.string().min(1).max(256)).max(100),
     ssoOnly: z.boolean(),
     loginConfirmation: z.boolean(),
+    requireEmail: z.boolean(),
   })
   .partial()
   .strict();

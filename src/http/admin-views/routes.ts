@@ -49,6 +49,7 @@ interface FormState {
     adminGroups: string;
     ssoOnly: boolean;
     loginConfirmation: boolean;
+    requireEmail: boolean;
   };
 }
 
@@ -98,6 +99,7 @@ export function parseSettingsForm(body: Record<string, unknown>): Partial<Accoun
     adminGroups: groups,
     ssoOnly: checked(body.ssoOnly),
     loginConfirmation: checked(body.loginConfirmation),
+    requireEmail: checked(body.requireEmail),
   };
 }
 
@@ -318,6 +320,7 @@ function settingsSection(
     adminGroups: account.settings.adminGroups.join('\n'),
     ssoOnly: account.settings.ssoOnly,
     loginConfirmation: account.settings.loginConfirmation,
+    requireEmail: account.settings.requireEmail,
   };
   const active = conn?.status === 'active';
   return html`<section>
@@ -336,6 +339,10 @@ function settingsSection(
           ${s.loginConfirmation ? html` checked` : ''}
         />
         Ask users to confirm a sign-in that did not start on this site (protects against login CSRF)</label
+      >
+      <label class="check"
+        ><input type="checkbox" name="requireEmail" value="on" ${s.requireEmail ? html` checked` : ''} />
+        Require an e-mail address from the identity provider</label
       >
       <label for="allowedEmailDomains"
         >Allowed e-mail domains <span class="muted">(comma separated; empty allows every domain)</span></label
@@ -556,6 +563,7 @@ export function adminViewsRouter(opts: {
           adminGroups: str(body.adminGroups),
           ssoOnly: checked(body.ssoOnly),
           loginConfirmation: checked(body.loginConfirmation),
+          requireEmail: checked(body.requireEmail),
         };
       }
       render(

@@ -37,6 +37,7 @@ export const defaultAccountSettings: AccountSettings = Object.freeze({
   adminGroups: [],
   ssoOnly: false,
   loginConfirmation: true,
+  requireEmail: true,
 });
 
 const now = (): string => new Date().toISOString();
