@@ -112,6 +112,11 @@ const catalog = {
     message: 'The assertion has no valid bearer subject confirmation.',
   },
   SAML_NAMEID_MISSING: { status: 401, message: 'The assertion does not name a subject.' },
+  SAML_NAMEID_INVALID: {
+    status: 401,
+    message:
+      'The assertion names its subject with invisible characters at the start or end, or with control characters.',
+  },
   SAML_IN_RESPONSE_TO_UNKNOWN: {
     status: 401,
     message: 'This sign-in was not started here, has expired or was already used. Sign in again.',

@@ -21,6 +21,7 @@ import {
   scanDocument,
   serialize,
   textOf,
+  xmlTrim,
   type DocumentScan,
   type Element,
 } from './xml.js';
@@ -158,7 +159,7 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
-    issuer: issuerEl ? textOf(issuerEl).trim() : null,
+    issuer: issuerEl ? xmlTrim(textOf(issuerEl)) : null,
     inResponseTo: root.getAttribute('InResponseTo') || null,
     signatures: { response: responseSigned, assertion: checked.signed },
     encrypted: assertion === null,
@@ -331,6 +332,28 @@ function translateNodeSamlError(err: unknown): SpError {
   return new SpError(code, { cause: err, detail: message });
 }
 
+// Invisible at either end: Unicode spaces (NBSP, U+3000, U+2028…), format characters (U+FEFF,
+// U+200B, bidi controls…) and other default-ignorable code points (variation selectors, fillers).
+const INVISIBLE_AT_EDGE =
+  /^[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]|[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * The NameID is the user's identity (users are keyed by connection and NameID) and is compared exactly
+ * as signed, XML whitespace trimmed only. One that still starts or ends with an invisible character, or
+ * holds a control character anywhere, is refused: `admin\u00a0` or `\ufeffadmin` would otherwise be a
+ * second account that looks like `admin` in every list, log and audit line (a look-alike identity),
+ * and `trim()` elsewhere would merge it with `admin`.
+ */
+function checkNameId(nameId: string): void {
+  if (INVISIBLE_AT_EDGE.test(nameId)) {
+    throw new SpError('SAML_NAMEID_INVALID', { detail: 'NameID starts or ends with an invisible character' });
+  }
+  if (CONTROL.test(nameId)) {
+    throw new SpError('SAML_NAMEID_INVALID', { detail: 'NameID contains a control character' });
+  }
+}
+
 /**
  * Checks on the assertion node-saml verified (its XML comes from the signed bytes, never from the
  * surrounding unsigned document): Issuer, subject, bearer confirmation, Recipient, times, audience.
@@ -359,7 +382,7 @@ export function checkVerifiedAssertion(
   }
 
   const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
-  const issuer = issuerEl ? textOf(issuerEl).trim() : '';
+  const issuer = issuerEl ? xmlTrim(textOf(issuerEl)) : '';
   if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
   if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
     throw new SpError('SAML_ISSUER_MISMATCH', { detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}` });
@@ -370,8 +393,9 @@ export function checkVerifiedAssertion(
 
   const subject = onlyChild(assertion, NS.assertion, 'Subject', 'SAML_NAMEID_MISSING');
   const nameIdEl = subject && onlyChild(subject, NS.assertion, 'NameID', 'SAML_NAMEID_MISSING');
-  const nameId = nameIdEl ? textOf(nameIdEl).trim() : '';
+  const nameId = nameIdEl ? xmlTrim(textOf(nameIdEl)) : '';
   if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
+  checkNameId(nameId);
 
   // Web Browser SSO profile: at least one bearer confirmation whose data names our ACS and is current.
   const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter(
@@ -429,7 +453,7 @@ export function checkVerifiedAssertion(
   if (
     restrictions.length === 0 ||
     !restrictions.every((r) =>
-      children(r, NS.assertion, 'Audience').some((a) => textOf(a).trim() === ctx.spEntityId),
+      children(r, NS.assertion, 'Audience').some((a) => xmlTrim(textOf(a)) === ctx.spEntityId),
     )
   ) {
     throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });

@@ -11,6 +11,8 @@ const PROCESSING_INSTRUCTION_NODE = 7;
 const COMMENT_NODE = 8;
 const DOCUMENT_TYPE_NODE = 10;
 
+const XML11_LINE_END = /[\u0085\u2028\u2029]|&#(?:x0*(?:85|2028|2029)|0*(?:133|8232|8233));/i;
+
 /**
  * Parses untrusted XML. Any parser warning or error is a rejection (`code`), and DOCTYPE/ENTITY
  * declarations are refused before parsing: they enable XXE and entity-expansion attacks.
@@ -23,6 +25,15 @@ export function parseUntrustedXml(
   },
 ): Document {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml)) throw new SpError(codes.doctype);
+  // xmldom applies XML 1.1 line-end handling to every document it parses: a raw NEL, LINE SEPARATOR or
+  // PARAGRAPH SEPARATOR becomes a line feed. node-saml re-parses the canonical form of the signed
+  // assertion, where a character reference (`&#x2028;`) has become the raw character, so a NameID
+  // signed as `admin<U+2028>` would be read as `admin\n` and, XML-trimmed, log in as `admin`. These
+  // three characters are refused in every form, so that what we read is what was signed.
+  const lineEnd = XML11_LINE_END.exec(xml);
+  if (lineEnd) {
+    throw new SpError(codes.malformed, { detail: `NEL/LINE SEPARATOR/PARAGRAPH SEPARATOR (${lineEnd[0]})` });
+  }
   let doc: Document;
   try {
     doc = new DOMParser({
@@ -78,6 +89,21 @@ export function textOf(el: Element): string {
     else throw new SpError('SAML_RESPONSE_MALFORMED', { detail: `unexpected child in <${el.localName}>` });
   }
   return text;
+}
+
+/**
+ * Strips XML whitespace (space, tab, CR, LF: the S production of XML 1.0) from both ends, and nothing
+ * else. String.prototype.trim() also strips NBSP, U+3000, U+FEFF and friends, which would make
+ * `admin\u00a0` and `admin` one identity; what the IdP signed is compared as signed. A loop, not a
+ * regular expression: `/\s+$/` backtracks quadratically on long runs of spaces.
+ */
+export function xmlTrim(value: string): string {
+  const isSpace = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a;
+  let start = 0;
+  let end = value.length;
+  while (start < end && isSpace(value.charCodeAt(start))) start++;
+  while (end > start && isSpace(value.charCodeAt(end - 1))) end--;
+  return value.slice(start, end);
 }
 
 /** Everything the structural scan of a document finds. */
