@@ -78,7 +78,8 @@ const catalog = {
   SAML_NOT_A_RESPONSE: { status: 400, message: 'The message is not a SAML 2.0 Response.' },
   SAML_RESPONSE_TOO_COMPLEX: {
     status: 400,
-    message: 'The SAML response has too many XML elements or is nested too deeply.',
+    message:
+      'The SAML response is too complex: too many XML elements, attributes, namespace declarations or references, nested too deeply, or a name, value or text too long.',
   },
   SAML_STATUS_NOT_SUCCESS: { status: 401, message: 'The identity provider did not sign you in.' },
   SAML_ASSERTION_COUNT: { status: 400, message: 'The SAML response must contain exactly one assertion.' },

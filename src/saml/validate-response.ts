@@ -13,10 +13,12 @@ import {
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
 import { nodeSamlOptions, type SamlContext, type SignaturesPresent } from './options.js';
+import { selectVerificationCertificates } from './signature-keys.js';
 import {
   children,
   found,
   onlyChild,
+  parseSamlXml,
   parseUntrustedXml,
   scanDocument,
   serialize,
@@ -69,6 +71,8 @@ export interface Envelope {
   encrypted: boolean;
   /** ID of the one assertion our own parse found (decrypted when encrypted). */
   assertionId: string | null;
+  /** Every Signature element node-saml will verify (in the decrypted assertion too). */
+  signatureElements: Element[];
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -109,7 +113,7 @@ function checkWindow(
  * those two elements and each referencing its own parent.
  */
 async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> {
-  const doc = parseUntrustedXml(xml);
+  const doc = parseSamlXml(xml);
   const root = doc.documentElement!;
   const scan = scanDocument(doc);
   if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
@@ -152,10 +156,15 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     throw new SpError('SAML_DESTINATION_MISMATCH', { detail: `Destination ${destination}` });
   }
 
-  checkSignatures(found(scan, NS.dsig, 'Signature'), assertion ? [root, assertion] : [root], ctx);
+  const outerSignatures = found(scan, NS.dsig, 'Signature');
+  checkSignatures(outerSignatures, assertion ? [root, assertion] : [root], ctx);
   const responseSigned = children(root, NS.dsig, 'Signature').length > 0;
   const checked = assertion
-    ? { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') }
+    ? {
+        signed: checkPlainAssertion(assertion, responseSigned),
+        id: assertion.getAttribute('ID'),
+        signatures: [],
+      }
     : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
@@ -164,6 +173,7 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     signatures: { response: responseSigned, assertion: checked.signed },
     encrypted: assertion === null,
     assertionId: checked.id,
+    signatureElements: [...outerSignatures, ...checked.signatures],
   };
 }
 
@@ -242,7 +252,7 @@ async function checkEncryptedAssertion(
   outer: DocumentScan,
   responseSigned: boolean,
   ctx: SamlContext,
-): Promise<{ signed: boolean; id: string | null }> {
+): Promise<{ signed: boolean; id: string | null; signatures: Element[] }> {
   for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
     const alg = method.getAttribute('Algorithm');
     if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
@@ -254,7 +264,7 @@ async function checkEncryptedAssertion(
   // attacker decrypt a captured assertion byte by byte (Jager & Somorovsky, CCS 2011).
   return uniformDecryptionFailures(async () => {
     const decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
-    const inner = parseUntrustedXml(decrypted);
+    const inner = parseSamlXml(decrypted);
     const assertion = inner.documentElement!;
     const scan = scanDocument(inner);
     if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
@@ -273,8 +283,13 @@ async function checkEncryptedAssertion(
     if (scan.duplicateId !== null || clash !== undefined) {
       throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
     }
-    checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
-    return { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') };
+    const signatures = found(scan, NS.dsig, 'Signature');
+    checkSignatures(signatures, [assertion], ctx);
+    return {
+      signed: checkPlainAssertion(assertion, responseSigned),
+      id: assertion.getAttribute('ID'),
+      signatures,
+    };
   });
 }
 
@@ -506,8 +521,11 @@ export function checkVerifiedAssertion(
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
   const { xml, base64 } = decodeSamlResponse(samlResponse);
   const envelope = await checkStructure(xml, ctx);
-  const saml = new SAML(nodeSamlOptions(ctx, { signatures: envelope.signatures }));
   const verify = async () => {
+    // Only the trusted certificate that signed each signature goes to node-saml, which would otherwise
+    // run its whole verification once per certificate of the connection (signature-keys.ts).
+    const idpCertificates = selectVerificationCertificates(envelope.signatureElements, ctx.idpCertificates);
+    const saml = new SAML(nodeSamlOptions({ ...ctx, idpCertificates }, { signatures: envelope.signatures }));
     try {
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
       if (!profile) throw new Error('Missing SAML assertion');
