@@ -48,7 +48,13 @@ const catalog = {
   CERT_NOT_YET_VALID: { status: 400, message: 'The certificate is not valid yet.' },
   CERT_WEAK_KEY: {
     status: 400,
-    message: 'The certificate key is too weak (RSA keys need at least 2048 bits).',
+    message:
+      'The certificate key is too weak or of an unsupported type: use RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519.',
+  },
+  CERT_PUBLISHED_KEY: {
+    status: 400,
+    message:
+      "This certificate's key is public: it ships with saml-sp-kit for tests and demos, so anyone can sign with it. Upload your IdP's real signing certificate.",
   },
   SSO_URL_INVALID: {
     status: 400,
