@@ -7,8 +7,8 @@ import { ADMIN_TOKEN, createAccountWithIdp, postAcs, responseFor, startSp, type 
 describe('rate limits per client', () => {
   let t: TestSp;
   beforeEach(async () => {
-    t = await startSp({ rateLimitAcsPerMinute: 3, rateLimitLoginPerMinute: 2, rateLimitAdminPerMinute: 5 });
-    await createAccountWithIdp(t, 'acme'); // 2 admin API calls
+    t = await startSp({ rateLimitAcsPerMinute: 3, rateLimitLoginPerMinute: 2, rateLimitAdminPerMinute: 6 });
+    await createAccountWithIdp(t, 'acme'); // 3 admin API calls (create, settings, import)
   });
   afterEach(async () => t.close());
 
