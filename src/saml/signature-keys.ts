@@ -112,7 +112,8 @@ function signerOf(signature: Element, trusted: readonly Trusted[]): Trusted {
   const method = signedInfo && children(signedInfo, NS.dsig, 'SignatureMethod')[0];
   const algorithm = method?.getAttribute('Algorithm') ?? '';
   const valueEl = children(signature, NS.dsig, 'SignatureValue')[0];
-  const where = `signature on <${(signature.parentNode as Element | null)?.localName ?? '?'}>`;
+  // Lower-case element names: audit details must not look like (or be mistaken for) raw SAML.
+  const where = `signature of the ${((signature.parentNode as Element | null)?.localName ?? '?').toLowerCase()}`;
   const claimed = keyInfoX509(signature);
   const fail = (reason: string): never => {
     const keyInfo = claimed
