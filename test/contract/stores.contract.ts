@@ -141,6 +141,7 @@ export function storeContract(engine: ContractEngine): void {
             allowSha1: false,
             adminGroups: [],
             ssoOnly: false,
+            loginConfirmation: true,
           });
           expect(await rec(b).accounts.getBySlug(slug)).toEqual(created);
           expect(await rec(a).accounts.getBySlug(`none-${uid()}`)).toBeNull();
