@@ -82,7 +82,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   }, 60_000);
   sweeper.unref();
 
-  const connections = new ConnectionService(stores, config.baseUrl);
+  const connections = new ConnectionService(stores, config.baseUrl, { production });
   const sso = new SsoService(
     stores,
     keys,
@@ -90,6 +90,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       baseUrl: config.baseUrl,
       clockSkewMs: config.clockSkewSeconds * 1000,
       requestTtlMs: config.requestTtlSeconds * 1000,
+      production,
     },
     logger,
     options.provisionUser,

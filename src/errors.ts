@@ -48,7 +48,13 @@ const catalog = {
   CERT_NOT_YET_VALID: { status: 400, message: 'The certificate is not valid yet.' },
   CERT_WEAK_KEY: {
     status: 400,
-    message: 'The certificate key is too weak (RSA keys need at least 2048 bits).',
+    message:
+      'The certificate key is too weak or of an unsupported type: use RSA of at least 2048 bits, EC on P-256, P-384 or P-521, or Ed25519.',
+  },
+  CERT_PUBLISHED_KEY: {
+    status: 400,
+    message:
+      "This certificate's key is public: it ships with saml-sp-kit for tests and demos, so anyone can sign with it. Upload your IdP's real signing certificate.",
   },
   SSO_URL_INVALID: {
     status: 400,
@@ -83,7 +89,8 @@ const catalog = {
   SAML_NOT_A_RESPONSE: { status: 400, message: 'The message is not a SAML 2.0 Response.' },
   SAML_RESPONSE_TOO_COMPLEX: {
     status: 400,
-    message: 'The SAML response has too many XML elements or is nested too deeply.',
+    message:
+      'The SAML response is too complex: too many XML elements, attributes, namespace declarations or references, nested too deeply, or a name, value or text too long.',
   },
   SAML_STATUS_NOT_SUCCESS: { status: 401, message: 'The identity provider did not sign you in.' },
   SAML_ASSERTION_COUNT: { status: 400, message: 'The SAML response must contain exactly one assertion.' },
@@ -117,6 +124,11 @@ const catalog = {
     message: 'The assertion has no valid bearer subject confirmation.',
   },
   SAML_NAMEID_MISSING: { status: 401, message: 'The assertion does not name a subject.' },
+  SAML_NAMEID_INVALID: {
+    status: 401,
+    message:
+      'The assertion names its subject with invisible characters at the start or end, or with control characters.',
+  },
   SAML_IN_RESPONSE_TO_UNKNOWN: {
     status: 401,
     message: 'This sign-in was not started here, has expired or was already used. Sign in again.',

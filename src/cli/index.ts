@@ -15,7 +15,8 @@ async function withStores<T>(fn: (stores: Stores, connections: ConnectionService
   const config = loadConfigFromEnv();
   const { stores } = await openStorage({ databaseUrl: config.databaseUrl, sessionTtlMs: 60_000 });
   try {
-    return await fn(stores, new ConnectionService(stores, config.baseUrl));
+    const production = config.nodeEnv === 'production';
+    return await fn(stores, new ConnectionService(stores, config.baseUrl, { production }));
   } finally {
     await stores.close();
   }

@@ -1,16 +1,53 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { SpError } from '../errors.js';
 import type { StoredCertificate } from '../storage/types.js';
+import { publishedKeyOf } from './published-keys.js';
 
 const MAX_CERTIFICATES = 10;
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
 
+/** Curves allowed for EC keys, by node's names: P-256, P-384, P-521. */
+const EC_CURVES: ReadonlySet<string> = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+/**
+ * Why a certificate's key is not acceptable, or null. Allowed: RSA and RSA-PSS of at least 2048 bits,
+ * EC on P-256/P-384/P-521, Ed25519. Anything else — 1024-bit RSA, 512-bit RSA-PSS, DSA, small or exotic
+ * curves (secp160r1 offers ~80-bit security), Ed448, X25519 — is refused: a signature verifies with
+ * whatever key the certificate holds, so a weak key is a forgeable one.
+ */
+export function keyWeakness(key: KeyObject): string | null {
+  const type = key.asymmetricKeyType;
+  const details = key.asymmetricKeyDetails;
+  if (type === 'rsa' || type === 'rsa-pss') {
+    const bits = details?.modulusLength ?? 0;
+    return bits >= 2048 ? null : `${bits}-bit ${type.toUpperCase()}`;
+  }
+  if (type === 'ec') {
+    return EC_CURVES.has(details?.namedCurve ?? '')
+      ? null
+      : `EC on ${details?.namedCurve ?? 'an unnamed curve'}`;
+  }
+  if (type === 'ed25519') return null;
+  return `${type ?? 'unknown'} key`;
+}
+
+/** Options of {@link parseCertificates}. */
+export interface ParseCertificatesOptions {
+  /** Refuse certificates whose key ships with saml-sp-kit (production: anyone holds the private key). */
+  refusePublishedKeys?: boolean;
+}
+
 /**
  * Parses the IdP signing certificate(s) an admin uploaded: one or more PEM blocks, a DER file, or a
  * bare base64 body as copied from metadata. Rejects private keys (never stored, never echoed),
- * anything that is not an X.509 certificate, expired or not-yet-valid certificates and weak keys.
+ * anything that is not an X.509 certificate, expired or not-yet-valid certificates, weak or unsupported
+ * keys and, when asked (production), keys published with saml-sp-kit.
  */
-export function parseCertificates(input: string | Buffer, now: Date = new Date()): StoredCertificate[] {
+export function parseCertificates(
+  input: string | Buffer,
+  now: Date = new Date(),
+  options: ParseCertificatesOptions = {},
+): StoredCertificate[] {
   const text = typeof input === 'string' ? input : input.toString('latin1');
   if (/PRIVATE KEY-----/.test(text)) throw new SpError('CERT_IS_PRIVATE_KEY');
   if (text.trim() === '') throw new SpError('CERT_MISSING');
@@ -57,9 +94,11 @@ export function parseCertificates(input: string | Buffer, now: Date = new Date()
         message: `The certificate "${subject}" is valid only from ${notBefore.toISOString()}.`,
       });
     }
-    const details = cert.publicKey.asymmetricKeyDetails;
-    if (cert.publicKey.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) < 2048) {
-      throw new SpError('CERT_WEAK_KEY', { detail: `${details?.modulusLength ?? 0}-bit RSA` });
+    const weakness = keyWeakness(cert.publicKey);
+    if (weakness) throw new SpError('CERT_WEAK_KEY', { detail: `${subject}: ${weakness}` });
+    const published = options.refusePublishedKeys ? publishedKeyOf(cert) : null;
+    if (published) {
+      throw new SpError('CERT_PUBLISHED_KEY', { detail: `${subject}: key of ${published}` });
     }
     out.set(cert.fingerprint256, {
       pem: cert.toString(),

@@ -124,6 +124,8 @@ export class ConnectionService {
   constructor(
     private readonly stores: Stores,
     private readonly baseUrl: string,
+    /** `production`: certificates whose key ships with saml-sp-kit are refused (CERT_PUBLISHED_KEY). */
+    private readonly options: { production?: boolean } = {},
   ) {}
 
   async createAccount(input: { slug: unknown; name: unknown }) {
@@ -163,6 +165,7 @@ export class ConnectionService {
   /** Validates the whole import first; only a fully valid import is written (the old one stays otherwise). */
   async importIdp(slug: string, input: IdpImport) {
     const account = await this.account(slug);
+    const certOptions = { refusePublishedKeys: this.options.production === true };
     let write: ConnectionInput;
     if (input.kind === 'metadata') {
       const meta = parseIdpMetadata(input.metadataXml);
@@ -170,13 +173,17 @@ export class ConnectionService {
         ssoUrl: validateSsoUrl(meta.ssoUrl),
         idpEntityId: validateEntityId(meta.entityId),
         idpEntityIdSource: 'metadata',
-        certificates: parseCertificates(meta.signingCertificates.map(derBase64ToPem).join('')),
+        certificates: parseCertificates(
+          meta.signingCertificates.map(derBase64ToPem).join(''),
+          new Date(),
+          certOptions,
+        ),
       };
     } else {
       const entityId =
         input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
       write = {
-        certificates: parseCertificates(input.certificate),
+        certificates: parseCertificates(input.certificate, new Date(), certOptions),
         ssoUrl: validateSsoUrl(input.ssoUrl),
         idpEntityId: entityId,
         idpEntityIdSource: entityId === null ? null : 'admin',

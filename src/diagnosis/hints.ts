@@ -91,6 +91,9 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   CERT_NOT_YET_VALID: generic(
     "The certificate is not valid yet: check its dates, or this server's clock (use NTP).",
   ),
+  CERT_PUBLISHED_KEY: generic(
+    `This key ships with saml-sp-kit for tests and demos, so anyone can sign with it. ${CERT_DOWNLOAD}.`,
+  ),
   CERT_WEAK_KEY: generic('Use a signing key of RSA 2048 bits or more (Auth0 tenants use RSA 2048).'),
   SSO_URL_INVALID: generic(
     'Copy the "SAML Protocol URL" from Auth0 (Applications > your application > Addons > SAML2 Web App > Usage), e.g. https://YOUR_TENANT.auth0.com/samlp/CLIENT_ID.',
@@ -168,6 +171,8 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     `The assertion needs a bearer SubjectConfirmation with NotOnOrAfter and Recipient ${c.acsUrl}: Auth0 sends one when the Application Callback URL is ${c.acsUrl}.`,
   SAML_NAMEID_MISSING: () =>
     `${ADDON}: set "nameIdentifierProbes": ["${CLAIMS}/nameidentifier"] so every user gets a NameID.`,
+  SAML_NAMEID_INVALID: (f) =>
+    `The NameID${f.received ? ` ${JSON.stringify(f.received)}` : ''} starts or ends with invisible characters or holds control characters: fix the user identifier in the IdP (in Auth0, the attribute "nameIdentifierProbes" picks, usually user_id), so that it is sent exactly as stored.`,
   SAML_IN_RESPONSE_TO_UNKNOWN: (_f, c) =>
     `The response answers a sign-in this deployment did not start, that expired or that was already used. Start again from ${c.loginUrl}; if it keeps happening, check that the Auth0 Application Callback URL is ${c.acsUrl} (not another deployment's).`,
   SAML_IN_RESPONSE_TO_MISMATCH: generic(

@@ -13,14 +13,17 @@ import {
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
 import { nodeSamlOptions, type SamlContext, type SignaturesPresent } from './options.js';
+import { selectVerificationCertificates } from './signature-keys.js';
 import {
   children,
   found,
   onlyChild,
+  parseSamlXml,
   parseUntrustedXml,
   scanDocument,
   serialize,
   textOf,
+  xmlTrim,
   type DocumentScan,
   type Element,
 } from './xml.js';
@@ -68,6 +71,8 @@ export interface Envelope {
   encrypted: boolean;
   /** ID of the one assertion our own parse found (decrypted when encrypted). */
   assertionId: string | null;
+  /** Every Signature element node-saml will verify (in the decrypted assertion too). */
+  signatureElements: Element[];
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -108,7 +113,7 @@ function checkWindow(
  * those two elements and each referencing its own parent.
  */
 async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> {
-  const doc = parseUntrustedXml(xml);
+  const doc = parseSamlXml(xml);
   const root = doc.documentElement!;
   const scan = scanDocument(doc);
   if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
@@ -151,18 +156,24 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     throw new SpError('SAML_DESTINATION_MISMATCH', { detail: `Destination ${destination}` });
   }
 
-  checkSignatures(found(scan, NS.dsig, 'Signature'), assertion ? [root, assertion] : [root], ctx);
+  const outerSignatures = found(scan, NS.dsig, 'Signature');
+  checkSignatures(outerSignatures, assertion ? [root, assertion] : [root], ctx);
   const responseSigned = children(root, NS.dsig, 'Signature').length > 0;
   const checked = assertion
-    ? { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') }
+    ? {
+        signed: checkPlainAssertion(assertion, responseSigned),
+        id: assertion.getAttribute('ID'),
+        signatures: [],
+      }
     : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
   return {
-    issuer: issuerEl ? textOf(issuerEl).trim() : null,
+    issuer: issuerEl ? xmlTrim(textOf(issuerEl)) : null,
     inResponseTo: root.getAttribute('InResponseTo') || null,
     signatures: { response: responseSigned, assertion: checked.signed },
     encrypted: assertion === null,
     assertionId: checked.id,
+    signatureElements: [...outerSignatures, ...checked.signatures],
   };
 }
 
@@ -241,7 +252,7 @@ async function checkEncryptedAssertion(
   outer: DocumentScan,
   responseSigned: boolean,
   ctx: SamlContext,
-): Promise<{ signed: boolean; id: string | null }> {
+): Promise<{ signed: boolean; id: string | null; signatures: Element[] }> {
   for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
     const alg = method.getAttribute('Algorithm');
     if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
@@ -253,7 +264,7 @@ async function checkEncryptedAssertion(
   // attacker decrypt a captured assertion byte by byte (Jager & Somorovsky, CCS 2011).
   return uniformDecryptionFailures(async () => {
     const decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
-    const inner = parseUntrustedXml(decrypted);
+    const inner = parseSamlXml(decrypted);
     const assertion = inner.documentElement!;
     const scan = scanDocument(inner);
     if (scan.hasCommentOrPi) throw new SpError('SAML_XML_COMMENT_FORBIDDEN');
@@ -272,8 +283,13 @@ async function checkEncryptedAssertion(
     if (scan.duplicateId !== null || clash !== undefined) {
       throw new SpError('SAML_DUPLICATE_ID', { detail: `duplicate ID ${scan.duplicateId ?? clash ?? ''}` });
     }
-    checkSignatures(found(scan, NS.dsig, 'Signature'), [assertion], ctx);
-    return { signed: checkPlainAssertion(assertion, responseSigned), id: assertion.getAttribute('ID') };
+    const signatures = found(scan, NS.dsig, 'Signature');
+    checkSignatures(signatures, [assertion], ctx);
+    return {
+      signed: checkPlainAssertion(assertion, responseSigned),
+      id: assertion.getAttribute('ID'),
+      signatures,
+    };
   });
 }
 
@@ -331,6 +347,28 @@ function translateNodeSamlError(err: unknown): SpError {
   return new SpError(code, { cause: err, detail: message });
 }
 
+// Invisible at either end: Unicode spaces (NBSP, U+3000, U+2028…), format characters (U+FEFF,
+// U+200B, bidi controls…) and other default-ignorable code points (variation selectors, fillers).
+const INVISIBLE_AT_EDGE =
+  /^[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]|[\p{White_Space}\p{Cf}\p{Default_Ignorable_Code_Point}]$/u;
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * The NameID is the user's identity (users are keyed by connection and NameID) and is compared exactly
+ * as signed, XML whitespace trimmed only. One that still starts or ends with an invisible character, or
+ * holds a control character anywhere, is refused: `admin\u00a0` or `\ufeffadmin` would otherwise be a
+ * second account that looks like `admin` in every list, log and audit line (a look-alike identity),
+ * and `trim()` elsewhere would merge it with `admin`.
+ */
+function checkNameId(nameId: string): void {
+  if (INVISIBLE_AT_EDGE.test(nameId)) {
+    throw new SpError('SAML_NAMEID_INVALID', { detail: 'NameID starts or ends with an invisible character' });
+  }
+  if (CONTROL.test(nameId)) {
+    throw new SpError('SAML_NAMEID_INVALID', { detail: 'NameID contains a control character' });
+  }
+}
+
 /**
  * Checks on the assertion node-saml verified (its XML comes from the signed bytes, never from the
  * surrounding unsigned document): Issuer, subject, bearer confirmation, Recipient, times, audience.
@@ -359,7 +397,7 @@ export function checkVerifiedAssertion(
   }
 
   const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
-  const issuer = issuerEl ? textOf(issuerEl).trim() : '';
+  const issuer = issuerEl ? xmlTrim(textOf(issuerEl)) : '';
   if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
   if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
     throw new SpError('SAML_ISSUER_MISMATCH', { detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}` });
@@ -370,8 +408,9 @@ export function checkVerifiedAssertion(
 
   const subject = onlyChild(assertion, NS.assertion, 'Subject', 'SAML_NAMEID_MISSING');
   const nameIdEl = subject && onlyChild(subject, NS.assertion, 'NameID', 'SAML_NAMEID_MISSING');
-  const nameId = nameIdEl ? textOf(nameIdEl).trim() : '';
+  const nameId = nameIdEl ? xmlTrim(textOf(nameIdEl)) : '';
   if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
+  checkNameId(nameId);
 
   // Web Browser SSO profile: at least one bearer confirmation whose data names our ACS and is current.
   const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter(
@@ -429,7 +468,7 @@ export function checkVerifiedAssertion(
   if (
     restrictions.length === 0 ||
     !restrictions.every((r) =>
-      children(r, NS.assertion, 'Audience').some((a) => textOf(a).trim() === ctx.spEntityId),
+      children(r, NS.assertion, 'Audience').some((a) => xmlTrim(textOf(a)) === ctx.spEntityId),
     )
   ) {
     throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });
@@ -482,8 +521,11 @@ export function checkVerifiedAssertion(
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
   const { xml, base64 } = decodeSamlResponse(samlResponse);
   const envelope = await checkStructure(xml, ctx);
-  const saml = new SAML(nodeSamlOptions(ctx, { signatures: envelope.signatures }));
   const verify = async () => {
+    // Only the trusted certificate that signed each signature goes to node-saml, which would otherwise
+    // run its whole verification once per certificate of the connection (signature-keys.ts).
+    const idpCertificates = selectVerificationCertificates(envelope.signatureElements, ctx.idpCertificates);
+    const saml = new SAML(nodeSamlOptions({ ...ctx, idpCertificates }, { signatures: envelope.signatures }));
     try {
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
       if (!profile) throw new Error('Missing SAML assertion');

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
 import { SpError } from '../errors.js';
+import { publishedKeyOf } from '../connections/published-keys.js';
 import { spUrls } from '../connections/urls.js';
 import { buildLoginRedirect } from '../saml/authn-request.js';
 import type { SamlContext } from '../saml/options.js';
@@ -27,6 +28,8 @@ export interface SsoSettings {
   baseUrl: string;
   clockSkewMs: number;
   requestTtlMs: number;
+  /** NODE_ENV=production: certificates whose key ships with saml-sp-kit are never trusted. */
+  production?: boolean;
 }
 
 /** A successful sign-in (at the ACS, or when the user confirmed it). */
@@ -125,19 +128,41 @@ export class SsoService {
     return { account, connection: await this.stores.connections.getByAccount(account.id) };
   }
 
-  private context(account: Account, connection: Connection): SamlContext {
+  private context(
+    account: Account,
+    connection: Connection,
+    idpCertificates: string[] = connection.certificates.map((c) => c.pem),
+  ): SamlContext {
     const urls = spUrls(this.settings.baseUrl, account.slug);
     return {
       spEntityId: urls.spEntityId,
       acsUrl: urls.acsUrl,
       ssoUrl: connection.ssoUrl,
-      idpCertificates: connection.certificates.map((c) => c.pem),
+      idpCertificates,
       idpEntityId: connection.idpEntityId,
       spPrivateKey: this.keys.privateKey,
       spCertificate: this.keys.certificate,
       clockSkewMs: this.settings.clockSkewMs,
       allowSha1: account.settings.allowSha1,
     };
+  }
+
+  /**
+   * The certificates the ACS trusts for a connection. In production, a certificate whose key ships with
+   * saml-sp-kit (test fixtures, the demo IdP) is ignored even when stored: a connection imported before
+   * import refused them must not keep letting anyone sign in as anyone.
+   */
+  private trustedCertificates(connection: Connection): string[] {
+    const pems = connection.certificates.map((c) => c.pem);
+    if (!this.settings.production) return pems;
+    const trusted = pems.filter((pem) => publishedKeyOf(pem) === null);
+    if (trusted.length === 0) {
+      throw new SpError('SAML_SIGNATURE_INVALID', {
+        detail:
+          'every certificate of this connection has a key published with saml-sp-kit (ignored in production): import the IdP signing certificate',
+      });
+    }
+    return trusted;
   }
 
   /** SP metadata for an account (available before the IdP is imported). */
@@ -199,7 +224,10 @@ export class SsoService {
     try {
       ({ account, connection } = await this.load(input.slug));
       if (!connection) throw new SpError('SSO_NOT_CONFIGURED');
-      assertion = await validateResponse(input.samlResponse, this.context(account, connection));
+      assertion = await validateResponse(
+        input.samlResponse,
+        this.context(account, connection, this.trustedCertificates(connection)),
+      );
       // Replay: an assertion ID is accepted once per account, remembered until it could no longer be
       // accepted anyway. claim() is atomic, so of concurrent posts exactly one wins. It is claimed here
       // even when the sign-in then waits for a confirmation, so the response cannot be posted again.

@@ -37,6 +37,7 @@ const envelope = (assertionId: string | null): Envelope => ({
   signatures: { response: false, assertion: true },
   encrypted: false,
   assertionId,
+  signatureElements: [],
 });
 
 describe('parser differential between our checks and node-saml', () => {
