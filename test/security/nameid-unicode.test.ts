@@ -7,7 +7,7 @@
  * are trimmed by the same XML rule only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAccountWithIdp, postAcs, startSp, type TestSp } from '../support/harness.js';
+import { createAccountWithIdp, patchSettings, postAcs, startSp, type TestSp } from '../support/harness.js';
 import { TEST_TENANT_ISSUER } from '../support/idp.js';
 import { b64, expectLoggedIn, expectRejected, mintXmlFor, userNameIds } from './support.js';
 
@@ -18,6 +18,8 @@ describe('NameID compared exactly as signed', () => {
   beforeAll(async () => {
     t = await startSp({ rateLimitAcsPerMinute: 1_000_000 });
     await createAccountWithIdp(t, 'acme', { idpEntityId: TEST_TENANT_ISSUER });
+    // Users here are told apart by NameID alone (no e-mail attribute).
+    await patchSettings(t, 'acme', { requireEmail: false });
     const who = await expectLoggedIn(
       t,
       await postAcs(t, 'acme', b64(mintXmlFor(t, 'acme', { nameId: ADMIN, email: 'admin@acme.example' }))),
