@@ -119,7 +119,15 @@ function signerOf(signature: Element, trusted: readonly Trusted[]): Trusted {
     const keyInfo = claimed
       ? `; KeyInfo carries SHA-256 ${claimed.fingerprint256}, subject ${summarize(claimed).subject}`
       : '; KeyInfo carries no certificate';
-    throw new SpError('SAML_SIGNATURE_INVALID', { detail: `${where} ${reason}${keyInfo}` });
+    throw new SpError('SAML_SIGNATURE_INVALID', {
+      detail: `${where} ${reason}${keyInfo}`,
+      ...(claimed
+        ? {
+            received: `SHA-256 ${claimed.fingerprint256}, subject ${summarize(claimed).subject}`,
+            unverified: true,
+          }
+        : {}),
+    });
   };
   const hash = RSA_SIGNATURE_HASHES.get(algorithm);
   if (!hash || !signedInfo || !valueEl) return fail('is incomplete or uses an unsupported algorithm');

@@ -73,6 +73,8 @@ export interface Envelope {
   assertionId: string | null;
   /** Every Signature element node-saml will verify (in the decrypted assertion too). */
   signatureElements: Element[];
+  /** The plain assertion as our parse saw it (null when encrypted): for diagnosis only. */
+  assertionElement: Element | null;
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -87,22 +89,46 @@ function parseInstant(value: string | null, what: string): number | null {
   return ms;
 }
 
+/**
+ * Refuses a time window that does not contain `nowMs` (± skew). The error carries this server's time
+ * (expected) and the bound (received), and how long the response was valid when the assertion says
+ * when it was issued: what an admin needs to tell a slow clock from a short `lifetimeInSeconds`.
+ */
 function checkWindow(
   nowMs: number,
   skewMs: number,
   notBefore: number | null,
   notOnOrAfter: number | null,
   what: string,
+  issuedAtMs: number | null = null,
 ) {
+  const facts = (bound: number) => ({
+    expected: new Date(nowMs).toISOString(),
+    received: new Date(bound).toISOString(),
+    ...(issuedAtMs !== null && notOnOrAfter !== null
+      ? { lifetimeSeconds: Math.round((notOnOrAfter - issuedAtMs) / 1000) }
+      : {}),
+  });
   if (notBefore !== null && nowMs + skewMs < notBefore) {
     throw new SpError('SAML_NOT_YET_VALID', {
       detail: `${what} NotBefore ${new Date(notBefore).toISOString()}`,
+      ...facts(notBefore),
     });
   }
   if (notOnOrAfter !== null && nowMs - skewMs >= notOnOrAfter) {
     throw new SpError('SAML_EXPIRED', {
       detail: `${what} NotOnOrAfter ${new Date(notOnOrAfter).toISOString()}`,
+      ...facts(notOnOrAfter),
     });
+  }
+}
+
+/** The assertion's IssueInstant in ms, or null when absent or not a UTC xs:dateTime. */
+function issueInstantOf(assertion: Element): number | null {
+  try {
+    return parseInstant(assertion.getAttribute('IssueInstant'), 'IssueInstant');
+  } catch {
+    return null;
   }
 }
 
@@ -133,8 +159,16 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
   const statusValue = code?.getAttribute('Value') ?? null;
   if (statusValue !== STATUS_SUCCESS) {
     const nested = code && children(code, NS.protocol, 'StatusCode')[0]?.getAttribute('Value');
+    const messageEl = status && children(status, NS.protocol, 'StatusMessage')[0];
+    const statusMessage = messageEl ? xmlTrim(messageEl.textContent ?? '').slice(0, 300) : '';
+    const received = [statusValue ?? 'no status', nested, statusMessage && `"${statusMessage}"`]
+      .filter(Boolean)
+      .join(' ');
     throw new SpError('SAML_STATUS_NOT_SUCCESS', {
       detail: `status ${statusValue ?? 'missing'} ${nested ?? ''}`.trim(),
+      expected: STATUS_SUCCESS,
+      received,
+      unverified: true,
     });
   }
 
@@ -153,7 +187,12 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
 
   const destination = root.getAttribute('Destination');
   if (destination !== null && destination !== ctx.acsUrl) {
-    throw new SpError('SAML_DESTINATION_MISMATCH', { detail: `Destination ${destination}` });
+    throw new SpError('SAML_DESTINATION_MISMATCH', {
+      detail: `Destination ${destination}`,
+      expected: ctx.acsUrl,
+      received: destination,
+      unverified: true,
+    });
   }
 
   const outerSignatures = found(scan, NS.dsig, 'Signature');
@@ -174,6 +213,7 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     encrypted: assertion === null,
     assertionId: checked.id,
     signatureElements: [...outerSignatures, ...checked.signatures],
+    assertionElement: assertion,
   };
 }
 
@@ -317,9 +357,13 @@ function checkAlgorithm(
   if (alg !== null && strong.has(alg)) return;
   if (alg === sha1) {
     if (ctx.allowSha1) return;
-    throw new SpError('SAML_WEAK_ALGORITHM', { detail: alg });
+    throw new SpError('SAML_WEAK_ALGORITHM', { detail: alg, received: alg, unverified: true });
   }
-  throw new SpError('SAML_ALGORITHM_UNSUPPORTED', { detail: alg ?? 'missing Algorithm' });
+  throw new SpError('SAML_ALGORITHM_UNSUPPORTED', {
+    detail: alg ?? 'missing Algorithm',
+    received: alg ?? 'no Algorithm',
+    unverified: true,
+  });
 }
 
 /**
@@ -385,6 +429,7 @@ export function checkVerifiedAssertion(
     throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'verified content is not an Assertion' });
   }
   const skew = ctx.clockSkewMs;
+  const issuedAt = issueInstantOf(assertion);
   const assertionId = assertion.getAttribute('ID');
   if (!assertionId) throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'assertion without ID' });
   // Our structural checks and node-saml parse the document separately (different xmldom versions).
@@ -400,7 +445,11 @@ export function checkVerifiedAssertion(
   const issuer = issuerEl ? xmlTrim(textOf(issuerEl)) : '';
   if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
   if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
-    throw new SpError('SAML_ISSUER_MISMATCH', { detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}` });
+    throw new SpError('SAML_ISSUER_MISMATCH', {
+      detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}`,
+      expected: ctx.idpEntityId,
+      received: issuer,
+    });
   }
   if (envelope.issuer !== null && envelope.issuer !== issuer) {
     throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'Response and Assertion issuers differ' });
@@ -432,7 +481,11 @@ export function checkVerifiedAssertion(
         throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no SubjectConfirmationData' });
       const recipient = data.getAttribute('Recipient');
       if (recipient !== ctx.acsUrl)
-        throw new SpError('SAML_RECIPIENT_MISMATCH', { detail: `Recipient ${recipient ?? 'missing'}` });
+        throw new SpError('SAML_RECIPIENT_MISMATCH', {
+          detail: `Recipient ${recipient ?? 'missing'}`,
+          expected: ctx.acsUrl,
+          received: recipient ?? '(none)',
+        });
       const notOnOrAfter = parseInstant(
         data.getAttribute('NotOnOrAfter'),
         'SubjectConfirmationData NotOnOrAfter',
@@ -443,7 +496,7 @@ export function checkVerifiedAssertion(
         });
       }
       const notBefore = parseInstant(data.getAttribute('NotBefore'), 'SubjectConfirmationData NotBefore');
-      checkWindow(nowMs, skew, notBefore, notOnOrAfter, 'SubjectConfirmationData');
+      checkWindow(nowMs, skew, notBefore, notOnOrAfter, 'SubjectConfirmationData', issuedAt);
       confirmed = { inResponseTo: data.getAttribute('InResponseTo') || null, notOnOrAfter };
       break;
     } catch (err) {
@@ -462,6 +515,7 @@ export function checkVerifiedAssertion(
     parseInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore'),
     condNotOnOrAfter,
     'Conditions',
+    issuedAt,
   );
   const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
   // Every AudienceRestriction must include us (SAML core 2.5.1.4); none at all is refused.
@@ -471,7 +525,14 @@ export function checkVerifiedAssertion(
       children(r, NS.assertion, 'Audience').some((a) => xmlTrim(textOf(a)) === ctx.spEntityId),
     )
   ) {
-    throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });
+    const audiences = restrictions.flatMap((r) =>
+      children(r, NS.assertion, 'Audience').map((a) => xmlTrim(textOf(a))),
+    );
+    throw new SpError('SAML_AUDIENCE_MISMATCH', {
+      detail: `expected audience ${ctx.spEntityId}`,
+      expected: ctx.spEntityId,
+      received: audiences.length > 0 ? audiences.join(', ') : '(no audience)',
+    });
   }
 
   // The Response element is unsigned when only the Assertion is signed (Auth0's default), so its
@@ -514,6 +575,31 @@ export function checkVerifiedAssertion(
 }
 
 /**
+ * node-saml checks the audience and the Conditions times itself, after the signature verified, and
+ * says only that they failed. For the admin's diagnosis, the same check is run on the assertion as our
+ * own parse saw it (the element node-saml verified: IDs are unique) to learn the values; the decision
+ * stays node-saml's code.
+ */
+function withFacts(error: SpError, envelope: Envelope, ctx: SamlContext): SpError {
+  const diagnosable = ['SAML_AUDIENCE_MISMATCH', 'SAML_EXPIRED', 'SAML_NOT_YET_VALID'];
+  if (!diagnosable.includes(error.code) || !envelope.assertionElement) return error;
+  try {
+    checkVerifiedAssertion(serialize(envelope.assertionElement), envelope, ctx, Date.now());
+  } catch (err) {
+    if (err instanceof SpError && err.code === error.code) {
+      return new SpError(error.code, {
+        cause: error,
+        detail: error.detail ?? err.detail ?? '',
+        ...(err.expected !== undefined ? { expected: err.expected } : {}),
+        ...(err.received !== undefined ? { received: err.received } : {}),
+        ...(err.lifetimeSeconds !== undefined ? { lifetimeSeconds: err.lifetimeSeconds } : {}),
+      });
+    }
+  }
+  return error;
+}
+
+/**
  * Validates a base64 SAMLResponse against one connection. Returns what the signed assertion says, or
  * throws a catalogued {@link SpError}. InResponseTo binding and replay are the caller's (they need
  * storage); everything else about the message is checked here.
@@ -531,7 +617,7 @@ export async function validateResponse(samlResponse: unknown, ctx: SamlContext):
       if (!profile) throw new Error('Missing SAML assertion');
       return profile.getAssertionXml?.() ?? '';
     } catch (err) {
-      throw translateNodeSamlError(err);
+      throw withFacts(translateNodeSamlError(err), envelope, ctx);
     }
   };
   const assertionXml = envelope.encrypted ? await uniformDecryptionFailures(verify) : await verify();

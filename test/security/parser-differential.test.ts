@@ -38,6 +38,7 @@ const envelope = (assertionId: string | null): Envelope => ({
   encrypted: false,
   assertionId,
   signatureElements: [],
+  assertionElement: null,
 });
 
 describe('parser differential between our checks and node-saml', () => {

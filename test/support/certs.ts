@@ -74,7 +74,10 @@ export function certificateFor(publicKey: KeyObject, subject: string): string {
   );
   const signature = sign('sha256', tbs, idpKey.privateKey);
   const cert = sequence(tbs, SHA256_WITH_RSA, der(0x03, Buffer.from([0]), signature));
-  const body = cert.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const body = cert
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 

@@ -101,6 +101,8 @@ export interface MintOptions {
   notBefore?: Date | null;
   /** Top-level StatusCode Value; default `urn:oasis:names:tc:SAML:2.0:status:Success`. */
   statusCode?: string;
+  /** A `<samlp:StatusMessage>` after the StatusCode (Auth0 explains a refusal there). */
+  statusMessage?: string;
   /** SubjectConfirmation Method; default `urn:oasis:names:tc:SAML:2.0:cm:bearer`. */
   subjectConfirmationMethod?: string;
   /** Assertion ID; default `'_' + 20 random bytes as hex`. */
@@ -265,7 +267,11 @@ export function mintResponseXml(opts: MintOptions): string {
     `<samlp:Response xmlns:samlp="${NS_SAMLP}" ID="${esc(responseId)}"${irt} Version="2.0" IssueInstant="${iso(now)}"` +
     `${destination === null ? '' : ` Destination="${esc(destination)}"`}>` +
     `<saml:Issuer xmlns:saml="${NS_SAML}">${esc(issuer)}</saml:Issuer>` +
-    `<samlp:Status><samlp:StatusCode Value="${esc(opts.statusCode ?? 'urn:oasis:names:tc:SAML:2.0:status:Success')}"/></samlp:Status>` +
+    `<samlp:Status><samlp:StatusCode Value="${esc(opts.statusCode ?? 'urn:oasis:names:tc:SAML:2.0:status:Success')}"/>` +
+    (opts.statusMessage === undefined
+      ? ''
+      : `<samlp:StatusMessage>${esc(opts.statusMessage)}</samlp:StatusMessage>`) +
+    `</samlp:Status>` +
     assertion +
     `</samlp:Response>`;
 
