@@ -1,4 +1,5 @@
 import { ValidateInResponseTo, type CacheProvider, type SamlConfig } from '@node-saml/node-saml';
+import type { SpError } from '../errors.js';
 import { NAMEID_UNSPECIFIED } from './constants.js';
 
 /**
@@ -24,6 +25,31 @@ export interface SamlContext {
   clockSkewMs: number;
   /** Relaxation flag (per connection): accept SHA-1 signatures and digests. */
   allowSha1: boolean;
+  /**
+   * Test sign-ins only (never a login): record each failed check here and go on, so that every check
+   * is reported, instead of stopping at the first. The signature must still verify for the checks
+   * after it to run at all.
+   */
+  collect?: CheckCollector;
+}
+
+/** The checks a test sign-in reports, in order. */
+export type CheckName =
+  | 'response'
+  | 'status'
+  | 'destination'
+  | 'algorithms'
+  | 'signature'
+  | 'issuer'
+  | 'audience'
+  | 'recipient'
+  | 'times'
+  | 'inResponseTo'
+  | 'nameId';
+
+/** Where a test sign-in collects failed checks (the first failure of each check is kept). */
+export interface CheckCollector {
+  failures: Map<CheckName, SpError>;
 }
 
 // InResponseTo is checked by the ACS against our own store (bound to the browser and the connection),

@@ -12,7 +12,7 @@ import {
   STRONG_DIGEST_ALGORITHMS,
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
-import { nodeSamlOptions, type SamlContext, type SignaturesPresent } from './options.js';
+import { nodeSamlOptions, type CheckName, type SamlContext, type SignaturesPresent } from './options.js';
 import { selectVerificationCertificates } from './signature-keys.js';
 import {
   children,
@@ -123,6 +123,22 @@ function checkWindow(
   }
 }
 
+/**
+ * Runs one named check. At the ACS it simply runs (a failure throws). In a test sign-in
+ * (`ctx.collect`), a catalogued failure is recorded under the check's name and `undefined` returned,
+ * so the next checks still run and every failure is reported.
+ */
+function attempt<T>(ctx: SamlContext, name: CheckName, fn: () => T): T | undefined {
+  if (!ctx.collect) return fn();
+  try {
+    return fn();
+  } catch (err) {
+    if (!(err instanceof SpError)) throw err;
+    if (!ctx.collect.failures.has(name)) ctx.collect.failures.set(name, err);
+    return undefined;
+  }
+}
+
 /** The assertion's IssueInstant in ms, or null when absent or not a UTC xs:dateTime. */
 function issueInstantOf(assertion: Element): number | null {
   try {
@@ -157,20 +173,22 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
   const status = onlyChild(root, NS.protocol, 'Status', 'SAML_RESPONSE_MALFORMED');
   const code = status && onlyChild(status, NS.protocol, 'StatusCode', 'SAML_RESPONSE_MALFORMED');
   const statusValue = code?.getAttribute('Value') ?? null;
-  if (statusValue !== STATUS_SUCCESS) {
-    const nested = code && children(code, NS.protocol, 'StatusCode')[0]?.getAttribute('Value');
-    const messageEl = status && children(status, NS.protocol, 'StatusMessage')[0];
-    const statusMessage = messageEl ? xmlTrim(messageEl.textContent ?? '').slice(0, 300) : '';
-    const received = [statusValue ?? 'no status', nested, statusMessage && `"${statusMessage}"`]
-      .filter(Boolean)
-      .join(' ');
-    throw new SpError('SAML_STATUS_NOT_SUCCESS', {
-      detail: `status ${statusValue ?? 'missing'} ${nested ?? ''}`.trim(),
-      expected: STATUS_SUCCESS,
-      received,
-      unverified: true,
-    });
-  }
+  attempt(ctx, 'status', () => {
+    if (statusValue !== STATUS_SUCCESS) {
+      const nested = code && children(code, NS.protocol, 'StatusCode')[0]?.getAttribute('Value');
+      const messageEl = status && children(status, NS.protocol, 'StatusMessage')[0];
+      const statusMessage = messageEl ? xmlTrim(messageEl.textContent ?? '').slice(0, 300) : '';
+      const received = [statusValue ?? 'no status', nested, statusMessage && `"${statusMessage}"`]
+        .filter(Boolean)
+        .join(' ');
+      throw new SpError('SAML_STATUS_NOT_SUCCESS', {
+        detail: `status ${statusValue ?? 'missing'} ${nested ?? ''}`.trim(),
+        expected: STATUS_SUCCESS,
+        received,
+        unverified: true,
+      });
+    }
+  });
 
   const assertions = found(scan, NS.assertion, 'Assertion');
   const encrypted = found(scan, NS.assertion, 'EncryptedAssertion');
@@ -186,14 +204,16 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
   }
 
   const destination = root.getAttribute('Destination');
-  if (destination !== null && destination !== ctx.acsUrl) {
-    throw new SpError('SAML_DESTINATION_MISMATCH', {
-      detail: `Destination ${destination}`,
-      expected: ctx.acsUrl,
-      received: destination,
-      unverified: true,
-    });
-  }
+  attempt(ctx, 'destination', () => {
+    if (destination !== null && destination !== ctx.acsUrl) {
+      throw new SpError('SAML_DESTINATION_MISMATCH', {
+        detail: `Destination ${destination}`,
+        expected: ctx.acsUrl,
+        received: destination,
+        unverified: true,
+      });
+    }
+  });
 
   const outerSignatures = found(scan, NS.dsig, 'Signature');
   checkSignatures(outerSignatures, assertion ? [root, assertion] : [root], ctx);
@@ -354,6 +374,15 @@ function checkAlgorithm(
   sha1: string,
   ctx: SamlContext,
 ): void {
+  attempt(ctx, 'algorithms', () => judgeAlgorithm(alg, strong, sha1, ctx));
+}
+
+function judgeAlgorithm(
+  alg: string | null,
+  strong: ReadonlySet<string>,
+  sha1: string,
+  ctx: SamlContext,
+): void {
   if (alg !== null && strong.has(alg)) return;
   if (alg === sha1) {
     if (ctx.allowSha1) return;
@@ -413,6 +442,134 @@ function checkNameId(nameId: string): void {
   }
 }
 
+/** The assertion's Issuer: present, the one this connection trusts (when known), the Response's too. */
+function checkIssuer(assertion: Element, envelope: Envelope, ctx: SamlContext): string {
+  const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
+  const issuer = issuerEl ? xmlTrim(textOf(issuerEl)) : '';
+  if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
+  if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
+    throw new SpError('SAML_ISSUER_MISMATCH', {
+      detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}`,
+      expected: ctx.idpEntityId,
+      received: issuer,
+    });
+  }
+  if (envelope.issuer !== null && envelope.issuer !== issuer) {
+    throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'Response and Assertion issuers differ' });
+  }
+  return issuer;
+}
+
+interface Confirmation {
+  inResponseTo: string | null;
+  notOnOrAfter: number;
+}
+
+function bearerConfirmations(subject: Element): Element[] {
+  const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter(
+    (sc) => sc.getAttribute('Method') === CM_BEARER,
+  );
+  if (bearers.length === 0)
+    throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no bearer SubjectConfirmation' });
+  return bearers;
+}
+
+function confirmationData(sc: Element): Element {
+  const data = onlyChild(sc, NS.assertion, 'SubjectConfirmationData', 'SAML_SUBJECT_CONFIRMATION_INVALID');
+  if (!data) throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no SubjectConfirmationData' });
+  return data;
+}
+
+function checkRecipient(data: Element, ctx: SamlContext): void {
+  const recipient = data.getAttribute('Recipient');
+  if (recipient !== ctx.acsUrl)
+    throw new SpError('SAML_RECIPIENT_MISMATCH', {
+      detail: `Recipient ${recipient ?? 'missing'}`,
+      expected: ctx.acsUrl,
+      received: recipient ?? '(none)',
+    });
+}
+
+function checkConfirmationTimes(
+  data: Element,
+  ctx: SamlContext,
+  nowMs: number,
+  issuedAt: number | null,
+): Confirmation {
+  const notOnOrAfter = parseInstant(
+    data.getAttribute('NotOnOrAfter'),
+    'SubjectConfirmationData NotOnOrAfter',
+  );
+  if (notOnOrAfter === null) {
+    throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', {
+      detail: 'SubjectConfirmationData without NotOnOrAfter',
+    });
+  }
+  const notBefore = parseInstant(data.getAttribute('NotBefore'), 'SubjectConfirmationData NotBefore');
+  checkWindow(nowMs, ctx.clockSkewMs, notBefore, notOnOrAfter, 'SubjectConfirmationData', issuedAt);
+  return { inResponseTo: data.getAttribute('InResponseTo') || null, notOnOrAfter };
+}
+
+/** At the ACS: the first bearer confirmation whose data names our ACS and is current, else the first error. */
+function checkBearer(
+  subject: Element,
+  ctx: SamlContext,
+  nowMs: number,
+  issuedAt: number | null,
+): Confirmation {
+  let firstError: SpError | null = null;
+  for (const sc of bearerConfirmations(subject)) {
+    try {
+      const data = confirmationData(sc);
+      checkRecipient(data, ctx);
+      return checkConfirmationTimes(data, ctx, nowMs, issuedAt);
+    } catch (err) {
+      if (!(err instanceof SpError)) throw err;
+      firstError ??= err;
+    }
+  }
+  throw firstError!;
+}
+
+/**
+ * In a test sign-in: the recipient and the times of the bearer confirmation judged apart, so that a
+ * wrong callback URL does not hide a clock problem. The confirmation naming our ACS is preferred.
+ */
+function evaluateBearer(
+  subject: Element,
+  ctx: SamlContext,
+  nowMs: number,
+  issuedAt: number | null,
+): Confirmation | null {
+  const datas = attempt(ctx, 'recipient', () => bearerConfirmations(subject).map(confirmationData)) ?? [];
+  const ours = datas.find((d) => d.getAttribute('Recipient') === ctx.acsUrl);
+  if (!ours && datas[0]) attempt(ctx, 'recipient', () => checkRecipient(datas[0]!, ctx));
+  const data = ours ?? datas[0];
+  return data
+    ? (attempt(ctx, 'times', () => checkConfirmationTimes(data, ctx, nowMs, issuedAt)) ?? null)
+    : null;
+}
+
+/** Every AudienceRestriction must include us (SAML core 2.5.1.4); none at all is refused. */
+function checkAudience(conditions: Element, ctx: SamlContext): void {
+  const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
+  if (
+    restrictions.length === 0 ||
+    !restrictions.every((r) =>
+      children(r, NS.assertion, 'Audience').some((a) => xmlTrim(textOf(a)) === ctx.spEntityId),
+    )
+  ) {
+    const audiences = restrictions.flatMap((r) =>
+      children(r, NS.assertion, 'Audience').map((a) => xmlTrim(textOf(a))),
+    );
+    throw new SpError('SAML_AUDIENCE_MISMATCH', {
+      detail: `expected audience ${ctx.spEntityId}`,
+      expected: ctx.spEntityId,
+      received: audiences.length > 0 ? audiences.join(', ') : '(no audience)',
+    });
+  }
+}
+
 /**
  * Checks on the assertion node-saml verified (its XML comes from the signed bytes, never from the
  * surrounding unsigned document): Issuer, subject, bearer confirmation, Recipient, times, audience.
@@ -441,116 +598,64 @@ export function checkVerifiedAssertion(
     });
   }
 
-  const issuerEl = onlyChild(assertion, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
-  const issuer = issuerEl ? xmlTrim(textOf(issuerEl)) : '';
-  if (!issuer) throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'assertion has no Issuer' });
-  if (ctx.idpEntityId !== null && issuer !== ctx.idpEntityId) {
-    throw new SpError('SAML_ISSUER_MISMATCH', {
-      detail: `Issuer ${issuer}, expected ${ctx.idpEntityId}`,
-      expected: ctx.idpEntityId,
-      received: issuer,
-    });
-  }
-  if (envelope.issuer !== null && envelope.issuer !== issuer) {
-    throw new SpError('SAML_ISSUER_MISMATCH', { detail: 'Response and Assertion issuers differ' });
-  }
+  const issuer =
+    attempt(ctx, 'issuer', () => checkIssuer(assertion, envelope, ctx)) ??
+    xmlTrim(children(assertion, NS.assertion, 'Issuer')[0]?.textContent ?? '').slice(0, 256);
 
-  const subject = onlyChild(assertion, NS.assertion, 'Subject', 'SAML_NAMEID_MISSING');
-  const nameIdEl = subject && onlyChild(subject, NS.assertion, 'NameID', 'SAML_NAMEID_MISSING');
+  const subject = attempt(ctx, 'nameId', () =>
+    onlyChild(assertion, NS.assertion, 'Subject', 'SAML_NAMEID_MISSING'),
+  );
+  const nameIdEl = attempt(
+    ctx,
+    'nameId',
+    () => subject && onlyChild(subject, NS.assertion, 'NameID', 'SAML_NAMEID_MISSING'),
+  );
   const nameId = nameIdEl ? xmlTrim(textOf(nameIdEl)) : '';
-  if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
-  checkNameId(nameId);
+  attempt(ctx, 'nameId', () => {
+    if (!nameIdEl || !nameId) throw new SpError('SAML_NAMEID_MISSING');
+    checkNameId(nameId);
+  });
 
   // Web Browser SSO profile: at least one bearer confirmation whose data names our ACS and is current.
-  const bearers = children(subject, NS.assertion, 'SubjectConfirmation').filter(
-    (sc) => sc.getAttribute('Method') === CM_BEARER,
-  );
-  if (bearers.length === 0)
-    throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no bearer SubjectConfirmation' });
-  let confirmed: { inResponseTo: string | null; notOnOrAfter: number } | null = null;
-  let firstError: SpError | null = null;
-  for (const sc of bearers) {
-    try {
-      const data = onlyChild(
-        sc,
-        NS.assertion,
-        'SubjectConfirmationData',
-        'SAML_SUBJECT_CONFIRMATION_INVALID',
-      );
-      if (!data)
-        throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', { detail: 'no SubjectConfirmationData' });
-      const recipient = data.getAttribute('Recipient');
-      if (recipient !== ctx.acsUrl)
-        throw new SpError('SAML_RECIPIENT_MISMATCH', {
-          detail: `Recipient ${recipient ?? 'missing'}`,
-          expected: ctx.acsUrl,
-          received: recipient ?? '(none)',
-        });
-      const notOnOrAfter = parseInstant(
-        data.getAttribute('NotOnOrAfter'),
-        'SubjectConfirmationData NotOnOrAfter',
-      );
-      if (notOnOrAfter === null) {
-        throw new SpError('SAML_SUBJECT_CONFIRMATION_INVALID', {
-          detail: 'SubjectConfirmationData without NotOnOrAfter',
-        });
-      }
-      const notBefore = parseInstant(data.getAttribute('NotBefore'), 'SubjectConfirmationData NotBefore');
-      checkWindow(nowMs, skew, notBefore, notOnOrAfter, 'SubjectConfirmationData', issuedAt);
-      confirmed = { inResponseTo: data.getAttribute('InResponseTo') || null, notOnOrAfter };
-      break;
-    } catch (err) {
-      if (!(err instanceof SpError)) throw err;
-      firstError ??= err;
-    }
-  }
-  if (!confirmed) throw firstError!;
+  const confirmed = subject
+    ? ctx.collect
+      ? evaluateBearer(subject, ctx, nowMs, issuedAt)
+      : checkBearer(subject, ctx, nowMs, issuedAt)
+    : null;
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions', 'SAML_AUDIENCE_MISMATCH');
   if (!conditions) throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: 'no Conditions' });
   const condNotOnOrAfter = parseInstant(conditions.getAttribute('NotOnOrAfter'), 'Conditions NotOnOrAfter');
-  checkWindow(
-    nowMs,
-    skew,
-    parseInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore'),
-    condNotOnOrAfter,
-    'Conditions',
-    issuedAt,
+  attempt(ctx, 'times', () =>
+    checkWindow(
+      nowMs,
+      skew,
+      parseInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore'),
+      condNotOnOrAfter,
+      'Conditions',
+      issuedAt,
+    ),
   );
-  const restrictions = children(conditions, NS.assertion, 'AudienceRestriction');
-  // Every AudienceRestriction must include us (SAML core 2.5.1.4); none at all is refused.
-  if (
-    restrictions.length === 0 ||
-    !restrictions.every((r) =>
-      children(r, NS.assertion, 'Audience').some((a) => xmlTrim(textOf(a)) === ctx.spEntityId),
-    )
-  ) {
-    const audiences = restrictions.flatMap((r) =>
-      children(r, NS.assertion, 'Audience').map((a) => xmlTrim(textOf(a))),
-    );
-    throw new SpError('SAML_AUDIENCE_MISMATCH', {
-      detail: `expected audience ${ctx.spEntityId}`,
-      expected: ctx.spEntityId,
-      received: audiences.length > 0 ? audiences.join(', ') : '(no audience)',
-    });
-  }
+  attempt(ctx, 'audience', () => checkAudience(conditions, ctx));
 
   // The Response element is unsigned when only the Assertion is signed (Auth0's default), so its
   // InResponseTo is attacker-controlled: it may only confirm the signed SubjectConfirmationData value.
   // Otherwise an unsolicited assertion could be dressed up as an answer to the attacker's own request,
   // bypassing a disabled IdP-initiated flow.
-  const responseInResponseTo = envelope.inResponseTo;
-  if (responseInResponseTo !== null && confirmed.inResponseTo === null) {
-    throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
-      detail: 'Response InResponseTo without a signed SubjectConfirmationData InResponseTo',
-    });
-  }
-  if (confirmed.inResponseTo && responseInResponseTo && confirmed.inResponseTo !== responseInResponseTo) {
-    throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
-      detail: 'Response and SubjectConfirmationData InResponseTo differ',
-    });
-  }
-
+  const signedInResponseTo = confirmed?.inResponseTo ?? null;
+  attempt(ctx, 'inResponseTo', () => {
+    const responseInResponseTo = envelope.inResponseTo;
+    if (responseInResponseTo !== null && signedInResponseTo === null) {
+      throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
+        detail: 'Response InResponseTo without a signed SubjectConfirmationData InResponseTo',
+      });
+    }
+    if (signedInResponseTo && responseInResponseTo && signedInResponseTo !== responseInResponseTo) {
+      throw new SpError('SAML_IN_RESPONSE_TO_MISMATCH', {
+        detail: 'Response and SubjectConfirmationData InResponseTo differ',
+      });
+    }
+  });
   const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const statement of children(assertion, NS.assertion, 'AttributeStatement')) {
     for (const attr of children(statement, NS.assertion, 'Attribute')) {
@@ -566,11 +671,11 @@ export function checkVerifiedAssertion(
     assertionId,
     issuer,
     nameId,
-    nameIdFormat: nameIdEl.getAttribute('Format') || null,
+    nameIdFormat: nameIdEl?.getAttribute('Format') || null,
     sessionIndex: authn?.getAttribute('SessionIndex') || null,
-    inResponseTo: confirmed.inResponseTo,
+    inResponseTo: signedInResponseTo,
     attributes,
-    replayUntilMs: Math.max(confirmed.notOnOrAfter, condNotOnOrAfter ?? 0) + skew,
+    replayUntilMs: Math.max(confirmed?.notOnOrAfter ?? 0, condNotOnOrAfter ?? 0) + skew,
   };
 }
 
