@@ -148,6 +148,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     adminViewsRouter({
       connections,
+      sso,
       stores,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
@@ -156,6 +157,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     adminApiRouter({
       connections,
+      sso,
       stores,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,

@@ -151,6 +151,10 @@ const catalog = {
     message:
       'This sign-in confirmation has expired, was already used or was opened in another browser. Sign in again.',
   },
+  SIGN_IN_TEST_LINK_INVALID: {
+    status: 410,
+    message: 'This test sign-in link was already used, has expired or belongs to a replaced connection.',
+  },
   SAML_REPLAY: { status: 401, message: 'This assertion was already used. Sign in again.' },
   SAML_RESPONSE_INVALID: { status: 401, message: 'The SAML response is not valid.' },
   SAML_EMAIL_MISSING: {

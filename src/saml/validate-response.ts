@@ -716,7 +716,10 @@ export async function validateResponse(samlResponse: unknown, ctx: SamlContext):
     // Only the trusted certificate that signed each signature goes to node-saml, which would otherwise
     // run its whole verification once per certificate of the connection (signature-keys.ts).
     const idpCertificates = selectVerificationCertificates(envelope.signatureElements, ctx.idpCertificates);
-    const saml = new SAML(nodeSamlOptions({ ...ctx, idpCertificates }, { signatures: envelope.signatures }));
+    const options = nodeSamlOptions({ ...ctx, idpCertificates }, { signatures: envelope.signatures });
+    // A test sign-in (never a login) reports the audience and the times itself, each as its own
+    // check; node-saml would stop at the first of them and hide the others.
+    const saml = new SAML(ctx.collect ? { ...options, audience: false, acceptedClockSkewMs: -1 } : options);
     try {
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: base64 });
       if (!profile) throw new Error('Missing SAML assertion');
@@ -727,4 +730,54 @@ export async function validateResponse(samlResponse: unknown, ctx: SamlContext):
   };
   const assertionXml = envelope.encrypted ? await uniformDecryptionFailures(verify) : await verify();
   return checkVerifiedAssertion(assertionXml, envelope, ctx, Date.now());
+}
+
+/** What a test sign-in learns from a response: every failed check, or the one that stopped the rest. */
+export interface Evaluation {
+  /** Failed checks, by name (first failure of each). */
+  failures: Map<CheckName, SpError>;
+  /** A failure after which nothing else could be evaluated (unreadable message, signature). */
+  fatal: { name: CheckName; error: SpError } | null;
+  /** The verified assertion, when the signature verified. */
+  assertion: VerifiedAssertion | null;
+}
+
+/** The check a catalogued failure belongs to; anything not listed is about the message itself. */
+export const CHECK_OF_CODE: Partial<Record<ErrorCode, CheckName>> = {
+  SAML_STATUS_NOT_SUCCESS: 'status',
+  SAML_DESTINATION_MISMATCH: 'destination',
+  SAML_WEAK_ALGORITHM: 'algorithms',
+  SAML_ALGORITHM_UNSUPPORTED: 'algorithms',
+  SAML_SIGNATURE_MISSING: 'signature',
+  SAML_SIGNATURE_INVALID: 'signature',
+  SAML_ENCRYPTED_ASSERTION_INVALID: 'signature',
+  SAML_ISSUER_MISMATCH: 'issuer',
+  SAML_AUDIENCE_MISMATCH: 'audience',
+  SAML_RECIPIENT_MISMATCH: 'recipient',
+  SAML_SUBJECT_CONFIRMATION_INVALID: 'recipient',
+  SAML_NOT_YET_VALID: 'times',
+  SAML_EXPIRED: 'times',
+  SAML_IN_RESPONSE_TO_MISMATCH: 'inResponseTo',
+  SAML_NAMEID_MISSING: 'nameId',
+  SAML_NAMEID_INVALID: 'nameId',
+};
+
+/**
+ * Evaluates a response for a test sign-in: every check runs and reports, except that nothing after
+ * an unreadable message or a signature that does not verify is evaluated (unsigned content is never
+ * judged as if it were the IdP's). Never use the result to sign anyone in.
+ */
+export async function evaluateResponse(samlResponse: unknown, ctx: SamlContext): Promise<Evaluation> {
+  const failures = new Map<CheckName, SpError>();
+  try {
+    const assertion = await validateResponse(samlResponse, { ...ctx, collect: { failures } });
+    return { failures, fatal: null, assertion };
+  } catch (err) {
+    const error = err instanceof SpError ? err : new SpError('SAML_RESPONSE_INVALID', { cause: err });
+    return {
+      failures,
+      fatal: { name: CHECK_OF_CODE[error.code] ?? 'response', error },
+      assertion: null,
+    };
+  }
 }

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
 import { SpError } from '../errors.js';
@@ -7,8 +7,14 @@ import { spUrls } from '../connections/urls.js';
 import { buildLoginRedirect } from '../saml/authn-request.js';
 import type { SamlContext } from '../saml/options.js';
 import { spMetadataXml } from '../saml/sp-metadata.js';
-import { validateResponse, type VerifiedAssertion } from '../saml/validate-response.js';
-import type { Account, Connection, Stores } from '../storage/types.js';
+import {
+  decodeSamlResponse,
+  evaluateResponse,
+  validateResponse,
+  type VerifiedAssertion,
+} from '../saml/validate-response.js';
+import { buildVerdict, CHECK_LABELS } from './verdict.js';
+import type { Account, Connection, SignInCheck, Stores } from '../storage/types.js';
 import { mapAttributes } from '../users/attributes.js';
 import {
   checkSignInPolicy,
@@ -67,7 +73,9 @@ export interface PendingConfirmation {
 
 /** What the ACS did with a valid response. */
 export type AcsOutcome =
-  { kind: 'signed-in'; success: AcsSuccess } | { kind: 'confirm'; pending: PendingConfirmation };
+  | { kind: 'test'; testId: string; status: 'passed' | 'failed' }
+  | { kind: 'signed-in'; success: AcsSuccess }
+  | { kind: 'confirm'; pending: PendingConfirmation };
 
 /** A pending confirmation as stored in the one-time store. */
 interface StoredConfirmation {
@@ -101,7 +109,26 @@ export const oneTimeKeys = {
   request: (connectionId: string, requestId: string) => `authn:${connectionId}:${requestId}`,
   assertion: (accountId: string, assertionId: string) => `replay:${accountId}:${assertionId}`,
   confirmation: (accountId: string, tokenHash: string) => `confirm:${accountId}:${tokenHash}`,
+  testRequest: (connectionId: string, requestId: string) => `testreq:${connectionId}:${requestId}`,
 };
+
+/** How long a test sign-in link may wait to be followed and answered. */
+export const SIGN_IN_TEST_TTL_MS = 30 * 60_000;
+
+/** A test sign-in as the admin API shows it. */
+export interface SignInTestView {
+  id: string;
+  status: 'pending' | 'passed' | 'failed';
+  checks: (SignInCheck & { label: string })[];
+  referenceId: string | null;
+  createdAt: string;
+  expiresAt: string;
+  finishedAt: string | null;
+}
+
+// Test sign-in request IDs (see buildLoginRedirect): only such an InResponseTo costs a store lookup.
+const TEST_REQUEST_ID = /^_t[0-9a-f]{40}$/;
+const TEST_IN_RESPONSE_TO = /<(?:[A-Za-z_][\w.-]*:)?Response\b[^>]*?\sInResponseTo="(_t[0-9a-f]{40})"/;
 
 // A request ID's stored value: the browser nonce hash, plus this marker when the login was started by
 // a cross-site navigation (another site sent the browser to /sso/:slug/login).
@@ -224,6 +251,8 @@ export class SsoService {
     try {
       ({ account, connection } = await this.load(input.slug));
       if (!connection) throw new SpError('SSO_NOT_CONFIGURED');
+      const test = await this.takeTestRequest(connection, input.samlResponse);
+      if (test !== null) return await this.runTest(account, connection, test, input);
       assertion = await validateResponse(
         input.samlResponse,
         this.context(account, connection, this.trustedCertificates(connection)),
@@ -323,6 +352,122 @@ export class SsoService {
       });
       throw error;
     }
+  }
+
+  /** Starts a test sign-in: a one-time login link that only tests (no session, no user). */
+  async createTest(
+    slug: string,
+  ): Promise<{ id: string; loginUrl: string; expiresAt: string; status: 'pending' }> {
+    const { account, connection } = await this.load(slug);
+    if (!connection) throw new SpError('CONNECTION_NOT_FOUND');
+    const token = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(Date.now() + SIGN_IN_TEST_TTL_MS).toISOString();
+    const test = await this.stores.signInTests.create({
+      id: randomUUID(),
+      accountId: account.id,
+      connectionId: connection.id,
+      tokenHash: hashNonce(token),
+      expiresAt,
+    });
+    const loginUrl = `${spUrls(this.settings.baseUrl, account.slug).loginUrl.replace(/\/login$/, '')}/tests/${token}`;
+    return { id: test.id, loginUrl, expiresAt, status: 'pending' };
+  }
+
+  /** A test sign-in of this account with its verdict. */
+  async getTest(slug: string, id: string): Promise<SignInTestView> {
+    const { account } = await this.load(slug);
+    const test = /^[0-9a-f-]{36}$/.test(id) ? await this.stores.signInTests.get(account.id, id) : null;
+    if (!test) throw new SpError('NOT_FOUND', { detail: `sign-in test ${id.slice(0, 64)}` });
+    return {
+      id: test.id,
+      status: test.status === 'started' ? 'pending' : test.status,
+      checks: test.checks.map((c) => ({
+        ...c,
+        label: CHECK_LABELS[c.name as keyof typeof CHECK_LABELS] ?? c.name,
+      })),
+      referenceId: test.referenceId,
+      createdAt: test.createdAt,
+      expiresAt: test.expiresAt,
+      finishedAt: test.finishedAt,
+    };
+  }
+
+  /**
+   * Follows a test link: once, in any browser, before it expires, for the connection it was made
+   * for. Returns the IdP URL carrying an AuthnRequest whose ID marks the answer as a test's.
+   */
+  async startTest(slug: string, token: string): Promise<string> {
+    const { account, connection } = await this.load(slug);
+    const test = /^[A-Za-z0-9_-]{43}$/.test(token)
+      ? await this.stores.signInTests.start(hashNonce(token), new Date().toISOString())
+      : null;
+    if (!test || test.accountId !== account.id || !connection || connection.id !== test.connectionId) {
+      throw new SpError('SIGN_IN_TEST_LINK_INVALID');
+    }
+    const { url, requestId } = await buildLoginRedirect(this.context(account, connection), '', {
+      test: true,
+    });
+    await this.stores.oneTime.put(
+      oneTimeKeys.testRequest(connection.id, requestId),
+      test.id,
+      Math.max(Date.parse(test.expiresAt) - Date.now(), 1000),
+    );
+    return url;
+  }
+
+  /** The test a response answers (by its unsigned InResponseTo, only to route it), consumed once. */
+  private async takeTestRequest(
+    connection: Connection,
+    samlResponse: unknown,
+  ): Promise<{ testId: string; requestId: string } | null> {
+    let head: string;
+    try {
+      head = decodeSamlResponse(samlResponse).xml.slice(0, 8192);
+    } catch {
+      return null;
+    }
+    const requestId = TEST_IN_RESPONSE_TO.exec(head)?.[1];
+    if (!requestId || !TEST_REQUEST_ID.test(requestId)) return null;
+    const testId = await this.stores.oneTime.take(oneTimeKeys.testRequest(connection.id, requestId));
+    return testId === null ? null : { testId, requestId };
+  }
+
+  /**
+   * Evaluates a test's response: every check, recorded as the test's verdict and audited. It never
+   * provisions a user nor makes a session; a passing test activates a pending connection.
+   */
+  private async runTest(
+    account: Account,
+    connection: Connection,
+    test: { testId: string; requestId: string },
+    input: { clientIp: string | null; referenceId: string; slug: string; samlResponse: unknown },
+  ): Promise<AcsOutcome> {
+    const hints = hintContext(this.settings.baseUrl, account, connection, this.settings.clockSkewMs / 1000);
+    const evaluation = await evaluateResponse(
+      input.samlResponse,
+      this.context(account, connection, this.trustedCertificates(connection)),
+    );
+    const { checks, passed, firstFailure } = buildVerdict(evaluation, {
+      requestId: test.requestId,
+      account,
+      hints,
+    });
+    const status = passed ? 'passed' : 'failed';
+    await this.stores.signInTests.finish(test.testId, { status, checks, referenceId: input.referenceId });
+    if (passed && evaluation.assertion) {
+      await this.stores.connections.recordSuccessfulLogin(
+        connection.id,
+        connection.idpEntityId === null ? evaluation.assertion.issuer : null,
+      );
+    }
+    await this.audit(input, account, connection, evaluation.assertion, {
+      outcome: passed ? 'success' : 'failure',
+      code: passed ? 'OK' : (firstFailure?.code ?? 'SAML_RESPONSE_INVALID'),
+      userId: null,
+      detail: `test sign-in ${test.testId}: ${status} (no session, no user)`,
+      ...(firstFailure ? { error: firstFailure } : {}),
+    });
+    return { kind: 'test', testId: test.testId, status };
   }
 
   /** Provisions the user, lets the caller make the session, then activates the connection. */

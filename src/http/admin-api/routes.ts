@@ -3,6 +3,7 @@ import multer from 'multer';
 import { z } from 'zod';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
 import { errorCatalog, SpError } from '../../errors.js';
+import type { SsoService } from '../../sso/service.js';
 import type { AuditQuery, Stores } from '../../storage/types.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
@@ -98,6 +99,7 @@ const requireJsonOrMultipart: RequestHandler = (req, _res, next) => {
 /** The admin JSON API. */
 export function adminApiRouter(opts: {
   connections: ConnectionService;
+  sso: SsoService;
   stores: Stores;
   adminApiToken: string | undefined;
   perMinute: number;
@@ -150,6 +152,18 @@ export function adminApiRouter(opts: {
     assertAccountAccess(req, principal(res));
     await opts.connections.deleteConnection(req.params.slug as string);
     res.status(204).end();
+  });
+
+  router.post('/api/accounts/:slug/saml/tests', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res.status(201).json(await opts.sso.createTest(req.params.slug as string));
+  });
+
+  router.get('/api/accounts/:slug/saml/tests/:id', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res
+      .set('Cache-Control', 'no-store')
+      .json(await opts.sso.getTest(req.params.slug as string, req.params.id as string));
   });
 
   router.get('/api/accounts/:slug/users', anyAdmin, async (req, res) => {

@@ -20,6 +20,8 @@ import {
 import { spUrls } from '../../connections/urls.js';
 import { SpError, isSpError } from '../../errors.js';
 import type { Account, AccountSettings, AuditEvent, Stores, User } from '../../storage/types.js';
+import type { SignInTestView, SsoService } from '../../sso/service.js';
+import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { html, page, type Html } from '../views.js';
@@ -250,6 +252,56 @@ function auth0Section(baseUrl: string, account: Account): Html {
   </section>`;
 }
 
+function testSection(base: string, token: string, conn: ConnectionJson | null): Html | string {
+  if (!conn) return '';
+  return html`<section>
+    <h2>Test sign-in</h2>
+    <p>
+      Opens your identity provider; sign in there and you come back to a checklist of everything this SP
+      checks, with the setting to change for each failure. It signs nobody in or out and creates no
+      user.${conn.status === 'pending' ? ' A passing test activates the connection.' : ''}
+    </p>
+    <form method="post" action="${`${base}/admin/tests`}">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <button type="submit">Test sign-in</button>
+    </form>
+  </section>`;
+}
+
+/** The verdict of a test sign-in, as a checklist. */
+function verdictBody(base: string, test: SignInTestView): Html {
+  const badge =
+    test.status === 'passed'
+      ? html`<span class="badge badge-active">passed</span>`
+      : test.status === 'failed'
+        ? html`<span class="badge badge-failed">failed</span>`
+        : html`<span class="badge badge-pending">waiting for the IdP</span>`;
+  const items = test.checks.map(
+    (c) =>
+      html`<li class="${c.ok ? 'check-ok' : c.evaluated ? 'check-failed' : 'check-skipped'}">
+        <strong>${c.ok ? '✓' : c.evaluated ? '✗' : '–'} ${c.label}</strong>
+        ${c.received ? html`<p class="muted">Received: <code>${c.received}</code></p>` : ''}
+        ${!c.ok && c.expected ? html`<p class="muted">Expected: <code>${c.expected}</code></p>` : ''}
+        ${!c.ok && c.hint ? html`<p class="hint">${c.hint}</p>` : ''}
+      </li>`,
+  );
+  return html`<div class="admin">
+    <h1>Test sign-in ${badge}</h1>
+    ${
+      test.status === 'passed'
+        ? html`<p class="ok">Every check passed: users of this identity provider can sign in.</p>`
+        : test.status === 'failed'
+          ? html`<p class="error">Fix the failed checks at the identity provider, then test again.</p>`
+          : html`<p class="muted">The identity provider has not answered yet.</p>`
+    }
+    <ol class="checklist">
+      ${items}
+    </ol>
+    <p class="muted">Reference <code>${test.referenceId ?? '—'}</code> · test <code>${test.id}</code></p>
+    <p><a href="${`${base}/admin`}">Back to the setup page</a></p>
+  </div>`;
+}
+
 function importSection(base: string, token: string, conn: ConnectionJson | null, form: FormState): Html {
   const ssoUrl = form.idp?.ssoUrl ?? conn?.ssoUrl ?? '';
   const entityId =
@@ -461,6 +513,7 @@ function auditSection(events: AuditEvent[]): Html {
 /** The admin pages (GET /admin and its form posts), for account admins on their own account. */
 export function adminViewsRouter(opts: {
   connections: ConnectionService;
+  sso: SsoService;
   stores: Stores;
   baseUrl: string;
   perMinute: number;
@@ -496,6 +549,8 @@ export function adminViewsRouter(opts: {
     ]);
     const base = req.baseUrl;
     const token = csrfToken(res);
+    // The test sign-in form's answer redirects to the IdP: that origin must be a form-action source.
+    if (conn) allowFormRedirectTo(res, conn.ssoUrl);
     const noticeHtml = notice
       ? notice.kind === 'ok'
         ? html`<div class="ok notice" role="status"><p>${notice.message}</p></div>`
@@ -518,8 +573,8 @@ export function adminViewsRouter(opts: {
       </header>
       <h1>Single sign-on for ${account.name}</h1>
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
-      ${importSection(base, token, conn, formState)} ${settingsSection(base, token, account, conn, formState)}
-      ${usersSection(users)} ${auditSection(events)}
+      ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
+      ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)} ${auditSection(events)}
     </div>`;
     res
       .status(status)
@@ -616,6 +671,33 @@ export function adminViewsRouter(opts: {
     },
     formErrors('settings'),
   );
+
+  // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP).
+  router.post('/admin/tests', limit, requireAdmin, form, verifyCsrf, async (req: Request, res: Response) => {
+    const test = await opts.sso.createTest(req.session.user!.accountSlug);
+    res.set('Cache-Control', 'no-store').redirect(303, new URL(test.loginUrl).pathname);
+  });
+
+  // The verdict. Its details (fingerprints, entity IDs, hints) are for this account's admins; the
+  // browser that ran the test for someone else only learns that it finished.
+  router.get('/admin/tests/:id', limit, async (req: Request, res: Response) => {
+    const user = req.session?.user;
+    res.set('Cache-Control', 'no-store').type('html');
+    if (user?.role !== 'admin') {
+      res.send(
+        page(
+          'Test sign-in',
+          html`<h1>Test sign-in finished</h1>
+            <p>
+              Nobody was signed in. The administrator who started the test sees the result on the setup page.
+            </p>`,
+        ),
+      );
+      return;
+    }
+    const test = await opts.sso.getTest(user.accountSlug, String(req.params.id));
+    res.send(page('Test sign-in', verdictBody(req.baseUrl, test)));
+  });
 
   return router;
 }

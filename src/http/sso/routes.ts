@@ -85,6 +85,12 @@ export function ssoRouter(opts: {
     res.set('Cache-Control', 'no-store').redirect(302, url);
   });
 
+  // A test sign-in link (a one-time capability made by an admin): off to the IdP, answer tested only.
+  router.get('/sso/:slug/tests/:token', loginLimit, async (req, res) => {
+    const url = await opts.sso.startTest(String(req.params.slug), String(req.params.token));
+    res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
+  });
+
   router.post(
     '/sso/:slug/acs',
     acsLimit,
@@ -119,6 +125,15 @@ export function ssoRouter(opts: {
       res.set('Cache-Control', 'no-store');
       if (outcome.kind === 'signed-in') {
         res.redirect(303, relayState);
+        return;
+      }
+      if (outcome.kind === 'test') {
+        // A test sign-in: no session was made. The verdict page is for the account's admins.
+        if (req.accepts(['html', 'json']) === 'json') {
+          res.json({ test: { id: outcome.testId, status: outcome.status } });
+        } else {
+          res.redirect(303, `${basePath}/admin/tests/${outcome.testId}`);
+        }
         return;
       }
       const { pending } = outcome;
