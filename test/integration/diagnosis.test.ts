@@ -209,3 +209,26 @@ describe('diagnosis of failed sign-ins (Auth0 misconfigurations)', () => {
     expect(page.text).toContain(`&#34;audience&#34;: &#34;${entityId}&#34;`);
   });
 });
+
+describe('the reference on an error page', () => {
+  it('leads an admin of that account to the event, and nobody else', async () => {
+    const t = await startSp();
+    try {
+      await createAccountWithIdp(t, 'acme');
+      await createAccountWithIdp(t, 'other');
+      const res = await postAcs(t, 'acme', responseFor(t, 'acme', { audience: 'urn:wrong' }), { html: true });
+      const ref = /ref_[0-9a-f]{16}/.exec(res.text)![0];
+      const event = (await adminGet(t, `/api/accounts/acme/audit/${ref}`)).body as Event;
+      expect(event).toMatchObject({ referenceId: ref, code: 'SAML_AUDIENCE_MISMATCH' });
+      expect(event.hint).toContain('"audience"');
+      // The end user's page stays short: no configuration detail.
+      expect(res.text).not.toContain('Addons');
+      await request(t.app)
+        .get(`/api/accounts/other/audit/${ref}`)
+        .set('Authorization', `Bearer test-admin-token-0123456789abcdef`)
+        .expect(404);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -186,6 +186,15 @@ export function adminApiRouter(opts: {
     res.json({ events: await opts.stores.audit.list(account.id, query) });
   });
 
+  // The reference on an error page, looked up by an admin of that account.
+  router.get('/api/accounts/:slug/audit/:referenceId', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    const account = await opts.connections.account(req.params.slug as string);
+    const event = await opts.stores.audit.getByReference(String(req.params.referenceId).slice(0, 64));
+    if (!event || event.accountId !== account.id) throw new SpError('NOT_FOUND');
+    res.set('Cache-Control', 'no-store').json(event);
+  });
+
   router.get('/api/audit/:referenceId', tokenOnly, async (req, res) => {
     const event = await opts.stores.audit.getByReference(req.params.referenceId as string);
     if (!event) throw new SpError('NOT_FOUND');
