@@ -32,6 +32,19 @@ const catalog = {
   ACCOUNT_EXISTS: { status: 409, message: 'An account with this slug already exists.' },
   ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account.' },
 
+  // users and the account's admins
+  USER_NOT_FOUND: { status: 404, message: 'This account has no such user.' },
+  LAST_ADMIN: {
+    status: 409,
+    message:
+      'This change would leave the account without an administrator who can sign in. Give another user who can sign in the admin role first.',
+  },
+  SSO_ONLY_NO_SSO_ADMIN: {
+    status: 409,
+    message:
+      'SSO-only would lock every administrator out: no user with the admin role has signed in with single sign-on yet. Sign in once with single sign-on as an administrator (a member of an admin group, or a user given the admin role), or confirm that you accept recovery through the operator command line only ("acceptCliRecoveryOnly": true).',
+  },
+
   // IdP import
   CONNECTION_NOT_FOUND: { status: 404, message: 'This account has no SAML connection.' },
   CERT_MISSING: { status: 400, message: 'An IdP signing certificate is required.' },

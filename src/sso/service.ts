@@ -14,7 +14,7 @@ import {
   type VerifiedAssertion,
 } from '../saml/validate-response.js';
 import { buildVerdict, CHECK_LABELS } from './verdict.js';
-import type { Account, Connection, SignInCheck, Stores } from '../storage/types.js';
+import type { Account, Connection, LoginFlow, SignInCheck, Stores } from '../storage/types.js';
 import { mapAttributes } from '../users/attributes.js';
 import {
   checkSignInPolicy,
@@ -45,6 +45,8 @@ export interface AcsSuccess {
   /** What the signed assertion said (the subset a confirmation keeps). */
   assertion: ConfirmedAssertion;
   referenceId: string;
+  /** How the sign-in came: an answer to our AuthnRequest, or an unsolicited (IdP-initiated) response. */
+  flow: Extract<LoginFlow, 'sp-initiated' | 'idp-initiated'>;
 }
 
 /** The parts of a verified assertion a sign-in needs after the ACS (kept while a confirmation waits). */
@@ -84,6 +86,8 @@ interface StoredConfirmation {
   browserHash: string;
   relayState: string;
   assertion: ConfirmedAssertion;
+  /** Absent in confirmations stored by a version that did not record it (they live 5 minutes). */
+  flow?: AcsSuccess['flow'];
 }
 
 /** How long a user has to confirm a sign-in. */
@@ -265,6 +269,8 @@ export class SsoService {
         throw new SpError('SAML_REPLAY', { detail: `assertion ${assertion.assertionId}` });
       }
       const start = await this.checkSolicitation(account, connection, assertion, input.browserNonce);
+      // checkSolicitation has matched a present InResponseTo to a request of ours (or refused it).
+      const flow = assertion.inResponseTo === null ? 'idp-initiated' : 'sp-initiated';
       const profile = mapAttributes(assertion.attributes, assertion.nameId);
       checkSignInPolicy(account, profile);
       const reason = confirmationReason(account, assertion, start, input.current);
@@ -272,6 +278,7 @@ export class SsoService {
         const pending = await this.holdForConfirmation(account, connection, assertion, profile.email, {
           reason,
           relayState: input.relayState,
+          flow,
         });
         this.logger.info(
           { referenceId: input.referenceId, account: account.slug, reason },
@@ -279,11 +286,12 @@ export class SsoService {
         );
         return { kind: 'confirm', pending };
       }
-      const success = await this.complete(account, connection, assertion, input.referenceId, establish);
+      const success = await this.complete(account, connection, assertion, flow, input.referenceId, establish);
       await this.audit(input, account, connection, assertion, {
         outcome: 'success',
         code: 'OK',
         userId: success.user.id,
+        detail: `SSO sign-in (${flow})`,
       });
       return { kind: 'signed-in', success };
     } catch (err) {
@@ -333,12 +341,22 @@ export class SsoService {
       if (!connection || connection.id !== held.connectionId) {
         throw new SpError('LOGIN_CONFIRMATION_INVALID', { detail: 'the IdP connection changed' });
       }
-      const success = await this.complete(account, connection, held.assertion, input.referenceId, establish);
+      // Confirmations stored before the flow was recorded were all answers the user had to confirm
+      // because they were unsolicited or came from elsewhere; only an InResponseTo would tell.
+      const flow = held.flow ?? 'idp-initiated';
+      const success = await this.complete(
+        account,
+        connection,
+        held.assertion,
+        flow,
+        input.referenceId,
+        establish,
+      );
       await this.audit(input, account, connection, held.assertion, {
         outcome: 'success',
         code: 'OK',
         userId: success.user.id,
-        detail: 'confirmed by the user',
+        detail: `SSO sign-in (${flow}), confirmed by the user`,
       });
       return { success, relayState: held.relayState };
     } catch (err) {
@@ -475,10 +493,12 @@ export class SsoService {
     account: Account,
     connection: Connection,
     assertion: ConfirmedAssertion,
+    flow: AcsSuccess['flow'],
     referenceId: string,
     establish: (success: AcsSuccess) => Promise<void>,
   ): Promise<AcsSuccess> {
     const profile = mapAttributes(assertion.attributes, assertion.nameId);
+    // Provisioning records the sign-in (last sign-in time and flow) on the user, in the same write.
     const user = await provisionUser(
       this.stores.users,
       account,
@@ -487,8 +507,9 @@ export class SsoService {
       profile,
       assertion.attributes,
       this.hook,
+      flow,
     );
-    const success = { account, user, assertion, referenceId };
+    const success = { account, user, assertion, referenceId, flow };
     await establish(success);
     await this.stores.connections.recordSuccessfulLogin(
       connection.id,
@@ -502,7 +523,7 @@ export class SsoService {
     connection: Connection,
     assertion: VerifiedAssertion,
     email: string | null,
-    opts: { reason: PendingConfirmation['reason']; relayState: string },
+    opts: { reason: PendingConfirmation['reason']; relayState: string; flow: AcsSuccess['flow'] },
   ): Promise<PendingConfirmation> {
     const token = randomBytes(32).toString('base64url');
     const browserNonce = randomBytes(32).toString('hex');
@@ -511,6 +532,7 @@ export class SsoService {
       connectionId: connection.id,
       browserHash: hashNonce(browserNonce),
       relayState: opts.relayState,
+      flow: opts.flow,
       assertion: {
         assertionId: assertion.assertionId,
         issuer: assertion.issuer,

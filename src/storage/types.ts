@@ -66,6 +66,15 @@ export interface ConnectionInput {
   certificates: StoredCertificate[];
 }
 
+/**
+ * How a user signed in: SP-initiated SSO (the response answers our AuthnRequest), IdP-initiated SSO
+ * (an unsolicited response, e.g. the Auth0 tile), a local password, or a one-time setup link.
+ */
+export type LoginFlow = 'sp-initiated' | 'idp-initiated' | 'password' | 'setup-link';
+
+/** A role an admin pinned on one user, whatever the IdP groups say. */
+export type RoleOverride = 'admin' | 'member';
+
 /** A provisioned user. */
 export interface User {
   id: string;
@@ -74,10 +83,20 @@ export interface User {
   nameId: string;
   email: string | null;
   name: string | null;
+  /**
+   * The role as last written: for an SSO user the one its groups gave at the last sign-in (the account's
+   * `adminGroups` may have changed since), for a local user the one it was created with. What counts is
+   * the effective role (`effectiveRole` in src/users/roles.ts): `roleOverride` first.
+   */
   role: 'member' | 'admin';
+  /** Set by an admin; null follows the groups (SSO) or the stored role (local). */
+  roleOverride: RoleOverride | null;
+  /** The IdP groups as received at the last SSO sign-in (empty for local users). */
   groups: string[];
   createdAt: string;
   lastLoginAt: string | null;
+  /** How the user last signed in; null before the first sign-in (or for rows older than migration 0007). */
+  lastLoginFlow: LoginFlow | null;
   passwordHash: string | null;
   disabled: boolean;
   /**
@@ -96,7 +115,29 @@ export interface UserUpsert {
   name: string | null;
   groups: string[];
   role: 'member' | 'admin';
+  /** How this sign-in came (recorded as the user's `lastLoginFlow`). */
+  flow: LoginFlow;
 }
+
+/** What an admin may change on a user. */
+export interface UserAdminPatch {
+  disabled?: boolean;
+  roleOverride?: RoleOverride | null;
+}
+
+/** An account with its connection and users, as a guarded change reads it inside its transaction. */
+export interface AccountState {
+  account: Account;
+  connection: Connection | null;
+  users: User[];
+}
+
+/**
+ * Decides whether a change may be written: called inside the change's transaction with the account as
+ * it was and as it would be, after every other guarded change of the same account has committed
+ * (guarded changes of one account are serialised). Throwing refuses the change: nothing is written.
+ */
+export type ChangeGuard = (before: AccountState, after: AccountState) => void;
 
 /** One ACS outcome, as stored and listed. */
 export interface AuditEvent {
@@ -143,7 +184,8 @@ export interface AuditQuery {
 export interface AccountStore {
   create(input: { slug: string; name: string }): Promise<Account>;
   getBySlug(slug: string): Promise<Account | null>;
-  updateSettings(accountId: string, settings: AccountSettings): Promise<Account>;
+  /** Replaces the settings; with a guard, only when the guard accepts the result (see {@link ChangeGuard}). */
+  updateSettings(accountId: string, settings: AccountSettings, guard?: ChangeGuard): Promise<Account>;
 }
 
 export interface ConnectionStore {
@@ -170,6 +212,13 @@ export interface UserStore {
   findLocal(accountId: string, email: string): Promise<User | null>;
   /** Disables or re-enables a user; false when no such user. */
   setDisabled(userId: string, disabled: boolean): Promise<boolean>;
+  /**
+   * Applies an admin's change to a user of this account; with a guard, only when the guard accepts the
+   * result (see {@link ChangeGuard}). Null when the account has no such user.
+   */
+  update(accountId: string, userId: string, patch: UserAdminPatch, guard?: ChangeGuard): Promise<User | null>;
+  /** Records a sign-in that did not go through {@link upsertFromSso} (password): last sign-in time and flow. */
+  recordLogin(userId: string, flow: LoginFlow): Promise<void>;
 }
 
 /** A local password user. */

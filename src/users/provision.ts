@@ -1,6 +1,9 @@
 import { SpError } from '../errors.js';
-import type { Account, Connection, UserStore } from '../storage/types.js';
+import type { Account, Connection, LoginFlow, UserStore } from '../storage/types.js';
 import { emailDomain, type MappedProfile } from './attributes.js';
+import { effectiveRole, roleFromGroups } from './roles.js';
+
+export { roleFromGroups } from './roles.js';
 
 /** What a provisioning hook receives at each successful SSO login. */
 export interface ProvisionInput {
@@ -29,14 +32,6 @@ export interface ProvisionedUser {
  */
 export type ProvisionHook = (input: ProvisionInput) => Promise<ProvisionedUser>;
 
-/** The role the account's `adminGroups` give an SSO user with these IdP groups. */
-export function roleFromGroups(
-  groups: readonly string[],
-  adminGroups: readonly string[],
-): 'admin' | 'member' {
-  return groups.some((g) => adminGroups.includes(g)) ? 'admin' : 'member';
-}
-
 /** The account's sign-in policy for an SSO profile (e-mail domain allow-list). */
 export function checkSignInPolicy(account: Account, profile: MappedProfile): void {
   if (account.settings.requireEmail && !profile.email) {
@@ -57,6 +52,7 @@ export async function provisionUser(
   profile: MappedProfile,
   attributes: Record<string, string[]>,
   hook: ProvisionHook | undefined,
+  flow: LoginFlow,
 ): Promise<ProvisionedUser> {
   checkSignInPolicy(account, profile);
   const suggestedRole = roleFromGroups(profile.groups, account.settings.adminGroups);
@@ -83,7 +79,9 @@ export async function provisionUser(
     name: profile.name,
     groups: profile.groups,
     role: suggestedRole,
+    flow,
   });
   if (user.disabled) throw new SpError('PROVISIONING_REJECTED', { detail: 'user is disabled' });
-  return { id: user.id, email: user.email, role: user.role, created };
+  // The session gets the effective role: an admin's override wins over the groups.
+  return { id: user.id, email: user.email, role: effectiveRole(user, account.settings.adminGroups), created };
 }

@@ -1,5 +1,5 @@
 import type { Stores } from '../storage/types.js';
-import { roleFromGroups } from './provision.js';
+import { effectiveRole } from './roles.js';
 
 /** The part of a login session that is re-checked on every request. */
 export interface SessionClaims {
@@ -49,9 +49,11 @@ export async function revalidateSession(
   }
   if (user.accountId !== account.id) return { valid: false, reason: 'user belongs to another account' };
   if (user.disabled) return { valid: false, reason: 'user disabled' };
-  if (claims.via === 'password') return { valid: true, role: user.role };
+  // The effective role: an admin's override, else (SSO) the account's current adminGroups applied to the
+  // groups the IdP sent at the last sign-in, else (local) the stored role.
+  const role = effectiveRole(user, account.settings.adminGroups);
+  if (claims.via === 'password') return { valid: true, role };
   const connection = await stores.connections.getByAccount(account.id);
   if (!connection) return { valid: false, reason: 'IdP connection removed' };
-  // The role follows the account's current adminGroups and the groups the IdP sent at the last sign-in.
-  return { valid: true, role: roleFromGroups(user.groups, account.settings.adminGroups) };
+  return { valid: true, role };
 }

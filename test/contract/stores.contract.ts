@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import type session from 'express-session';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSpError } from '../../src/errors.js';
+import { isSpError, SpError } from '../../src/errors.js';
 import { AUDIT_TEXT_LIMITS } from '../../src/storage/audit-text.js';
 import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../../src/storage/types.js';
 
@@ -242,6 +242,7 @@ export function storeContract(engine: ContractEngine): void {
             name: 'Jane',
             groups: ['g1'],
             role: 'member' as const,
+            flow: 'sp-initiated' as const,
           };
           const first = await rec(a).users.upsertFromSso(input);
           expect(first.created).toBe(true);
@@ -275,6 +276,7 @@ export function storeContract(engine: ContractEngine): void {
                 name: null,
                 groups: [],
                 role: 'member',
+                flow: 'idp-initiated',
               }),
             ),
           );
@@ -337,6 +339,7 @@ export function storeContract(engine: ContractEngine): void {
               name: null,
               groups: [],
               role: 'member',
+              flow: 'idp-initiated',
             });
           const jane = (await sso(conn.id, 'auth0|jane')).user;
           const bob = (await sso(conn.id, 'auth0|bob')).user;
@@ -381,6 +384,7 @@ export function storeContract(engine: ContractEngine): void {
             name: null,
             groups: [],
             role: 'member',
+            flow: 'idp-initiated',
           });
           expect(sso).toMatchObject({ created: true, user: { kind: 'sso' } });
           expect(sso.user.id).not.toBe(local!.id);
@@ -405,12 +409,158 @@ export function storeContract(engine: ContractEngine): void {
               name: null,
               groups: [],
               role: 'member',
+              flow: 'idp-initiated',
             });
           }
           expect((await rec(b).users.listByAccount(one.acc.id)).map((u) => u.nameId).sort()).toEqual([
             'auth0|a',
             'auth0|b',
           ]);
+        });
+
+        it('keeps an admin’s role override and disabled flag across sign-ins, and records each sign-in’s flow', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const signIn = (flow: 'sp-initiated' | 'idp-initiated', i: number) =>
+            rec(pick(i)).users.upsertFromSso({
+              accountId: acc.id,
+              connectionId: conn.id,
+              nameId: 'auth0|ann',
+              email: 'ann@acme.test',
+              name: null,
+              groups: ['staff'],
+              role: 'member',
+              flow,
+            });
+          const first = (await signIn('sp-initiated', 0)).user;
+          expect(first).toMatchObject({ roleOverride: null, lastLoginFlow: 'sp-initiated', disabled: false });
+          expect(first.lastLoginAt).not.toBeNull();
+
+          const changed = await rec(b).users.update(acc.id, first.id, {
+            roleOverride: 'admin',
+            disabled: true,
+          });
+          expect(changed).toMatchObject({
+            id: first.id,
+            roleOverride: 'admin',
+            disabled: true,
+            role: 'member',
+          });
+          // Only the fields sent change.
+          expect(await rec(a).users.update(acc.id, first.id, { disabled: false })).toMatchObject({
+            roleOverride: 'admin',
+            disabled: false,
+          });
+          // A sign-in rewrites the profile and the flow, never the admin's decisions.
+          await rec(a).users.update(acc.id, first.id, { disabled: true });
+          const again = (await signIn('idp-initiated', 1)).user;
+          expect(again).toMatchObject({
+            roleOverride: 'admin',
+            disabled: true,
+            lastLoginFlow: 'idp-initiated',
+          });
+          expect(await rec(b).users.update(acc.id, first.id, { roleOverride: null })).toMatchObject({
+            roleOverride: null,
+          });
+
+          // Another account's user, or no user: null, and nothing changes.
+          const other = await connectionFor(b);
+          expect(await rec(a).users.update(other.acc.id, first.id, { disabled: false })).toBeNull();
+          expect(await rec(a).users.update(acc.id, 'no-such-user', { disabled: false })).toBeNull();
+          expect((await rec(b).users.getById(first.id))?.disabled).toBe(true);
+        });
+
+        it('records a password sign-in (time and flow) on a local user', async () => {
+          const { acc } = await connectionFor(a);
+          const local = await rec(a).users.createLocal({
+            accountId: acc.id,
+            email: 'root@acme.test',
+            name: null,
+            role: 'admin',
+            passwordHash: 'x',
+          });
+          expect(local).toMatchObject({ lastLoginAt: null, lastLoginFlow: null, roleOverride: null });
+          const before = Date.now();
+          await rec(b).users.recordLogin(local!.id, 'password');
+          const read = await rec(a).users.getById(local!.id);
+          expect(read?.lastLoginFlow).toBe('password');
+          expect(Date.parse(read!.lastLoginAt!)).toBeGreaterThanOrEqual(before - 1000);
+        });
+
+        it('a guarded change sees the account before and after it, and writes nothing when refused', async () => {
+          const { acc, conn } = await connectionFor(a);
+          const jane = (
+            await rec(a).users.upsertFromSso({
+              accountId: acc.id,
+              connectionId: conn.id,
+              nameId: 'auth0|jane',
+              email: null,
+              name: null,
+              groups: [],
+              role: 'member',
+              flow: 'sp-initiated',
+            })
+          ).user;
+          const seen: string[] = [];
+          const refused = rec(b).users.update(acc.id, jane.id, { disabled: true }, (before, after) => {
+            seen.push(
+              `${before.account.id === acc.id} ${before.connection?.id === conn.id}`,
+              `${before.users.find((u) => u.id === jane.id)?.disabled} -> ${after.users.find((u) => u.id === jane.id)?.disabled}`,
+            );
+            throw new SpError('LAST_ADMIN', { detail: 'refused by the guard' });
+          });
+          await expect(refused).rejects.toMatchObject({ code: 'LAST_ADMIN', detail: 'refused by the guard' });
+          expect(seen).toEqual(['true true', 'false -> true']);
+          expect((await rec(a).users.getById(jane.id))?.disabled).toBe(false);
+
+          // Settings too: the guard sees old and new settings; a refusal keeps the old ones.
+          const settings = { ...acc.settings, adminGroups: ['ops'] };
+          const seenSettings: string[][] = [];
+          await expect(
+            rec(a).accounts.updateSettings(acc.id, settings, (before, after) => {
+              seenSettings.push(before.account.settings.adminGroups, after.account.settings.adminGroups);
+              expect(after.users.map((u) => u.id)).toEqual([jane.id]);
+              throw new SpError('SETTINGS_INVALID');
+            }),
+          ).rejects.toSatisfy((e: unknown) => isSpError(e, 'SETTINGS_INVALID'));
+          expect(seenSettings).toEqual([[], ['ops']]);
+          expect((await rec(b).accounts.getBySlug(acc.slug))?.settings.adminGroups).toEqual([]);
+          const saved = await rec(b).accounts.updateSettings(acc.id, settings, () => undefined);
+          expect(saved.settings.adminGroups).toEqual(['ops']);
+          await expect(
+            rec(a).accounts.updateSettings('no-such-account', settings, () => undefined),
+          ).rejects.toSatisfy((e: unknown) => isSpError(e, 'ACCOUNT_NOT_FOUND'));
+        });
+
+        it('guarded changes of one account are serialised: admins demoting each other at once leave one admin', async () => {
+          for (let round = 0; round < 3; round++) {
+            const { acc, conn } = await connectionFor(a);
+            const admins = [];
+            for (const nameId of ['auth0|x', 'auth0|y', 'auth0|z']) {
+              const { user } = await rec(a).users.upsertFromSso({
+                accountId: acc.id,
+                connectionId: conn.id,
+                nameId,
+                email: null,
+                name: null,
+                groups: [],
+                role: 'member',
+                flow: 'sp-initiated',
+              });
+              admins.push((await rec(a).users.update(acc.id, user.id, { roleOverride: 'admin' }))!);
+            }
+            // "At least one admin must remain", judged on what each change sees inside its transaction.
+            const keepOne = (_before: unknown, after: { users: { roleOverride: string | null }[] }) => {
+              if (!after.users.some((u) => u.roleOverride === 'admin')) throw new SpError('LAST_ADMIN');
+            };
+            const results = await Promise.allSettled(
+              admins.map((u, i) =>
+                rec(pick(i)).users.update(acc.id, u.id, { roleOverride: 'member' }, keepOne),
+              ),
+            );
+            expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+            const left = (await rec(b).users.listByAccount(acc.id)).filter((u) => u.roleOverride === 'admin');
+            expect(left).toHaveLength(1);
+          }
         });
       });
 

@@ -239,6 +239,7 @@ for (const engine of sqlEngines) {
           name: null,
           groups: [],
           role: 'member',
+          flow: 'sp-initiated',
         });
         expect(jane).toMatchObject({
           created: false,

@@ -232,6 +232,27 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         }
       },
     },
+    // 0006 is another branch's (bots); numbers only order migrations, so a gap is harmless.
+    '0007_users_admin': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // An admin's per-user role decision, kept apart from `role` (which JIT provisioning rewrites
+          // from the IdP groups at every sign-in): null means "follow the groups".
+          await tx.schema
+            .alterTable('users')
+            .addColumn('role_override', 'text', (c) => c.check(sql`role_override IN ('admin', 'member')`))
+            .execute();
+          // How the user last signed in (sp-initiated, idp-initiated, password, setup-link). Unknown for
+          // sign-ins before this migration: left null rather than guessed.
+          await tx.schema.alterTable('users').addColumn('last_login_flow', 'text').execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        for (const column of ['last_login_flow', 'role_override']) {
+          await db.schema.alterTable('users').dropColumn(column).execute();
+        }
+      },
+    },
   };
 }
 

@@ -38,6 +38,9 @@ export interface UsersTable {
   created_at: string;
   updated_at: string;
   last_login_at: string | null;
+  /** 'admin', 'member' or null (follow the groups); see migration 0007. */
+  role_override: string | null;
+  last_login_flow: string | null;
 }
 
 export interface AuditTable {

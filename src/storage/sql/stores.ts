@@ -1,23 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import { SpError } from '../../errors.js';
 import { AUDIT_TEXT_LIMITS, capAuditText } from '../audit-text.js';
 import type {
   LocalUserInput,
   Account,
   AccountSettings,
+  AccountState,
   AccountStore,
   AuditEvent,
   AuditQuery,
   AuditRecord,
   AuditStore,
+  ChangeGuard,
   Connection,
   ConnectionStore,
+  LoginFlow,
   OneTimeStore,
   SignInCheck,
   SignInTest,
   SignInTestStore,
   User,
+  UserAdminPatch,
   UserStore,
 } from '../types.js';
 import type {
@@ -79,7 +83,10 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
   };
 }
 
+const LOGIN_FLOWS: readonly string[] = ['sp-initiated', 'idp-initiated', 'password', 'setup-link'];
+
 function toUser(row: Selectable<UsersTable>): User {
+  const override = row.role_override;
   return {
     id: row.id,
     accountId: row.account_id,
@@ -88,9 +95,13 @@ function toUser(row: Selectable<UsersTable>): User {
     email: row.email,
     name: row.name,
     role: row.role === 'admin' ? 'admin' : 'member',
+    roleOverride: override === 'admin' || override === 'member' ? override : null,
     groups: JSON.parse(row.groups) as string[],
     createdAt: row.created_at,
     lastLoginAt: row.last_login_at,
+    lastLoginFlow: LOGIN_FLOWS.includes(row.last_login_flow ?? '')
+      ? (row.last_login_flow as LoginFlow)
+      : null,
     passwordHash: row.password_hash,
     disabled: Number(row.disabled) === 1,
     kind: row.kind === 'local' ? 'local' : 'sso',
@@ -132,6 +143,47 @@ function toSignInTest(row: Selectable<SignInTestsTable>): SignInTest {
   };
 }
 
+/**
+ * Serialises guarded changes of one account: a no-op UPDATE of the account row. On PostgreSQL it takes
+ * the row lock until the transaction ends, so a second guarded change of the same account waits and
+ * then reads what the first one wrote (READ COMMITTED reads afresh at each statement). On SQLite any
+ * write takes the database write lock, and taking it first (before reading) means two processes never
+ * both read and then both try to upgrade to writing. False when the account does not exist.
+ *
+ * Why: two admins removing each other's admin role at the same moment must not both see "another admin
+ * remains" and leave the account with none.
+ */
+async function lockAccount(trx: Transaction<Database>, accountId: string): Promise<boolean> {
+  const res = await trx
+    .updateTable('accounts')
+    .set((eb) => ({ settings: eb.ref('settings') }))
+    .where('id', '=', accountId)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** The account, its connection and its users, read inside a guarded change. */
+async function readAccountState(trx: Transaction<Database>, accountId: string): Promise<AccountState> {
+  const account = await trx.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
+  if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+  const connection = await trx
+    .selectFrom('connections')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
+  const users = await trx
+    .selectFrom('users')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .orderBy('created_at')
+    .execute();
+  return {
+    account: toAccount(account),
+    connection: connection ? toConnection(connection) : null,
+    users: users.map(toUser),
+  };
+}
+
 /** Accounts in SQL. */
 export class SqlAccountStore implements AccountStore {
   constructor(private readonly db: Kysely<Database>) {}
@@ -158,7 +210,22 @@ export class SqlAccountStore implements AccountStore {
     return row ? toAccount(row) : null;
   }
 
-  async updateSettings(accountId: string, settings: AccountSettings): Promise<Account> {
+  async updateSettings(accountId: string, settings: AccountSettings, guard?: ChangeGuard): Promise<Account> {
+    if (guard) {
+      return this.db.transaction().execute(async (trx) => {
+        if (!(await lockAccount(trx, accountId))) throw new SpError('ACCOUNT_NOT_FOUND');
+        const before = await readAccountState(trx, accountId);
+        const row = await trx
+          .updateTable('accounts')
+          .set({ settings: JSON.stringify(settings) })
+          .where('id', '=', accountId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        const account = toAccount(row);
+        guard(before, { ...before, account });
+        return account;
+      });
+    }
     const row = await this.db
       .updateTable('accounts')
       .set({ settings: JSON.stringify(settings) })
@@ -268,6 +335,7 @@ export class SqlUserStore implements UserStore {
       role: input.role,
       updated_at: t,
       last_login_at: t,
+      last_login_flow: input.flow,
     };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
     // the other falls through to the update below and sees the same row. No conflict target: the row
@@ -283,6 +351,7 @@ export class SqlUserStore implements UserStore {
         kind: 'sso',
         password_hash: null,
         disabled: 0,
+        role_override: null,
         created_at: t,
         ...profile,
       })
@@ -323,9 +392,11 @@ export class SqlUserStore implements UserStore {
         groups: '[]',
         password_hash: input.passwordHash,
         disabled: 0,
+        role_override: null,
         created_at: t,
         updated_at: t,
         last_login_at: null,
+        last_login_flow: null,
       })
       .onConflict((oc) => oc.columns(['account_id', 'kind', 'name_id']).doNothing())
       .returningAll()
@@ -351,6 +422,44 @@ export class SqlUserStore implements UserStore {
       .where('id', '=', userId)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) > 0;
+  }
+
+  async update(
+    accountId: string,
+    userId: string,
+    patch: UserAdminPatch,
+    guard?: ChangeGuard,
+  ): Promise<User | null> {
+    return this.db.transaction().execute(async (trx) => {
+      if (guard && !(await lockAccount(trx, accountId))) return null;
+      const before = guard ? await readAccountState(trx, accountId) : null;
+      const set: { updated_at: string; disabled?: number; role_override?: string | null } = {
+        updated_at: now(),
+      };
+      if (patch.disabled !== undefined) set.disabled = patch.disabled ? 1 : 0;
+      if (patch.roleOverride !== undefined) set.role_override = patch.roleOverride;
+      const row = await trx
+        .updateTable('users')
+        .set(set)
+        .where('id', '=', userId)
+        .where('account_id', '=', accountId)
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return null;
+      const user = toUser(row);
+      if (guard && before) {
+        guard(before, { ...before, users: before.users.map((u) => (u.id === user.id ? user : u)) });
+      }
+      return user;
+    });
+  }
+
+  async recordLogin(userId: string, flow: LoginFlow): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ last_login_at: now(), last_login_flow: flow })
+      .where('id', '=', userId)
+      .execute();
   }
 
   async listByAccount(accountId: string): Promise<User[]> {
