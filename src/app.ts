@@ -1,7 +1,8 @@
-import express, { Router, type Express } from 'express';
+import express, { Router, type ErrorRequestHandler, type Express } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { AuditTrail } from './audit/trail.js';
 import { resolveConfig } from './config/load.js';
 import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
@@ -18,6 +19,7 @@ import { createLogger } from './logger.js';
 import { SsoService } from './sso/service.js';
 import { openStorage } from './storage/index.js';
 import type { Stores } from './storage/types.js';
+import { UserAdmin } from './users/admin.js';
 import type { ProvisionHook } from './users/provision.js';
 
 /** Name of the login session cookie. */
@@ -39,6 +41,11 @@ export interface SamlSp {
   config: SpConfig;
   stores: Stores;
   logger: Logger;
+  /**
+   * The error renderer the router uses, for the host app's own 404s and errors: its error pages record
+   * their reference in the account's audit trail like the kit's own (see errorHandler).
+   */
+  errorHandler: ErrorRequestHandler;
   close: () => Promise<void>;
 }
 
@@ -82,7 +89,12 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   }, 60_000);
   sweeper.unref();
 
-  const connections = new ConnectionService(stores, config.baseUrl, { production });
+  const trail = new AuditTrail(stores, logger, {
+    baseUrl: config.baseUrl,
+    clockSkewSeconds: config.clockSkewSeconds,
+  });
+  const connections = new ConnectionService(stores, config.baseUrl, { production, trail });
+  const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
     stores,
     keys,
@@ -144,12 +156,13 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       limits: { acsPerMinute: config.rateLimitAcsPerMinute, loginPerMinute: config.rateLimitLoginPerMinute },
     }),
   );
-  router.use(localLoginRouter({ stores, perMinute: config.rateLimitLoginPerMinute }));
+  router.use(localLoginRouter({ stores, trail, perMinute: config.rateLimitLoginPerMinute }));
   router.use(
     adminViewsRouter({
       connections,
       sso,
       stores,
+      users,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
     }),
@@ -159,18 +172,21 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       connections,
       sso,
       stores,
+      users,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
       origin: new URL(config.baseUrl).origin,
     }),
   );
-  router.use(errorHandler(logger));
+  const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input) });
+  router.use(handleErrors);
 
   return {
     router,
     config,
     stores,
     logger,
+    errorHandler: handleErrors,
     close: async () => {
       clearInterval(sweeper);
       await stores.close();
@@ -207,6 +223,6 @@ export async function createApp(
   // The start page needs the session; mount it behind the SP router's session middleware.
   sp.router.use(pages);
   app.use(notFound);
-  app.use(errorHandler(sp.logger));
+  app.use(sp.errorHandler);
   return { app, sp, close: () => sp.close() };
 }

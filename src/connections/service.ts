@@ -1,6 +1,15 @@
+import { actorText, newReferenceId, type Actor, type AuditTrail } from '../audit/trail.js';
 import { SpError } from '../errors.js';
 import { derBase64ToPem, parseIdpMetadata } from '../saml/idp-metadata.js';
-import type { Account, AccountSettings, Connection, ConnectionInput, Stores } from '../storage/types.js';
+import type {
+  Account,
+  AccountSettings,
+  ChangeGuard,
+  Connection,
+  ConnectionInput,
+  Stores,
+} from '../storage/types.js';
+import { lastAdminGuard, ssoAdmins } from '../users/roles.js';
 import { parseCertificates } from './pem.js';
 import { spUrls, type SpUrls } from './urls.js';
 
@@ -124,8 +133,11 @@ export class ConnectionService {
   constructor(
     private readonly stores: Stores,
     private readonly baseUrl: string,
-    /** `production`: certificates whose key ships with saml-sp-kit are refused (CERT_PUBLISHED_KEY). */
-    private readonly options: { production?: boolean } = {},
+    /**
+     * `production`: certificates whose key ships with saml-sp-kit are refused (CERT_PUBLISHED_KEY).
+     * `trail`: where settings changes are audited.
+     */
+    private readonly options: { production?: boolean; trail?: AuditTrail } = {},
   ) {}
 
   async createAccount(input: { slug: unknown; name: unknown }) {
@@ -147,19 +159,62 @@ export class ConnectionService {
     return accountView(this.baseUrl, await this.account(slug));
   }
 
-  async updateSettings(slug: string, patch: Partial<AccountSettings>) {
+  /**
+   * Changes the account's settings. Switching SSO-only on needs an active connection, and (unless the
+   * caller accepts that only the operator's command line can recover access) an admin who has signed in
+   * with SSO: the password admins it switches off would otherwise be the only ones (SSO_ONLY_NO_SSO_ADMIN).
+   * Without that acceptance the lockout rule applies to every change (editing `adminGroups` can remove
+   * the last admin too). Both are judged inside the write's transaction, so a concurrent user change
+   * cannot slip between check and write.
+   */
+  async updateSettings(
+    slug: string,
+    patch: Partial<AccountSettings>,
+    opts: { acceptCliRecoveryOnly?: boolean; actor?: Actor; clientIp?: string | null } = {},
+  ) {
     const account = await this.account(slug);
     const next = { ...account.settings, ...patch };
-    if (next.ssoOnly && !account.settings.ssoOnly) {
-      const conn = await this.stores.connections.getByAccount(account.id);
-      if (conn?.status !== 'active') {
-        throw new SpError('SETTINGS_INVALID', {
-          message:
-            'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',
-        });
+    const accept = opts.acceptCliRecoveryOnly === true;
+    const guard: ChangeGuard = (before, after) => {
+      if (after.account.settings.ssoOnly && !before.account.settings.ssoOnly) {
+        if (after.connection?.status !== 'active') {
+          throw new SpError('SETTINGS_INVALID', {
+            message:
+              'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',
+          });
+        }
+        if (!accept && ssoAdmins(after).length === 0) {
+          throw new SpError('SSO_ONLY_NO_SSO_ADMIN', { detail: `account ${after.account.slug}` });
+        }
       }
-    }
-    return accountView(this.baseUrl, await this.stores.accounts.updateSettings(account.id, next));
+      if (!accept) lastAdminGuard(before, after);
+    };
+    const updated = await this.stores.accounts.updateSettings(account.id, next, guard);
+    await this.auditSettings(account, updated, opts);
+    return accountView(this.baseUrl, updated);
+  }
+
+  /** One SETTINGS_CHANGED event naming each changed setting, old and new, and who changed it. */
+  private async auditSettings(
+    before: Account,
+    after: Account,
+    opts: { acceptCliRecoveryOnly?: boolean; actor?: Actor; clientIp?: string | null },
+  ): Promise<void> {
+    const trail = this.options.trail;
+    if (!trail || !opts.actor) return;
+    const keys = Object.keys(after.settings) as (keyof AccountSettings)[];
+    const changes = keys
+      .filter((k) => JSON.stringify(before.settings[k]) !== JSON.stringify(after.settings[k]))
+      .map((k) => `${k}: ${JSON.stringify(before.settings[k])} -> ${JSON.stringify(after.settings[k])}`);
+    if (changes.length === 0) return;
+    const accepted = opts.acceptCliRecoveryOnly ? ' (recovery through the command line only accepted)' : '';
+    await trail.record(after, {
+      referenceId: newReferenceId(),
+      outcome: 'success',
+      code: 'SETTINGS_CHANGED',
+      clientIp: opts.clientIp ?? null,
+      detail: `${changes.join('; ')} ${actorText(opts.actor)}${accepted}`,
+    });
   }
 
   /** Validates the whole import first; only a fully valid import is written (the old one stays otherwise). */

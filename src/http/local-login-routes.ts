@@ -1,14 +1,17 @@
-import express, { Router } from 'express';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { newReferenceId, type AuditTrail } from '../audit/trail.js';
+import { isSpError } from '../errors.js';
 import type { Stores } from '../storage/types.js';
-import { passwordLogin } from '../users/local-login.js';
+import { auditPasswordRefusal, signInWithPassword } from '../users/local-login.js';
 import { startLoginSession } from './login-session.js';
 import { csrfToken, verifyCsrf } from './middleware/csrf.js';
+import { toSpError } from './middleware/errors.js';
 import { perClientLimit } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
 import './session-user.js';
 
 /** Password sign-in for local users (the bootstrap admin), refused for SSO-only accounts. */
-export function localLoginRouter(opts: { stores: Stores; perMinute: number }): Router {
+export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perMinute: number }): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
 
@@ -42,23 +45,54 @@ export function localLoginRouter(opts: { stores: Stores; perMinute: number }): R
       );
   });
 
-  router.post('/login/password', perClientLimit(opts.perMinute), form, verifyCsrf, async (req, res) => {
-    const body = (req.body ?? {}) as Record<string, unknown>;
-    const { account, user } = await passwordLogin(opts.stores, {
-      account: body.account,
-      email: body.email,
-      password: body.password,
-    });
-    await startLoginSession(req, {
-      userId: user.id,
-      accountSlug: account.slug,
-      nameId: user.nameId,
-      email: user.email,
-      role: user.role,
-      via: 'password',
-    });
-    res.redirect(303, '/admin');
-  });
+  router.post(
+    '/login/password',
+    perClientLimit(opts.perMinute),
+    (_req: Request, res: Response, next: NextFunction) => {
+      res.locals.referenceId = newReferenceId();
+      next();
+    },
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      // From here on every outcome is audited by signInWithPassword.
+      res.locals.audited = true;
+      await signInWithPassword(
+        opts.stores,
+        opts.trail,
+        { account: body.account, email: body.email, password: body.password },
+        { clientIp: req.ip ?? null, referenceId: res.locals.referenceId as string },
+        (account, user) =>
+          startLoginSession(req, {
+            userId: user.id,
+            accountSlug: account.slug,
+            nameId: user.nameId,
+            email: user.email,
+            role: user.role,
+            via: 'password',
+          }),
+      );
+      res.redirect(303, '/admin');
+    },
+    // Refused before the credentials were looked at (no CSRF token, unreadable form): audited in the
+    // account the form named. Rate-limited posts are not (a flood would become database writes).
+    async (err: unknown, req: Request, res: Response, next: NextFunction) => {
+      if (!res.locals.audited && !isSpError(err, 'RATE_LIMITED') && res.locals.referenceId) {
+        const body = (req.body ?? {}) as Record<string, unknown>;
+        const slug = typeof body.account === 'string' ? body.account.trim() : '';
+        const account = /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)
+          ? await opts.stores.accounts.getBySlug(slug)
+          : null;
+        await auditPasswordRefusal(opts.trail, account, slug, toSpError(err), {
+          clientIp: req.ip ?? null,
+          referenceId: res.locals.referenceId as string,
+        });
+        res.locals.audited = true;
+      }
+      next(err);
+    },
+  );
 
   return router;
 }

@@ -859,7 +859,7 @@ describe('admin JSON API', () => {
       expect(after).toEqual(before);
     });
 
-    it('ssoOnly:true is refused before the connection is active, accepted after a successful SSO login', async () => {
+    it('ssoOnly:true is refused before the connection is active, accepted after an SSO admin signed in', async () => {
       const early = await api()
         .patch('/api/accounts/acme')
         .set('Authorization', AUTH)
@@ -879,7 +879,17 @@ describe('admin JSON API', () => {
 
       await postAcs(t, 'acme', responseFor(t, 'acme')).expect(303);
       expect((await getSaml('acme').expect(200)).body.status).toBe('active');
-      const ok = await api().patch('/api/accounts/acme').set('Authorization', AUTH).send({ ssoOnly: true });
+      // Active, but the SSO user who signed in is no admin (test/security/sso-only-lockout.test.ts).
+      expectError(
+        await api().patch('/api/accounts/acme').set('Authorization', AUTH).send({ ssoOnly: true }),
+        409,
+        'SSO_ONLY_NO_SSO_ADMIN',
+      );
+      await postAcs(t, 'acme', responseFor(t, 'acme', { groups: ['sp-admins'] })).expect(303);
+      const ok = await api()
+        .patch('/api/accounts/acme')
+        .set('Authorization', AUTH)
+        .send({ ssoOnly: true, adminGroups: ['sp-admins'] });
       expect(ok.status).toBe(200);
       expect(ok.body.settings.ssoOnly).toBe(true);
     });

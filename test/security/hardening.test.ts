@@ -144,7 +144,8 @@ describe('a database error in the middle of an ACS request', () => {
     expect(conn.body.status).toBe('pending');
     const audit = await adminGet(t, '/api/accounts/acme/audit');
     const events = audit.body.events as { code: string }[];
-    expect(events.map((e) => e.code)).toEqual(['STORE_UNAVAILABLE']);
+    // (and, before it, the settings change createAccountWithIdp made)
+    expect(events.map((e) => e.code)).toEqual(['STORE_UNAVAILABLE', 'SETTINGS_CHANGED']);
 
     // Once the database works again, a fresh login succeeds (the failed one stays burned: fail closed).
     sqlOnFile('DROP TRIGGER fail_users');
@@ -183,7 +184,7 @@ describe('failures around the ACS handler', () => {
     const outcomes = (audit.body.events as { outcome: string; code: string }[]).map(
       (e) => `${e.outcome}:${e.code}`,
     );
-    expect(outcomes).toEqual(['failure:STORE_UNAVAILABLE']);
+    expect(outcomes).toEqual(['failure:STORE_UNAVAILABLE', 'success:SETTINGS_CHANGED']);
   });
 });
 

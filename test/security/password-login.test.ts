@@ -91,7 +91,8 @@ describe('local password sign-in and SSO-only', () => {
 
   it('turns password sign-in off once SSO-only is on, answering exactly like an unknown account', async () => {
     await postAcs(t, 'acme', responseFor(t, 'acme')).expect(303); // SSO works: connection active
-    await patchSettings(t, 'acme', { ssoOnly: true });
+    // (that SSO user is no admin: the switch needs the explicit acceptance, see sso-only-lockout)
+    await patchSettings(t, 'acme', { ssoOnly: true, acceptCliRecoveryOnly: true });
     const res = await passwordLogin(t, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
     const unknown = await passwordLogin(t, {
       account: 'nobody',

@@ -157,7 +157,8 @@ describe('an admin session loses its rights as soon as they are taken away', () 
     const cookies = await ssoAdmin(t);
     await expectAdminWriteWorks(t, cookies);
 
-    await patchSettings(t, 'acme', { adminGroups: ['someone-else'] });
+    // BOSS is the only admin: the operator accepts the lockout explicitly (test/security/sso-only-lockout).
+    await patchSettings(t, 'acme', { adminGroups: ['someone-else'], acceptCliRecoveryOnly: true });
     await expectLocked(t, cookies, { status: 403, code: 'FORBIDDEN', role: 'member' });
 
     // The role follows the setting both ways: the same session is an admin again when the group is back.
@@ -184,7 +185,8 @@ describe('an admin session loses its rights as soon as they are taken away', () 
     const cookies = await passwordAdmin(t);
     await expectAdminWriteWorks(t, cookies);
 
-    await patchSettings(t, 'acme', { ssoOnly: true });
+    // No SSO admin here: switching on needs the explicit acceptance (test/security/sso-only-lockout).
+    await patchSettings(t, 'acme', { ssoOnly: true, acceptCliRecoveryOnly: true });
     await expectLocked(t, cookies, { status: 401, code: 'AUTH_REQUIRED' });
   });
 

@@ -1,12 +1,15 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
+import { isAuditCode, type Actor } from '../../audit/trail.js';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
-import { errorCatalog, SpError } from '../../errors.js';
+import { SpError } from '../../errors.js';
 import type { SsoService } from '../../sso/service.js';
 import type { AuditQuery, Stores } from '../../storage/types.js';
+import type { UserAdmin } from '../../users/admin.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
+import { fieldMessage } from '../validation.js';
 
 const settingsSchema = z
   .object({
@@ -24,9 +27,34 @@ const settingsSchema = z
     ssoOnly: z.boolean(),
     loginConfirmation: z.boolean(),
     requireEmail: z.boolean(),
+    // Not a setting: with `ssoOnly` (or any change that would remove the last admin), the caller accepts
+    // that only the operator's command line can let anyone back in (see ConnectionService.updateSettings).
+    acceptCliRecoveryOnly: z.boolean(),
   })
   .partial()
   .strict();
+const SETTINGS_FIELDS = Object.keys(settingsSchema.shape);
+
+/** `PATCH /api/accounts/:slug/users/:userId`: what an admin may change on a user. */
+const userPatchSchema = z
+  .object({
+    disabled: z.boolean(),
+    roleOverride: z.enum(['admin', 'member']).nullable(),
+  })
+  .partial()
+  .strict()
+  .refine((p) => p.disabled !== undefined || p.roleOverride !== undefined, {
+    message: 'send "disabled" (true or false) and/or "roleOverride" ("admin", "member" or null)',
+  });
+const USER_PATCH_FIELDS = ['disabled', 'roleOverride'];
+const USER_ID = /^[0-9a-f-]{36}$/;
+
+/** Who the trail names for a change made through the API. */
+function actorOf(principal: AdminPrincipal): Actor {
+  return principal.kind === 'token'
+    ? { kind: 'operator-token' }
+    : { kind: 'session', userId: principal.userId, label: principal.label };
+}
 
 /**
  * `GET /api/accounts/:slug/audit?outcome=&code=&limit=`: filters let an admin find the real events of
@@ -40,10 +68,7 @@ const auditQuerySchema = z.object({
     .pipe(z.number().int().min(1).max(500))
     .default(50),
   outcome: z.enum(['success', 'failure']).optional(),
-  code: z
-    .string()
-    .refine((c) => c === 'OK' || Object.hasOwn(errorCatalog, c))
-    .optional(),
+  code: z.string().refine(isAuditCode).optional(),
 });
 
 const manualSchema = z
@@ -101,6 +126,7 @@ export function adminApiRouter(opts: {
   connections: ConnectionService;
   sso: SsoService;
   stores: Stores;
+  users: UserAdmin;
   adminApiToken: string | undefined;
   perMinute: number;
   /** This deployment's origin: cookie-authorised changes must come from it. */
@@ -134,8 +160,20 @@ export function adminApiRouter(opts: {
   router.patch('/api/accounts/:slug', anyAdmin, json, async (req, res) => {
     assertAccountAccess(req, principal(res));
     const parsed = settingsSchema.safeParse(req.body);
-    if (!parsed.success) throw new SpError('SETTINGS_INVALID', { detail: parsed.error.message });
-    res.json(await opts.connections.updateSettings(req.params.slug as string, parsed.data));
+    if (!parsed.success) {
+      throw new SpError('SETTINGS_INVALID', {
+        message: `The account settings are invalid: ${fieldMessage(parsed.error, SETTINGS_FIELDS)}`,
+        detail: parsed.error.message,
+      });
+    }
+    const { acceptCliRecoveryOnly, ...patch } = parsed.data;
+    res.json(
+      await opts.connections.updateSettings(req.params.slug as string, patch, {
+        acceptCliRecoveryOnly: acceptCliRecoveryOnly === true,
+        actor: actorOf(principal(res)),
+        clientIp: req.ip ?? null,
+      }),
+    );
   });
 
   router.put('/api/accounts/:slug/saml', anyAdmin, requireJsonOrMultipart, json, upload, async (req, res) => {
@@ -169,10 +207,31 @@ export function adminApiRouter(opts: {
   router.get('/api/accounts/:slug/users', anyAdmin, async (req, res) => {
     assertAccountAccess(req, principal(res));
     const account = await opts.connections.account(req.params.slug as string);
-    const users = await opts.stores.users.listByAccount(account.id);
-    res.json({
-      users: users.map(({ passwordHash: _p, ...u }) => u),
-    });
+    res.set('Cache-Control', 'no-store').json({ users: await opts.users.list(account) });
+  });
+
+  // Disable/enable a user (SSO users too) and pin or clear its role; the lockout rule applies.
+  router.patch('/api/accounts/:slug/users/:userId', anyAdmin, json, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    const parsed = userPatchSchema.safeParse(req.body);
+    if (!parsed.success) {
+      throw new SpError('REQUEST_INVALID', {
+        message: `The user change is invalid: ${fieldMessage(parsed.error, USER_PATCH_FIELDS)}`,
+        detail: parsed.error.message,
+      });
+    }
+    const account = await opts.connections.account(req.params.slug as string);
+    const userId = String(req.params.userId);
+    if (!USER_ID.test(userId)) throw new SpError('USER_NOT_FOUND');
+    const patch: { disabled?: boolean; roleOverride?: 'admin' | 'member' | null } = {};
+    if (parsed.data.disabled !== undefined) patch.disabled = parsed.data.disabled;
+    if (parsed.data.roleOverride !== undefined) patch.roleOverride = parsed.data.roleOverride;
+    res.json(
+      await opts.users.update(account, userId, patch, actorOf(principal(res)), {
+        enforceLockoutRule: true,
+        clientIp: req.ip ?? null,
+      }),
+    );
   });
 
   router.get('/api/accounts/:slug/audit', anyAdmin, async (req, res) => {

@@ -18,9 +18,20 @@ import {
   type IdpImport,
 } from '../../connections/service.js';
 import { spUrls } from '../../connections/urls.js';
+import type { Actor } from '../../audit/trail.js';
 import { SpError, isSpError } from '../../errors.js';
-import type { Account, AccountSettings, AuditEvent, Stores, User } from '../../storage/types.js';
+import type {
+  Account,
+  AccountSettings,
+  AuditEvent,
+  LoginFlow,
+  Stores,
+  User,
+  UserAdminPatch,
+} from '../../storage/types.js';
 import type { SignInTestView, SsoService } from '../../sso/service.js';
+import { userView, type UserAdmin, type UserView } from '../../users/admin.js';
+import { ssoAdmins, userLabel } from '../../users/roles.js';
 import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
@@ -33,6 +44,7 @@ const SAVED: Readonly<Record<string, string>> = {
   metadata:
     'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
   settings: 'The settings were saved.',
+  user: 'The user was changed.',
 };
 
 const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
@@ -52,6 +64,7 @@ interface FormState {
     ssoOnly: boolean;
     loginConfirmation: boolean;
     requireEmail: boolean;
+    acceptCliRecoveryOnly: boolean;
   };
 }
 
@@ -120,6 +133,20 @@ function parseIdpForm(req: Request): IdpImport {
     ssoUrl: str(body.ssoUrl).trim(),
     idpEntityId: entityId === '' ? null : entityId,
   };
+}
+
+/** A user row's form: `disabled=true|false` or `role=admin|member|auto`. */
+function parseUserForm(body: Record<string, unknown>): UserAdminPatch {
+  const patch: UserAdminPatch = {};
+  if (body.disabled === 'true' || body.disabled === 'false') patch.disabled = body.disabled === 'true';
+  if (body.role === 'admin' || body.role === 'member') patch.roleOverride = body.role;
+  if (body.role === 'auto') patch.roleOverride = null;
+  if (Object.keys(patch).length === 0) {
+    throw new SpError('REQUEST_INVALID', {
+      message: 'Choose Disable or Enable, or a role (admin, member or automatic).',
+    });
+  }
+  return patch;
 }
 
 function parseMetadataForm(req: Request): IdpImport {
@@ -359,12 +386,57 @@ function importSection(base: string, token: string, conn: ConnectionJson | null,
   </section>`;
 }
 
+/**
+ * Who would still get in with SSO only: the admins who can sign in with single sign-on now, or why the
+ * switch is refused when there are none.
+ */
+function ssoAdminsBlock(admins: User[], ssoOnly: boolean, acceptChecked: boolean): Html {
+  if (admins.length > 0) {
+    return html`<div class="sso-admins">
+      <p class="muted">
+        Administrators who can sign in with single
+        sign-on${ssoOnly ? '' : ' (they keep access with SSO only)'}:
+      </p>
+      <ul>
+        ${admins.map(
+          (u) =>
+            html`<li>
+              <strong class="wrap">${userLabel(u)}</strong>
+              <span class="muted">· last sign-in ${fmtTime(u.lastLoginAt)}</span>
+            </li>`,
+        )}
+      </ul>
+    </div>`;
+  }
+  return html`<div class="warning sso-admins">
+    <p>
+      <strong>No administrator has signed in with single sign-on yet.</strong> Turning SSO only on now would
+      leave only password administrators, and they lose access with it: the switch is refused. Sign in once
+      with single sign-on as a member of an admin group (or give an SSO user the admin role below) first.
+    </p>
+    ${
+      ssoOnly
+        ? ''
+        : html`<label class="check"
+            ><input
+              type="checkbox"
+              name="acceptCliRecoveryOnly"
+              value="on"
+              ${acceptChecked ? html` checked` : ''}
+            />
+            Turn it on anyway: I accept that only the operator's command line can let anyone back in</label
+          >`
+    }
+  </div>`;
+}
+
 function settingsSection(
   base: string,
   token: string,
   account: Account,
   conn: ConnectionJson | null,
   form: FormState,
+  admins: User[],
 ): Html {
   const s = form.settings ?? {
     idpInitiated: account.settings.idpInitiated,
@@ -373,6 +445,7 @@ function settingsSection(
     ssoOnly: account.settings.ssoOnly,
     loginConfirmation: account.settings.loginConfirmation,
     requireEmail: account.settings.requireEmail,
+    acceptCliRecoveryOnly: false,
   };
   const active = conn?.status === 'active';
   return html`<section>
@@ -418,45 +491,101 @@ function settingsSection(
       <p class="muted">
         SSO only switches off password sign-in for this account, including the bootstrap administrator you may
         be signed in with now: afterwards everyone signs in with single sign-on. It can be turned on only once
-        single sign-on is active${active ? '' : ' (it is not yet: sign in once with SSO first)'}.
+        single sign-on is active${active ? '' : ' (it is not yet: sign in once with SSO first)'}, and when an
+        administrator has signed in with single sign-on.
       </p>
+      ${ssoAdminsBlock(admins, account.settings.ssoOnly, s.acceptCliRecoveryOnly)}
       <button type="submit">Save settings</button>
     </form>
   </section>`;
 }
 
-function usersSection(users: User[]): Html {
+const FLOW_LABELS: Readonly<Record<LoginFlow, string>> = {
+  'sp-initiated': 'SSO, started here',
+  'idp-initiated': 'SSO, from the IdP',
+  password: 'password',
+  'setup-link': 'setup link',
+};
+const GROUPS_SHOWN = 10;
+
+function roleCell(u: UserView): Html {
+  if (u.roleOverride !== null) {
+    return html`<strong>${u.role}</strong> <span class="badge badge-override">set by an admin</span>`;
+  }
+  return html`${u.role} <span class="muted">${u.kind === 'sso' ? '(from groups)' : '(local)'}</span>`;
+}
+
+/** One user row: what the admin needs to decide, and the forms to act (CSRF-protected posts). */
+function userRow(base: string, token: string, u: UserView, self: string): Html {
+  const action = `${base}/admin/users/${u.id}`;
+  const groups = u.groups.slice(0, GROUPS_SHOWN);
+  const more = u.groups.length - groups.length;
+  const who = u.email ?? u.nameId;
+  return html`<tr class="${u.disabled ? 'user-disabled' : ''}">
+    <td class="wrap">
+      <strong>${who}</strong>${u.id === self ? html` <span class="badge badge-none">you</span>` : ''}
+      ${u.name ? html`<br /><span class="muted">${u.name}</span>` : ''}
+      ${u.email !== null && u.kind === 'sso' ? html`<br /><span class="muted">NameID <code>${u.nameId}</code></span>` : ''}
+    </td>
+    <td class="wrap">
+      ${groups.length > 0 ? groups.map((g, i) => html`${i > 0 ? ', ' : ''}<code>${g}</code>`) : html`<span class="muted">none</span>`}
+      ${more > 0 ? html` <span class="muted">and ${more} more</span>` : ''}
+    </td>
+    <td>${roleCell(u)}</td>
+    <td>${u.disabled ? html`<span class="outcome outcome-failure">disabled</span>` : 'enabled'}</td>
+    <td>
+      ${fmtTime(u.lastLoginAt)}<br /><span class="muted"
+        >${u.lastLoginFlow ? FLOW_LABELS[u.lastLoginFlow] : u.kind === 'local' ? 'password' : '—'}</span
+      >
+    </td>
+    <td class="actions">
+      <form method="post" action="${action}" class="inline">
+        <input type="hidden" name="_csrf" value="${token}" />
+        <input type="hidden" name="disabled" value="${u.disabled ? 'false' : 'true'}" />
+        <button type="submit" class="secondary">${u.disabled ? 'Enable' : 'Disable'}</button>
+      </form>
+      <form method="post" action="${action}" class="inline role-form">
+        <input type="hidden" name="_csrf" value="${token}" />
+        <select name="role" aria-label="${`Role of ${who}`}">
+          <option value="auto" ${u.roleOverride === null ? html`selected` : ''}>
+            ${u.kind === 'sso' ? 'automatic (groups)' : 'automatic'}
+          </option>
+          <option value="admin" ${u.roleOverride === 'admin' ? html`selected` : ''}>admin</option>
+          <option value="member" ${u.roleOverride === 'member' ? html`selected` : ''}>member</option>
+        </select>
+        <button type="submit" class="secondary">Set role</button>
+      </form>
+    </td>
+  </tr>`;
+}
+
+function usersSection(base: string, token: string, users: UserView[], self: string): Html {
   const shown = users.slice(0, MAX_USERS_SHOWN);
-  const rows = shown.map(
-    (u) =>
-      html`<tr>
-        <td>${u.email ?? ''}</td>
-        <td>${u.name ?? ''}</td>
-        <td>${u.role}</td>
-        <td>${u.kind === 'local' ? 'password' : 'SSO'}</td>
-        <td>${u.disabled ? 'disabled' : 'enabled'}</td>
-        <td>${fmtTime(u.lastLoginAt)}</td>
-      </tr>`,
-  );
-  return html`<section>
+  return html`<section id="users">
     <h2>Users <span class="muted">(${users.length})</span></h2>
+    <p class="muted">
+      Groups are as the identity provider last sent them. A role set by an admin wins over the groups;
+      "automatic" follows the admin groups again. Disabling a user ends their sessions at once. The last
+      administrator who can sign in cannot be disabled or demoted here.
+    </p>
     ${
       users.length === 0
         ? html`<p class="muted">No users yet. Users are created at their first single sign-on.</p>`
-        : html`<div class="table-wrap">
-              <table>
+        : html`<p class="scroll-hint muted">Scroll the table sideways to see every column.</p>
+            <div class="table-wrap" tabindex="0" role="region" aria-label="Users">
+              <table class="users">
                 <thead>
                   <tr>
-                    <th>E-mail</th>
-                    <th>Name</th>
+                    <th>User</th>
+                    <th>IdP groups</th>
                     <th>Role</th>
-                    <th>Sign-in</th>
                     <th>Status</th>
                     <th>Last sign-in</th>
+                    <th>Actions</th>
                   </tr>
                 </thead>
                 <tbody>
-                  ${rows}
+                  ${shown.map((u) => userRow(base, token, u, self))}
                 </tbody>
               </table>
             </div>
@@ -465,7 +594,38 @@ function usersSection(users: User[]): Html {
   </section>`;
 }
 
-function auditSection(events: AuditEvent[]): Html {
+/** One event of the trail in full: what a user's reference leads the admin to. */
+function referenceBody(base: string, ref: string, e: AuditEvent | null): Html {
+  const field = (label: string, value: string | null) =>
+    value
+      ? html`<dt>${label}</dt>
+          <dd><code class="wrap">${value}</code></dd>`
+      : '';
+  return html`<div class="admin">
+    <h1>Reference <code>${ref}</code></h1>
+    ${
+      e === null
+        ? html`<p class="error">
+            No event of this account has this reference. References of requests that named no account, or that
+            were rate limited, are only in the server log.
+          </p>`
+        : html`<dl class="values">
+              <dt>Time</dt>
+              <dd>${fmtTime(e.at)}</dd>
+              <dt>Outcome</dt>
+              <dd><span class="${`outcome outcome-${e.outcome}`}">${e.outcome}</span></dd>
+              <dt>Code</dt>
+              <dd><code>${e.code}</code></dd>
+              ${field('Subject', e.subject)} ${field('User id', e.userId)} ${field('Client IP', e.clientIp)}
+              ${field('Detail', e.detail)} ${field('Expected', e.expected)} ${field('Received', e.received)}
+            </dl>
+            ${e.hint ? html`<p class="hint">${e.hint}</p>` : ''}`
+    }
+    <p><a href="${`${base}/admin#audit`}">Back to the setup page</a></p>
+  </div>`;
+}
+
+function auditSection(base: string, events: AuditEvent[]): Html {
   const rows = events.map(
     (e) =>
       html`<tr>
@@ -482,11 +642,18 @@ function auditSection(events: AuditEvent[]): Html {
           }
         </td>
         <td class="wrap">${e.subject ?? ''}</td>
+        <td class="wrap">${e.detail ?? ''}</td>
         <td><code>${e.referenceId}</code></td>
       </tr>`,
   );
-  return html`<section>
-    <h2>Recent sign-ins</h2>
+  return html`<section id="audit">
+    <h2>Audit trail</h2>
+    <form method="get" action="${`${base}/admin/reference`}" class="reference-search">
+      <label for="ref">Look up the reference of an error page <span class="muted">(ref_…)</span></label>
+      <input id="ref" name="ref" required pattern="ref_[0-9a-f]{16}" placeholder="ref_0123456789abcdef" />
+      <button type="submit" class="secondary">Look up</button>
+    </form>
+    <h3>Recent sign-ins and changes</h3>
     ${
       events.length === 0
         ? html`<p class="muted">No sign-in attempts yet.</p>`
@@ -498,6 +665,7 @@ function auditSection(events: AuditEvent[]): Html {
                   <th>Outcome</th>
                   <th>Code and what to change</th>
                   <th>Subject</th>
+                  <th>Detail</th>
                   <th>Reference</th>
                 </tr>
               </thead>
@@ -515,10 +683,16 @@ export function adminViewsRouter(opts: {
   connections: ConnectionService;
   sso: SsoService;
   stores: Stores;
+  users: UserAdmin;
   baseUrl: string;
   perMinute: number;
 }): Router {
   const router = Router();
+  /** Who the trail names for a change made on these pages. */
+  const actorOf = (req: Request): Actor => {
+    const user = req.session.user!;
+    return { kind: 'session', userId: user.userId, label: user.email ?? user.nameId };
+  };
   const limit = perClientLimit(opts.perMinute);
   const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 10 });
   const limits = { fileSize: 512 * 1024, files: 1, fields: 6, fieldSize: 256 * 1024, parts: 8 };
@@ -547,6 +721,7 @@ export function adminViewsRouter(opts: {
       opts.stores.users.listByAccount(account.id),
       opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
     ]);
+    const admins = ssoAdmins({ account, connection: stored, users });
     const base = req.baseUrl;
     const token = csrfToken(res);
     // The test sign-in form's answer redirects to the IdP: that origin must be a form-action source.
@@ -574,7 +749,14 @@ export function adminViewsRouter(opts: {
       <h1>Single sign-on for ${account.name}</h1>
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
       ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
-      ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)} ${auditSection(events)}
+      ${settingsSection(base, token, account, conn, formState, admins)}
+      ${usersSection(
+        base,
+        token,
+        users.map((u) => userView(u, account)),
+        user.userId,
+      )}
+      ${auditSection(base, events)}
     </div>`;
     res
       .status(status)
@@ -594,7 +776,7 @@ export function adminViewsRouter(opts: {
    * an admin session and form errors: rate limiting and unexpected errors go to the app's error handler.
    */
   const formErrors =
-    (which: 'idp' | 'metadata' | 'settings'): ErrorRequestHandler =>
+    (which: 'idp' | 'metadata' | 'settings' | 'user'): ErrorRequestHandler =>
     (err, req, res, next) => {
       const error = toFormError(err);
       if (
@@ -619,6 +801,7 @@ export function adminViewsRouter(opts: {
           ssoOnly: checked(body.ssoOnly),
           loginConfirmation: checked(body.loginConfirmation),
           requireEmail: checked(body.requireEmail),
+          acceptCliRecoveryOnly: checked(body.acceptCliRecoveryOnly),
         };
       }
       render(
@@ -663,14 +846,53 @@ export function adminViewsRouter(opts: {
     form,
     verifyCsrf,
     async (req: Request, res: Response) => {
-      await opts.connections.updateSettings(
-        req.session.user!.accountSlug,
-        parseSettingsForm((req.body ?? {}) as Record<string, unknown>),
-      );
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      await opts.connections.updateSettings(req.session.user!.accountSlug, parseSettingsForm(body), {
+        acceptCliRecoveryOnly: checked(body.acceptCliRecoveryOnly),
+        actor: actorOf(req),
+        clientIp: req.ip ?? null,
+      });
       res.redirect(303, `${req.baseUrl}/admin?saved=settings`);
     },
     formErrors('settings'),
   );
+
+  // A user row's forms: Disable/Enable, or the role (admin, member, or automatic = no override).
+  router.post(
+    '/admin/users/:userId',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const account = await opts.connections.account(req.session.user!.accountSlug);
+      const userId = String(req.params.userId);
+      if (!/^[0-9a-f-]{36}$/.test(userId)) throw new SpError('USER_NOT_FOUND');
+      await opts.users.update(
+        account,
+        userId,
+        parseUserForm((req.body ?? {}) as Record<string, unknown>),
+        actorOf(req),
+        { enforceLockoutRule: true, clientIp: req.ip ?? null },
+      );
+      res.redirect(303, `${req.baseUrl}/admin?saved=user#users`);
+    },
+    formErrors('user'),
+  );
+
+  // The reference of an error page, looked up in this admin's account only.
+  router.get('/admin/reference', limit, requireAdmin, async (req: Request, res: Response) => {
+    const ref = typeof req.query.ref === 'string' ? req.query.ref.trim() : '';
+    if (!/^ref_[0-9a-f]{16}$/.test(ref)) throw new SpError('NOT_FOUND', { detail: 'malformed reference' });
+    const account = await opts.connections.account(req.session.user!.accountSlug);
+    const event = await opts.stores.audit.getByReference(ref);
+    const mine = event !== null && event.accountId === account.id ? event : null;
+    res
+      .status(mine ? 200 : 404)
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(page(`Reference ${ref}`, referenceBody(req.baseUrl, ref, mine)));
+  });
 
   // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP).
   router.post('/admin/tests', limit, requireAdmin, form, verifyCsrf, async (req: Request, res: Response) => {

@@ -3,8 +3,9 @@ import type { Request, RequestHandler } from 'express';
 import { SpError } from '../../errors.js';
 import '../session-user.js';
 
-/** Who is calling the admin API. */
-export type AdminPrincipal = { kind: 'token' } | { kind: 'session'; accountSlug: string };
+/** Who is calling the admin API (a session also says which user, for the audit trail). */
+export type AdminPrincipal =
+  { kind: 'token' } | { kind: 'session'; accountSlug: string; userId: string; label: string };
 
 const digest = (v: string): Buffer => createHash('sha256').update(v).digest();
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -45,7 +46,12 @@ export function adminAuth(
     if (!SAFE_METHODS.has(req.method) && opts.origin !== undefined && crossSite(req, opts.origin)) {
       return next(new SpError('CSRF_INVALID', { detail: 'cross-site admin API request' }));
     }
-    res.locals.admin = { kind: 'session', accountSlug: user.accountSlug } satisfies AdminPrincipal;
+    res.locals.admin = {
+      kind: 'session',
+      accountSlug: user.accountSlug,
+      userId: user.userId,
+      label: user.email ?? user.nameId,
+    } satisfies AdminPrincipal;
     return next();
   };
 }

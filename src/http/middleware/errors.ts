@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
+import { newReferenceId, type AuditTrail } from '../../audit/trail.js';
 import { SpError, isSpError } from '../../errors.js';
 import { html, page } from '../views.js';
+import '../session-user.js';
 
-/** A short id an end user can quote and an admin can look up in logs and the audit trail. */
-export function newReferenceId(): string {
-  return `ref_${randomBytes(8).toString('hex')}`;
-}
+export { newReferenceId };
 
 /** True when the client asked for JSON (API callers, `Accept: application/json`). */
 export function wantsJson(req: Request): boolean {
@@ -37,8 +35,36 @@ export function toSpError(err: unknown): SpError {
   return new SpError('INTERNAL', { cause: err, detail: e?.message ?? String(err) });
 }
 
-/** The one error renderer: JSON for API clients, a plain page for browsers. Never a stack trace. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/** The audit side of error pages: {@link AuditTrail.recordErrorPage}. */
+export type ErrorPageAudit = AuditTrail['recordErrorPage'];
+
+const ACCOUNT_PATH = /^\/(?:sso|api\/accounts)\/([^/]{1,64})(?:\/|$)/;
+
+/**
+ * The account a failed request concerns: the one its path names (`/sso/:slug/…`), the one the password
+ * form named, else the signed-in user's.
+ */
+function accountOf(req: Request): { slug: string | null; sameAsSession: boolean } {
+  const user = req.session?.user;
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const slug =
+    ACCOUNT_PATH.exec(req.path)?.[1] ??
+    (req.path === '/login/password' && typeof body.account === 'string' ? body.account.trim() : null) ??
+    user?.accountSlug ??
+    null;
+  return { slug, sameAsSession: user !== undefined && user.accountSlug === slug };
+}
+
+/**
+ * The one error renderer: JSON for API clients, a plain page for browsers. Never a stack trace.
+ *
+ * A page's reference is recorded in the audit trail of the account the request concerns (when the
+ * route has not done so itself), and the page tells the user to quote it to their administrator only
+ * when an admin of that account can look it up (`GET /api/accounts/:slug/audit/:referenceId`, the
+ * admin page's reference search); otherwise (no such account, rate limited, storage down) it names the
+ * server log, where every reference is.
+ */
+export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toSpError(err);
     const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
@@ -61,20 +87,37 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res.json({ error: { code: error.code, message: error.message, referenceId } });
       return;
     }
-    res.type('html').send(
-      page(
-        'Sign-in problem',
-        html`<div class="error">
-            <h1>We could not complete this request</h1>
-            <p>${error.message}</p>
-          </div>
-          <p class="muted">
-            Error code <code>${error.code}</code> · reference <code>${referenceId}</code>. Quote the reference
-            to your administrator.
-          </p>
-          <p><a href="/">Back to the start page</a></p>`,
-      ),
-    );
+    const { slug, sameAsSession } = accountOf(req);
+    const user = sameAsSession ? req.session.user : undefined;
+    const findable = opts.audit
+      ? opts.audit({
+          slug,
+          referenceId,
+          error,
+          alreadyAudited: res.locals.audited === true || res.locals.acsAudited === true,
+          subject: user ? (user.email ?? user.nameId) : null,
+          userId: user?.userId ?? null,
+          clientIp: req.ip ?? null,
+          path: log.path,
+        })
+      : Promise.resolve(false);
+    void findable.then((inTrail) => {
+      if (res.headersSent) return;
+      res.type('html').send(
+        page(
+          'Sign-in problem',
+          html`<div class="error">
+              <h1>We could not complete this request</h1>
+              <p>${error.message}</p>
+            </div>
+            <p class="muted">
+              Error code <code>${error.code}</code> · reference <code>${referenceId}</code>.
+              ${inTrail ? 'Quote the reference to your administrator: they can look it up on their admin page.' : 'The operator of this service can find the reference in the server log.'}
+            </p>
+            <p><a href="/">Back to the start page</a></p>`,
+        ),
+      );
+    });
   };
 }
 

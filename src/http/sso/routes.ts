@@ -193,6 +193,8 @@ export function ssoRouter(opts: {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const nonce = readCookie(req, CONFIRM_COOKIE);
       const slug = String(req.params.slug);
+      // confirm() audits every outcome itself.
+      res.locals.acsAudited = true;
       const { relayState } = await opts.sso
         .confirm(
           {
