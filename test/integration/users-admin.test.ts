@@ -360,6 +360,16 @@ describe('the users table of the admin page', () => {
     const post = (target: string, fields: Record<string, string>) =>
       request(t.app).post(`/admin/users/${target}`).set('Cookie', cookies).type('form').send(fields);
 
+    // Nobody but an admin of the account: anonymous, a member, with or without a token.
+    const anonymous = await request(t.app).post(`/admin/users/${id}`).type('form').send({ disabled: 'true' });
+    expect(anonymous.status).toBe(401);
+    const member = await request(t.app)
+      .post(`/admin/users/${id}`)
+      .set('Cookie', jane)
+      .type('form')
+      .send({ _csrf: csrf, disabled: 'true' });
+    expect(member.status).toBe(403);
+
     const forged = await post(id, { disabled: 'true' });
     expect(forged.status).toBe(403);
     expect(forged.text).toContain('CSRF_INVALID');

@@ -405,6 +405,23 @@ describe('every route that writes is rate limited per client', () => {
       expectLimited(await importMetadata());
     });
 
+    it('POST /admin/users/:userId: the change over budget is not made', async () => {
+      const account = await t.sp.stores.accounts.getBySlug('acme');
+      const [root] = await t.sp.stores.users.listByAccount(account!.id);
+      const setRole = (role: string) =>
+        request(t.app)
+          .post(`/admin/users/${root!.id}`)
+          .set('Cookie', cookies)
+          .set('Accept', 'application/json')
+          .type('form')
+          .send({ _csrf: csrf, role });
+      for (let i = 0; i < ADMIN_FORMS; i++)
+        expect((await setRole(i % 2 ? 'auto' : 'admin')).status).toBe(303);
+      const before = (await t.sp.stores.users.getById(root!.id))!.roleOverride;
+      expectLimited(await setRole(before === null ? 'admin' : 'auto'));
+      expect((await t.sp.stores.users.getById(root!.id))!.roleOverride).toBe(before);
+    });
+
     it('anonymous posts count too (the limit comes before the sign-in check)', async () => {
       for (let i = 0; i < ADMIN_FORMS; i++) {
         expect(

@@ -9,6 +9,7 @@ import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
 import {
+  adminGet,
   cookiesFrom,
   createAccountWithIdp,
   me,
@@ -113,6 +114,129 @@ describe('local password sign-in and SSO-only', () => {
     expect(
       (await passwordLogin(t, { account: 'acme', email: 'admin@acme.test', password: PASSWORD })).status,
     ).toBe(303);
+  });
+});
+
+describe('the audit trail of password sign-ins', () => {
+  let t: TestSp;
+  beforeEach(async () => {
+    t = await startSp();
+    await createAccountWithIdp(t, 'acme');
+    await createLocalAdmin(t.sp.stores, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
+  });
+  afterEach(async () => t.close());
+
+  const eventOf = async (ref: string) =>
+    (await adminGet(t, `/api/accounts/acme/audit/${ref}`)).body as Record<string, unknown>;
+
+  it('records a success (who, from where) and the user’s last sign-in', async () => {
+    const res = await passwordLogin(t, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
+    expect(res.status).toBe(303);
+    const events = (await adminGet(t, '/api/accounts/acme/audit?code=OK')).body.events as Record<
+      string,
+      unknown
+    >[];
+    const user = await t.sp.stores.users.findLocal(
+      (await t.sp.stores.accounts.getBySlug('acme'))!.id,
+      'admin@acme.test',
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      outcome: 'success',
+      code: 'OK',
+      subject: 'admin@acme.test',
+      userId: user!.id,
+      detail: 'password sign-in',
+    });
+    expect(events[0]!.clientIp).toBeTruthy();
+    expect(user).toMatchObject({ lastLoginFlow: 'password' });
+    expect(user!.lastLoginAt).not.toBeNull();
+  });
+
+  it('records every refusal under the reference the answer carries, with the reason only admins see', async () => {
+    const user = await t.sp.stores.users.findLocal(
+      (await t.sp.stores.accounts.getBySlug('acme'))!.id,
+      'admin@acme.test',
+    );
+    const wrong = await passwordLogin(t, {
+      account: 'acme',
+      email: 'admin@acme.test',
+      password: 'nope nope nope',
+    });
+    const unknown = await passwordLogin(t, { account: 'acme', email: 'ghost@acme.test', password: PASSWORD });
+    const noCsrf = await passwordLogin(
+      t,
+      { account: 'acme', email: 'admin@acme.test', password: PASSWORD },
+      false,
+    );
+    await t.sp.stores.users.setDisabled(user!.id, true);
+    const disabled = await passwordLogin(t, {
+      account: 'acme',
+      email: 'admin@acme.test',
+      password: PASSWORD,
+    });
+    await t.sp.stores.users.setDisabled(user!.id, false);
+    await postAcs(t, 'acme', responseFor(t, 'acme')).expect(303);
+    await patchSettings(t, 'acme', { ssoOnly: true, acceptCliRecoveryOnly: true });
+    const ssoOnly = await passwordLogin(t, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
+
+    const cases = [
+      [wrong, 'LOGIN_FAILED', 'wrong password', 'admin@acme.test'],
+      [unknown, 'LOGIN_FAILED', 'no local user with this e-mail', 'ghost@acme.test'],
+      [noCsrf, 'CSRF_INVALID', 'password sign-in refused', null],
+      [disabled, 'LOGIN_FAILED', 'user disabled', 'admin@acme.test'],
+      [ssoOnly, 'LOGIN_FAILED', 'is SSO-only', 'admin@acme.test'],
+    ] as const;
+    for (const [res, code, reason, subject] of cases) {
+      expect(res.body.error.code).toBe(code);
+      // The public answer never tells the reasons apart.
+      expect(JSON.stringify(res.body)).not.toContain(reason);
+      const event = await eventOf(res.body.error.referenceId as string);
+      expect(event).toMatchObject({ outcome: 'failure', code, accountSlug: 'acme', subject });
+      expect(event.detail).toContain(reason);
+      expect(event.hint).toBeTruthy();
+    }
+  });
+
+  it('never stores what was typed as the e-mail when it is no e-mail address (it may be a password)', async () => {
+    const res = await passwordLogin(t, {
+      account: 'acme',
+      email: 'hunter2-secret',
+      password: 'x'.repeat(12),
+    });
+    const event = await eventOf(res.body.error.referenceId as string);
+    expect(event.subject).toBeNull();
+    expect(JSON.stringify(event)).not.toContain('hunter2');
+  });
+
+  it('only logs a sign-in to an account that does not exist; the error page says so', async () => {
+    const res = await passwordLogin(t, { account: 'nobody', email: 'admin@acme.test', password: PASSWORD });
+    expect(await t.sp.stores.audit.getByReference(res.body.error.referenceId as string)).toBeNull();
+    const form = await loginForm(t);
+    const page = await request(t.app)
+      .post('/login/password')
+      .set('Cookie', form.cookies)
+      .type('form')
+      .send({ _csrf: form.csrf, account: 'nobody', email: 'admin@acme.test', password: PASSWORD });
+    expect(page.status).toBe(401);
+    expect(page.text).toContain('server log');
+    expect(page.text).not.toContain('Quote the reference to your administrator');
+  });
+
+  it('the reference on the error page of a refused sign-in leads the account’s admin to the event', async () => {
+    const form = await loginForm(t);
+    const page = await request(t.app)
+      .post('/login/password')
+      .set('Cookie', form.cookies)
+      .type('form')
+      .send({ _csrf: form.csrf, account: 'acme', email: 'admin@acme.test', password: 'wrong password!' });
+    expect(page.status).toBe(401);
+    expect(page.text).toContain('Quote the reference to your administrator');
+    const ref = /ref_[0-9a-f]{16}/.exec(page.text)![0];
+    expect(await eventOf(ref)).toMatchObject({ code: 'LOGIN_FAILED', referenceId: ref });
+    // Exactly one event for it (the route audited it; the error page did not record it again).
+    const all = (await adminGet(t, '/api/accounts/acme/audit?code=LOGIN_FAILED')).body.events as unknown[];
+    expect(all).toHaveLength(1);
   });
 });
 
