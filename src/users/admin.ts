@@ -108,15 +108,15 @@ export class UserAdmin {
     actor: Actor,
     opts: { enforceLockoutRule: boolean; clientIp?: string | null },
   ): Promise<UserView> {
+    // Read for the trail only; the store's update is what confines the change to this account.
     const before = await this.stores.users.getById(userId);
-    if (!before || before.accountId !== account.id) throw new SpError('USER_NOT_FOUND');
     const after = await this.stores.users.update(
       account.id,
       userId,
       patch,
       opts.enforceLockoutRule ? lastAdminGuard : undefined,
     );
-    if (!after) throw new SpError('USER_NOT_FOUND');
+    if (!after || !before) throw new SpError('USER_NOT_FOUND');
     const by = actorText(actor);
     const events: { code: string; detail: string }[] = [];
     if (before.disabled !== after.disabled) {

@@ -28,20 +28,15 @@ export function effectiveRole(
 }
 
 /**
- * An SSO user that can sign in now: enabled, and attached to the account's active connection (it signed
- * in through that connection at least once). A user orphaned by a connection delete is not, until it
- * signs in through the new connection: nobody has shown that the new IdP knows it.
+ * An SSO user that can sign in now: enabled, and attached to the account's current connection. Only a
+ * successful sign-in through a connection attaches a user to it (`upsertFromSso`), which also activates
+ * the connection: so the user has signed in with SSO, through the IdP in place now. A user orphaned by a
+ * connection delete is not, until it signs in through the new connection: nobody has shown that the new
+ * IdP knows it.
  */
 export function canSignInWithSso(user: User, state: Pick<AccountState, 'connection'>): boolean {
   const conn = state.connection;
-  return (
-    user.kind === 'sso' &&
-    !user.disabled &&
-    conn !== null &&
-    conn.status === 'active' &&
-    user.connectionId === conn.id &&
-    user.lastLoginAt !== null
-  );
+  return user.kind === 'sso' && !user.disabled && conn !== null && user.connectionId === conn.id;
 }
 
 /** A local user that can sign in now: enabled, with a password, in an account that is not SSO-only. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
+import { provisionUser } from '../../src/users/provision.js';
 import {
   ADMIN_TOKEN,
   adminGet,
@@ -302,6 +303,32 @@ describe('PATCH /api/accounts/:slug/users/:userId', () => {
     await patchUser(bossId, { roleOverride: 'member' });
     const fresh = await sso(BOSS, [ADMIN_GROUP]);
     expect((await me(t, fresh).expect(200)).body.role).toBe('member');
+  });
+
+  it('provisioning hands the session the effective role (the override), not the one the groups give', async () => {
+    await sso(BOSS, [ADMIN_GROUP]);
+    const boss = await user(BOSS.nameId);
+    await patchUser(boss.id, { roleOverride: 'member' }).expect(200);
+    const account = (await t.sp.stores.accounts.getBySlug('acme'))!;
+    const connection = (await t.sp.stores.connections.getByAccount(account.id))!;
+    const profile = {
+      email: BOSS.email,
+      name: null,
+      givenName: null,
+      familyName: null,
+      groups: [ADMIN_GROUP],
+    };
+    const provisioned = await provisionUser(
+      t.sp.stores.users,
+      account,
+      connection,
+      BOSS.nameId,
+      profile,
+      {},
+      undefined,
+      'sp-initiated',
+    );
+    expect(provisioned).toMatchObject({ id: boss.id, role: 'member', created: false });
   });
 
   it('puts every change in the trail with who made it', async () => {

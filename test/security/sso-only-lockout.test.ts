@@ -17,9 +17,11 @@ import {
   patchSettings,
   postAcs,
   responseFor,
+  SSO_URL,
   startSp,
   type TestSp,
 } from '../support/harness.js';
+import { idpKey } from '../support/idp.js';
 
 const PASSWORD = 'correct horse battery staple';
 const ROOT = 'root@acme.test';
@@ -247,6 +249,25 @@ describe('the lockout rule: the last administrator who can sign in cannot be dis
     // …unless the operator accepts command-line-only recovery.
     expect((await patchAccount({ adminGroups: [], acceptCliRecoveryOnly: true })).status).toBe(200);
     expect((await me(t, boss).expect(200)).body.role).toBe('member');
+  });
+
+  it('does not count an SSO admin orphaned by a connection delete until they sign in through the new one', async () => {
+    const password = await passwordAdmin();
+    await patchSettings(t, 'acme', { adminGroups: [ADMIN_GROUP] });
+    await sso(BOSS, [ADMIN_GROUP]);
+    await request(t.app).delete('/api/accounts/acme/saml').set('Authorization', AUTH).expect(204);
+    await request(t.app)
+      .put('/api/accounts/acme/saml')
+      .set('Authorization', AUTH)
+      .send({ certificate: idpKey.cert, ssoUrl: SSO_URL })
+      .expect(200);
+    await sso(JANE); // the new connection works (active), for Jane
+    const root = await idOf(ROOT);
+    expect((await patchUser(root, { disabled: true }, password)).body.error?.code).toBe('LAST_ADMIN');
+    expect((await patchAccount({ ssoOnly: true })).body.error?.code).toBe('SSO_ONLY_NO_SSO_ADMIN');
+    // Once the boss signed in through the new connection, they count again.
+    await sso(BOSS, [ADMIN_GROUP]);
+    expect((await patchUser(root, { disabled: true }, password)).status).toBe(200);
   });
 
   it('does not block anything in an account that has no usable admin to lose', async () => {
