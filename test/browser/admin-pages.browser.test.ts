@@ -198,5 +198,47 @@ describe.skipIf(!existsSync(CHROMIUM))(
       expect(messages).toEqual([]);
       await context.close();
     }, 60_000);
+
+    it('on a phone, the users table scrolls inside its box (the page does not), and Disable/Enable work', async () => {
+      // After the tests above: the IdP is imported and Jane has signed in.
+      const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+      const page = await newPage(context);
+      await page.goto(`${base}/login/password?account=acme`);
+      await page.fill('#email', 'admin@acme.test');
+      await page.fill('#password', PASSWORD);
+      await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type=submit]')]);
+
+      const widths = await page.evaluate<{
+        page: number;
+        viewport: number;
+        box: number;
+        table: number;
+        overflow: string;
+        hint: string;
+      }>(
+        `(() => { const w = document.querySelector('#users .table-wrap'); return {
+          page: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth,
+          box: w.clientWidth, table: w.scrollWidth, overflow: getComputedStyle(w).overflowX,
+          hint: getComputedStyle(document.querySelector('#users .scroll-hint')).display }; })()`,
+      );
+      expect(widths.page).toBeLessThanOrEqual(widths.viewport); // no sideways scrolling of the page
+      expect(widths.table).toBeGreaterThan(widths.box); // the table does scroll, inside its box
+      expect(widths.overflow).toBe('auto');
+      expect(widths.hint).toBe('block'); // and says so
+
+      const row = page.locator('#users tr', { hasText: 'jane.doe@example.com' });
+      await row.scrollIntoViewIfNeeded();
+      await page.locator('#users').screenshot({ path: SCREENSHOT.replace('.png', '-users-phone.png') });
+      await Promise.all([
+        page.waitForURL(/saved=user/),
+        row.getByRole('button', { name: 'Disable' }).click(),
+      ]);
+      expect(await page.textContent('.notice')).toContain('The user was changed.');
+      expect(await row.textContent()).toContain('disabled');
+      await Promise.all([page.waitForURL(/saved=user/), row.getByRole('button', { name: 'Enable' }).click()]);
+      expect(await row.textContent()).toContain('enabled');
+      expect(messages).toEqual([]);
+      await context.close();
+    }, 60_000);
   },
 );

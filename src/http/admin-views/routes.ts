@@ -522,7 +522,7 @@ function userRow(base: string, token: string, u: UserView, self: string): Html {
   const more = u.groups.length - groups.length;
   const who = u.email ?? u.nameId;
   return html`<tr class="${u.disabled ? 'user-disabled' : ''}">
-    <td class="wrap">
+    <td class="who">
       <strong>${who}</strong>${u.id === self ? html` <span class="badge badge-none">you</span>` : ''}
       ${u.name ? html`<br /><span class="muted">${u.name}</span>` : ''}
       ${u.email !== null && u.kind === 'sso' ? html`<br /><span class="muted">NameID <code>${u.nameId}</code></span>` : ''}
