@@ -78,7 +78,12 @@ describe('the reference on an error page', () => {
             .send({ token: 'A'.repeat(43) }),
         'CSRF_INVALID',
       ],
-      ['login without SSO configured', () => request(t.app).get('/sso/bare/login'), 'SSO_NOT_CONFIGURED'],
+      // (by acme's admin: bare's trail must not learn who they are)
+      [
+        'login without SSO configured',
+        () => request(t.app).get('/sso/bare/login').set('Cookie', admin),
+        'SSO_NOT_CONFIGURED',
+      ],
       [
         'a used test sign-in link',
         () => request(t.app).get(`/sso/acme/tests/${'B'.repeat(43)}`),
@@ -102,8 +107,8 @@ describe('the reference on an error page', () => {
         'NOT_FOUND',
       ],
       [
-        'signed-in user on an unknown page',
-        () => request(t.app).get('/no/such/page').set('Cookie', admin),
+        'admin page: a malformed reference',
+        () => request(t.app).get('/admin/reference?ref=nonsense').set('Cookie', admin),
         'NOT_FOUND',
       ],
     ];
@@ -115,6 +120,14 @@ describe('the reference on an error page', () => {
       const slug = what === 'login without SSO configured' ? 'bare' : 'acme';
       const event = await adminGet(t, `/api/accounts/${slug}/audit/${ref}`);
       expect({ what, code: event.body.code }).toEqual({ what, code });
+      // The signed-in user is named only in their own account's trail.
+      const own = what.startsWith('admin page');
+      expect({ what, subject: event.body.subject, userId: Boolean(event.body.userId) }).toEqual({
+        what,
+        subject: own ? 'root@acme.test' : (event.body.subject ?? null),
+        userId: own,
+      });
+      if (slug === 'bare') expect(event.body.subject).toBeNull();
       // Another account's admin does not find it.
       const other = slug === 'acme' ? 'bare' : 'acme';
       await request(t.app)
@@ -160,9 +173,12 @@ describe('the reference on an error page', () => {
   });
 
   it('names the server log, not an administrator, when no account’s trail can hold it', async () => {
+    const admin = await adminSession();
     for (const load of [
       () => request(t.app).get('/sso/nobody/login'),
       () => request(t.app).get('/no/such/page'),
+      // A URL no route knows is nobody's event, signed in or not.
+      () => request(t.app).get('/no/such/page').set('Cookie', admin),
       () => postAcs(t, 'nobody', 'junk', { html: true }),
     ]) {
       const res = await load();

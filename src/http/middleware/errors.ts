@@ -87,7 +87,10 @@ export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = 
       res.json({ error: { code: error.code, message: error.message, referenceId } });
       return;
     }
-    const { slug, sameAsSession } = accountOf(req);
+    // A URL no route knows (a typo, a scanner, a browser extension's probe) is no event of the signed-in
+    // user's account: recording it would fill the trail with noise anyone signed in can make.
+    const { slug, sameAsSession } =
+      res.locals.noRoute === true ? { slug: null, sameAsSession: false } : accountOf(req);
     const user = sameAsSession ? req.session.user : undefined;
     const findable = opts.audit
       ? opts.audit({
@@ -122,4 +125,7 @@ export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = 
 }
 
 /** 404 for anything no route matched. */
-export const notFound: RequestHandler = (_req, _res, next) => next(new SpError('NOT_FOUND'));
+export const notFound: RequestHandler = (_req, res, next) => {
+  res.locals.noRoute = true;
+  next(new SpError('NOT_FOUND'));
+};
