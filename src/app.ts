@@ -15,6 +15,8 @@ import { sessionGuard } from './http/middleware/session-guard.js';
 import { pagesRouter } from './http/pages.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
+import { SetupLinkService } from './accounts/setup-links.js';
+import { setupLinksRouter } from './http/setup-links.js';
 import { SsoService } from './sso/service.js';
 import { openStorage } from './storage/index.js';
 import type { Stores } from './storage/types.js';
@@ -82,6 +84,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   }, 60_000);
   sweeper.unref();
 
+  const setupLinks = new SetupLinkService(stores, config.baseUrl);
   const connections = new ConnectionService(stores, config.baseUrl, { production });
   const sso = new SsoService(
     stores,
@@ -149,6 +152,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     adminViewsRouter({
       connections,
       sso,
+      links: setupLinks,
       stores,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
@@ -162,6 +166,18 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
       origin: new URL(config.baseUrl).origin,
+    }),
+  );
+  router.use(
+    setupLinksRouter({
+      links: setupLinks,
+      connections,
+      stores,
+      adminApiToken: config.adminApiToken,
+      origin: new URL(config.baseUrl).origin,
+      basePath: new URL(config.baseUrl).pathname.replace(/\/$/, ''),
+      perMinute: config.rateLimitAdminPerMinute,
+      loginPerMinute: config.rateLimitLoginPerMinute,
     }),
   );
   router.use(errorHandler(logger));

@@ -151,6 +151,10 @@ const catalog = {
     message:
       'This sign-in confirmation has expired, was already used or was opened in another browser. Sign in again.',
   },
+  SETUP_LINK_INVALID: {
+    status: 410,
+    message: 'This setup link has expired or was revoked. Ask for a new one.',
+  },
   SIGN_IN_TEST_LINK_INVALID: {
     status: 410,
     message: 'This test sign-in link was already used, has expired or belongs to a replaced connection.',

@@ -184,6 +184,9 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     `Sign-in from the Auth0 application tile is turned off for this account (idpInitiated: false). Users start from ${c.loginUrl}; or turn idpInitiated on.`,
   LOGIN_CONFIRMATION_INVALID: (_f, c) =>
     `The confirmation expired or was used already: sign in again from ${c.loginUrl}.`,
+  SETUP_LINK_INVALID: generic(
+    'Ask the operator for a new setup link (POST /api/accounts/:slug/setup-links or the CLI).',
+  ),
   SIGN_IN_TEST_LINK_INVALID: generic('Start a new test sign-in: each link works once, for 30 minutes.'),
   SAML_REPLAY: (_f, c) =>
     `Each response can be used once: the browser posted it again (Back or reload). Sign in again from ${c.loginUrl}.`,

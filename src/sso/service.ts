@@ -54,7 +54,7 @@ export type ConfirmedAssertion = Pick<VerifiedAssertion, 'assertionId' | 'issuer
 export interface CurrentSession {
   accountSlug: string;
   nameId: string;
-  via: 'sso' | 'password';
+  via: 'sso' | 'password' | 'setup-link';
 }
 
 /** A sign-in that waits for the user to confirm it on a page of this origin. */

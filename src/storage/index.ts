@@ -11,6 +11,7 @@ import {
   SqlAuditStore,
   SqlConnectionStore,
   SqlOneTimeStore,
+  SqlSetupLinkStore,
   SqlSignInTestStore,
   SqlUserStore,
 } from './sql/stores.js';
@@ -117,6 +118,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(sqlAudit),
     signInTests: guardStore(sqlSignInTests),
+    setupLinks: guardStore(new SqlSetupLinkStore(db)),
     oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
       await pingDatabase();

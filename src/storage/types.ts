@@ -143,6 +143,7 @@ export interface AuditQuery {
 export interface AccountStore {
   create(input: { slug: string; name: string }): Promise<Account>;
   getBySlug(slug: string): Promise<Account | null>;
+  getById(id: string): Promise<Account | null>;
   updateSettings(accountId: string, settings: AccountSettings): Promise<Account>;
 }
 
@@ -227,6 +228,26 @@ export interface SignInTestStore {
   deleteExpiredBefore(cutoff: string): Promise<number>;
 }
 
+/** A setup link: an admin session for one account, for whoever opens it, until expiry or revocation. */
+export interface SetupLink {
+  id: string;
+  accountId: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+export interface SetupLinkStore {
+  create(input: { id: string; accountId: string; tokenHash: string; expiresAt: string }): Promise<SetupLink>;
+  /** The account's links, newest first. */
+  list(accountId: string): Promise<SetupLink[]>;
+  get(id: string): Promise<SetupLink | null>;
+  /** The link whose secret has this hash (whatever its state). */
+  findByTokenHash(tokenHash: string): Promise<SetupLink | null>;
+  /** Revokes a link of the account; false when there is no such link. Idempotent. */
+  revoke(accountId: string, id: string, at: string): Promise<boolean>;
+}
+
 export interface AuditStore {
   /**
    * Stores one event. Free-text fields are capped (see `AUDIT_TEXT_LIMITS`) and stripped of control
@@ -260,6 +281,7 @@ export interface Stores {
   users: UserStore;
   audit: AuditStore;
   signInTests: SignInTestStore;
+  setupLinks: SetupLinkStore;
   oneTime: OneTimeStore;
   /** Reports whether every backend answers. */
   ping(): Promise<void>;

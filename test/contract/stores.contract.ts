@@ -18,7 +18,7 @@ import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../..
 /** One open handle on an engine. */
 export interface ContractHandle {
   /** The record stores (accounts, connections, users, audit), when the engine holds them. */
-  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit' | 'signInTests'>;
+  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit' | 'signInTests' | 'setupLinks'>;
   oneTime?: OneTimeStore;
   sessionStore?: session.Store;
   close(): Promise<void>;
@@ -146,6 +146,8 @@ export function storeContract(engine: ContractEngine): void {
             requireEmail: true,
           });
           expect(await rec(b).accounts.getBySlug(slug)).toEqual(created);
+          expect(await rec(b).accounts.getById(created.id)).toEqual(created);
+          expect(await rec(b).accounts.getById(`none-${uid()}`)).toBeNull();
           expect(await rec(a).accounts.getBySlug(`none-${uid()}`)).toBeNull();
         });
 
@@ -411,6 +413,41 @@ export function storeContract(engine: ContractEngine): void {
             'auth0|a',
             'auth0|b',
           ]);
+        });
+      });
+
+      describe('setup links', () => {
+        it('creates, lists newest first, finds by hash, revokes within the account only', async () => {
+          const acc = await rec(a).accounts.create({ slug: `setup-${uid()}`, name: 'S' });
+          const other = await rec(a).accounts.create({ slug: `setup-${uid()}`, name: 'O' });
+          const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+          const first = await rec(a).setupLinks.create({
+            id: `l-${uid()}`,
+            accountId: acc.id,
+            tokenHash: `h-${uid()}`,
+            expiresAt,
+          });
+          await new Promise((r) => setTimeout(r, 5));
+          const hash = `h-${uid()}`;
+          const second = await rec(a).setupLinks.create({
+            id: `l-${uid()}`,
+            accountId: acc.id,
+            tokenHash: hash,
+            expiresAt,
+          });
+          expect((await rec(b).setupLinks.list(acc.id)).map((l) => l.id)).toEqual([second.id, first.id]);
+          expect(await rec(b).setupLinks.findByTokenHash(hash)).toEqual(second);
+          expect(await rec(b).setupLinks.findByTokenHash(`none-${uid()}`)).toBeNull();
+          expect(await rec(a).setupLinks.revoke(other.id, second.id, new Date().toISOString())).toBe(false);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBeNull();
+          const at = new Date().toISOString();
+          expect(await rec(a).setupLinks.revoke(acc.id, second.id, at)).toBe(true);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBe(at);
+          // idempotent, and the first revocation time stays
+          expect(
+            await rec(a).setupLinks.revoke(acc.id, second.id, new Date(Date.now() + 1000).toISOString()),
+          ).toBe(true);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBe(at);
         });
       });
 

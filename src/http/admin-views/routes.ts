@@ -20,6 +20,7 @@ import {
 import { spUrls } from '../../connections/urls.js';
 import { SpError, isSpError } from '../../errors.js';
 import type { Account, AccountSettings, AuditEvent, Stores, User } from '../../storage/types.js';
+import type { SetupLinkService, SetupLinkView } from '../../accounts/setup-links.js';
 import type { SignInTestView, SsoService } from '../../sso/service.js';
 import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
@@ -33,6 +34,7 @@ const SAVED: Readonly<Record<string, string>> = {
   metadata:
     'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
   settings: 'The settings were saved.',
+  'link-revoked': 'The setup link was revoked; the sessions it opened have ended.',
 };
 
 const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
@@ -249,6 +251,60 @@ function auth0Section(baseUrl: string, account: Account): Html {
     </dl>
     <h3>SAML2 Web App addon — Settings JSON</h3>
     <pre class="json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+  </section>`;
+}
+
+function setupLinksSection(base: string, token: string, links: SetupLinkView[]): Html {
+  const rows = links.map(
+    (l) =>
+      html`<tr>
+        <td><code>${l.id.slice(0, 8)}</code></td>
+        <td>${fmtTime(l.createdAt)}</td>
+        <td>${fmtTime(l.expiresAt)}</td>
+        <td>${l.status}</td>
+        <td>
+          ${
+            l.status === 'active'
+              ? html`<form
+                  method="post"
+                  action="${`${base}/admin/setup-links/${l.id}/revoke`}"
+                  class="inline"
+                >
+                  <input type="hidden" name="_csrf" value="${token}" />
+                  <button type="submit" class="secondary">Revoke</button>
+                </form>`
+              : ''
+          }
+        </td>
+      </tr>`,
+  );
+  return html`<section>
+    <h2>Setup links</h2>
+    <p class="muted">
+      Links that open these setup pages without a password, made by the operator (<code
+        >npm run cli -- setup-link create ACCOUNT</code
+      >). Revoking a link ends the sessions it opened.
+    </p>
+    ${
+      links.length === 0
+        ? html`<p class="muted">No setup links.</p>`
+        : html`<div class="table-wrap">
+            <table>
+              <thead>
+                <tr>
+                  <th>Link</th>
+                  <th>Created</th>
+                  <th>Expires</th>
+                  <th>Status</th>
+                  <th></th>
+                </tr>
+              </thead>
+              <tbody>
+                ${rows}
+              </tbody>
+            </table>
+          </div>`
+    }
   </section>`;
 }
 
@@ -514,6 +570,7 @@ function auditSection(events: AuditEvent[]): Html {
 export function adminViewsRouter(opts: {
   connections: ConnectionService;
   sso: SsoService;
+  links: SetupLinkService;
   stores: Stores;
   baseUrl: string;
   perMinute: number;
@@ -543,9 +600,10 @@ export function adminViewsRouter(opts: {
     const account = await opts.connections.account(user.accountSlug);
     const stored = await opts.stores.connections.getByAccount(account.id);
     const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
-    const [users, events] = await Promise.all([
+    const [users, events, links] = await Promise.all([
       opts.stores.users.listByAccount(account.id),
       opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
+      opts.links.list(account),
     ]);
     const base = req.baseUrl;
     const token = csrfToken(res);
@@ -563,7 +621,12 @@ export function adminViewsRouter(opts: {
       <header class="topbar">
         <p class="muted">
           Signed in as
-          <strong>${user.email ?? user.nameId}</strong> (${user.via === 'password' ? 'password' : 'SSO'}) ·
+          ${
+            user.via === 'setup-link'
+              ? html`<strong>a setup link</strong> ·`
+              : html`<strong>${user.email ?? user.nameId}</strong>
+                  (${user.via === 'password' ? 'password' : 'SSO'}) ·`
+          }
           account <code>${account.slug}</code>
         </p>
         <form method="post" action="${`${base}/logout`}" class="inline">
@@ -574,7 +637,8 @@ export function adminViewsRouter(opts: {
       <h1>Single sign-on for ${account.name}</h1>
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
       ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
-      ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)} ${auditSection(events)}
+      ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)}
+      ${setupLinksSection(base, token, links)} ${auditSection(events)}
     </div>`;
     res
       .status(status)
@@ -670,6 +734,19 @@ export function adminViewsRouter(opts: {
       res.redirect(303, `${req.baseUrl}/admin?saved=settings`);
     },
     formErrors('settings'),
+  );
+
+  router.post(
+    '/admin/setup-links/:id/revoke',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const account = await opts.connections.account(req.session.user!.accountSlug);
+      await opts.links.revoke(account, String(req.params.id));
+      res.redirect(303, `${req.baseUrl}/admin?saved=link-revoked`);
+    },
   );
 
   // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP).

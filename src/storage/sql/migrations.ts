@@ -195,6 +195,25 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('kind').execute();
       },
     },
+    '0008_setup_links': {
+      async up(db: Kysely<unknown>) {
+        // Links a vendor hands a customer's IT admin: an admin session for one account, until the link
+        // expires or is revoked. Only a hash of the link's secret is stored.
+        await db.schema
+          .createTable('setup_links')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema.createIndex('setup_links_account').on('setup_links').column('account_id').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('setup_links').ifExists().execute();
+      },
+    },
     '0005_diagnosis': {
       async up(db: Kysely<unknown>) {
         await inTransaction(db, async (tx) => {
@@ -292,7 +311,14 @@ export async function migrateToLatest(
   target?: string,
 ): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
-  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
+  // Unordered: migrations developed in parallel (0006, 0007, 0008…) may land in any order; each is
+  // applied once whatever the order, and none depends on another's tables.
+  const migrator = new Migrator({
+    db,
+    provider,
+    allowUnorderedMigrations: true,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await (target === undefined
     ? migrator.migrateToLatest()
     : migrator.migrateTo(target));

@@ -58,6 +58,15 @@ export interface AuditTable {
   hint: string | null;
 }
 
+export interface SetupLinksTable {
+  id: string;
+  account_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface SignInTestsTable {
   id: string;
   account_id: string;
@@ -90,6 +99,7 @@ export interface Database {
   users: UsersTable;
   audit: AuditTable;
   sign_in_tests: SignInTestsTable;
+  setup_links: SetupLinksTable;
   one_time: OneTimeTable;
   sessions: SessionsTable;
 }
