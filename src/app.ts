@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { resolveConfig } from './config/load.js';
 import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
+import { loadTokenKeys } from './config/token-keys.js';
+import { BotService } from './bots/service.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
@@ -59,6 +61,11 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger.warn(
       'using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)',
     );
+  const tokenKeys = await loadTokenKeys(config.tokenSigningKeyFile, config.tokenVerifyKeyFiles, production);
+  if (tokenKeys.isDevKey)
+    logger.warn(
+      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npm run cli -- generate-token-key)',
+    );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
       'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, secure session cookies will not be set',
@@ -83,6 +90,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   sweeper.unref();
 
   const connections = new ConnectionService(stores, config.baseUrl);
+  const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const sso = new SsoService(
     stores,
     keys,
@@ -137,6 +145,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     ssoRouter({
       sso,
+      bots,
       baseUrl: config.baseUrl,
       requestTtlMs: config.requestTtlSeconds * 1000,
       maxSamlResponseBytes: config.maxSamlResponseBytes,
@@ -156,6 +165,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     adminApiRouter({
       connections,
       stores,
+      bots,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
       origin: new URL(config.baseUrl).origin,

@@ -3,6 +3,7 @@ import type session from 'express-session';
 import { errorCatalog } from '../errors.js';
 import { guardStore, throwStoreError } from './errors.js';
 import { openRedisBackend, type RedisBackend } from './redis/index.js';
+import { SqlBotStore } from './sql/bot-store.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -114,6 +115,9 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     connections: guardStore(new SqlConnectionStore(db)),
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(sqlAudit),
+    // Always SQL, also with Redis: a revocation must be seen by every instance at once, and the
+    // database is the one place they all read.
+    bots: guardStore(new SqlBotStore(db)),
     oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
       await pingDatabase();
