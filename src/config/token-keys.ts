@@ -88,13 +88,20 @@ function isDevKey(publicKey: KeyObject): boolean {
   return createHash('sha256').update(spki).digest('hex') === DEV_TOKEN_KEY_SPKI_SHA256;
 }
 
+/** The public JWK members of a key, built member by member: a private member can never slip in. */
+async function publicMembers(key: KeyObject): Promise<JWK> {
+  const { kty, crv, x, y, n, e } = await exportJWK(key.type === 'private' ? createPublicKey(key) : key);
+  return Object.fromEntries(Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined));
+}
+
+/** The key id of a token key: its RFC 7638 JWK thumbprint (SHA-256, base64url), the same on every instance. */
+export async function tokenKeyId(key: KeyObject): Promise<string> {
+  return calculateJwkThumbprint(await publicMembers(key), 'sha256');
+}
+
 async function describeKey(setting: string, file: string, publicKey: KeyObject): Promise<TokenKey> {
   const alg = algorithmOf(setting, file, publicKey);
-  const { kty, crv, x, y, n, e } = await exportJWK(publicKey);
-  // Built member by member from the public key: a private member can never slip into the JWKS.
-  const members = Object.fromEntries(
-    Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined),
-  ) as JWK;
+  const members = await publicMembers(publicKey);
   const kid = await calculateJwkThumbprint(members, 'sha256');
   return Object.freeze({
     kid,
