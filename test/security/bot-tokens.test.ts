@@ -207,12 +207,14 @@ describe('bad bot tokens (dev key, ES256)', () => {
     await expectRefused(t, await resign(good, { header: { typ: undefined } }), 'TOKEN_TYPE_INVALID');
   });
 
-  it('missing sub/jti/iat, or iat in the future → TOKEN_CLAIMS_INVALID', async () => {
+  it('missing sub/jti/iat, iat or nbf in the future, a non-numeric exp → TOKEN_CLAIMS_INVALID', async () => {
     for (const claims of [
       { sub: undefined },
       { jti: undefined },
       { iat: undefined },
       { iat: now() + 120 },
+      { nbf: now() + 120 },
+      { exp: 'tomorrow' },
       { jti: 'x' },
     ]) {
       await expectRefused(t, await resign(good, { claims }), 'TOKEN_CLAIMS_INVALID');
