@@ -6,7 +6,7 @@ import { resolveConfig } from './config/load.js';
 import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
 import { loadTokenKeys } from './config/token-keys.js';
-import { BotService } from './bots/service.js';
+import { BotService, type BotPrincipal } from './bots/service.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
@@ -41,6 +41,12 @@ export interface SamlSp {
   config: SpConfig;
   stores: Stores;
   logger: Logger;
+  /**
+   * Checks a bot token (the value after `Bearer `) for the host application's own routes, exactly as the
+   * kit's API does: signature, claims, and issued/revoked/disabled in the database. Throws a
+   * {@link SpError} with a `TOKEN_*` code (401) otherwise.
+   */
+  authenticateBot: (token: string) => Promise<BotPrincipal>;
   close: () => Promise<void>;
 }
 
@@ -178,6 +184,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     config,
     stores,
     logger,
+    authenticateBot: (token) => bots.authenticate(token),
     close: async () => {
       clearInterval(sweeper);
       await stores.close();

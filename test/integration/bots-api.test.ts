@@ -25,6 +25,7 @@ import {
   meWith,
   partsOf,
 } from '../support/bots.js';
+import { isSpError } from '../../src/errors.js';
 import { openSqlDatabase } from '../../src/storage/sql/engine.js';
 
 const AUTH = `Bearer ${ADMIN_TOKEN}`;
@@ -299,6 +300,24 @@ describe('bots and bot tokens through the admin API', () => {
       .set('Cookie', cookies)
       .send({ name: 'x', role: 'member' });
     expectCode(elsewhere, 403, 'FORBIDDEN');
+  });
+
+  it('sp.authenticateBot() checks a token for the host application exactly like the API does', async () => {
+    const { bot, issued } = await botWithToken(t, 'acme', 'member', 'host-side');
+    expect(await t.sp.authenticateBot(issued.token)).toEqual({
+      botId: bot.id,
+      botName: 'host-side',
+      role: 'member',
+      accountId: expect.any(String),
+      accountSlug: 'acme',
+      tokenId: issued.id,
+    });
+    await expect(t.sp.authenticateBot('a.b.c')).rejects.toSatisfy((e) => isSpError(e, 'TOKEN_MALFORMED'));
+    await request(t.app)
+      .delete(`/api/accounts/acme/bots/${bot.id}/tokens/${issued.id}`)
+      .set('Authorization', AUTH)
+      .expect(204);
+    await expect(t.sp.authenticateBot(issued.token)).rejects.toSatisfy((e) => isSpError(e, 'TOKEN_REVOKED'));
   });
 
   it('GET /.well-known/jwks.json publishes the public signing key under its kid, never a private part', async () => {
