@@ -163,6 +163,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     adminViewsRouter({
       connections,
       stores,
+      bots,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
     }),
