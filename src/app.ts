@@ -5,6 +5,8 @@ import type { Logger } from 'pino';
 import { resolveConfig } from './config/load.js';
 import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
+import { loadTokenKeys } from './config/token-keys.js';
+import { BotService, type BotPrincipal } from './bots/service.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
@@ -41,6 +43,12 @@ export interface SamlSp {
   config: SpConfig;
   stores: Stores;
   logger: Logger;
+  /**
+   * Checks a bot token (the value after `Bearer `) for the host application's own routes, exactly as the
+   * kit's API does: signature, claims, and issued/revoked/disabled in the database. Throws a
+   * {@link SpError} with a `TOKEN_*` code (401) otherwise.
+   */
+  authenticateBot: (token: string) => Promise<BotPrincipal>;
   close: () => Promise<void>;
 }
 
@@ -60,6 +68,11 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   if (keys.isDevPair)
     logger.warn(
       'using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)',
+    );
+  const tokenKeys = await loadTokenKeys(config.tokenSigningKeyFile, config.tokenVerifyKeyFiles, production);
+  if (tokenKeys.isDevKey)
+    logger.warn(
+      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npm run cli -- generate-token-key)',
     );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
@@ -86,6 +99,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
 
   const setupLinks = new SetupLinkService(stores, config.baseUrl);
   const connections = new ConnectionService(stores, config.baseUrl, { production });
+  const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const sso = new SsoService(
     stores,
     keys,
@@ -141,6 +155,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     ssoRouter({
       sso,
+      bots,
       baseUrl: config.baseUrl,
       requestTtlMs: config.requestTtlSeconds * 1000,
       maxSamlResponseBytes: config.maxSamlResponseBytes,
@@ -154,6 +169,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       sso,
       links: setupLinks,
       stores,
+      bots,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
     }),
@@ -163,6 +179,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       connections,
       sso,
       stores,
+      bots,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
       origin: new URL(config.baseUrl).origin,
@@ -187,6 +204,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     config,
     stores,
     logger,
+    authenticateBot: (token) => bots.authenticate(token),
     close: async () => {
       clearInterval(sweeper);
       await stores.close();

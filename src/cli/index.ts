@@ -1,7 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { Command } from 'commander';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { BotService } from '../bots/service.js';
 import { ConnectionService } from '../connections/service.js';
 import { loadConfigFromEnv } from '../config/load.js';
+import { loadTokenKeys, tokenKeyId } from '../config/token-keys.js';
 import { isSpError } from '../errors.js';
 import { openStorage } from '../storage/index.js';
 import type { Stores } from '../storage/types.js';
@@ -82,6 +85,119 @@ program
     console.log(
       `account ${slug}: SSO-only ${state}${state === 'off' ? ' (password sign-in works again)' : ''}`,
     );
+  });
+
+const KEY_TYPES = {
+  ec: { alg: 'ES256', make: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey },
+  ed25519: { alg: 'EdDSA', make: () => generateKeyPairSync('ed25519').privateKey },
+  rsa: { alg: 'RS256', make: () => generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey },
+} as const satisfies Record<string, { alg: string; make: () => KeyObject }>;
+
+program
+  .command('generate-token-key')
+  .description('make a PEM private key for TOKEN_SIGNING_KEY_FILE and print its kid (RFC 7638 thumbprint)')
+  .addOption(
+    new Option('--type <type>', 'ec (P-256, ES256) | ed25519 (EdDSA) | rsa (3072 bits, RS256)')
+      .choices(Object.keys(KEY_TYPES))
+      .default('ec'),
+  )
+  .option(
+    '--out <file>',
+    'file to create with mode 0600 (never overwritten); without it the PEM goes to stdout',
+  )
+  .action(async (opts: { type: keyof typeof KEY_TYPES; out?: string }) => {
+    const { alg, make } = KEY_TYPES[opts.type];
+    const key = make();
+    const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const kid = await tokenKeyId(key);
+    if (opts.out === undefined) {
+      process.stdout.write(pem);
+      process.stderr.write(`${alg} key, kid ${kid}\n`);
+      return;
+    }
+    // 'wx': an existing key (perhaps the one in use) is never replaced by accident.
+    writeFileSync(opts.out, pem, { mode: 0o600, flag: 'wx' });
+    chmodSync(opts.out, 0o600);
+    console.log(`wrote ${opts.out} (${alg}, mode 0600); kid ${kid}`);
+    console.log(
+      `Sign with it: TOKEN_SIGNING_KEY_FILE=${opts.out}. Keep the previous key in TOKEN_VERIFY_KEY_FILES until its tokens are replaced.`,
+    );
+  });
+
+/** Stores and a bot service on the configured token keys (the production rules apply to the CLI too). */
+async function withBots<T>(fn: (bots: BotService, connections: ConnectionService) => Promise<T>): Promise<T> {
+  const config = loadConfigFromEnv();
+  const keys = await loadTokenKeys(
+    config.tokenSigningKeyFile,
+    config.tokenVerifyKeyFiles,
+    config.nodeEnv === 'production',
+  );
+  return withStores((stores, connections) => fn(new BotService(stores, keys, config.baseUrl), connections));
+}
+
+const operator = { kind: 'operator' } as const;
+
+program
+  .command('create-bot')
+  .description('create a bot (machine user) in an account; prints its id')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--name <name>', 'display name, 1 to 100 characters')
+  .addOption(new Option('--role <role>', 'admin | member').choices(['admin', 'member']).default('member'))
+  .action(async (opts: { account: string; name: string; role: string }) => {
+    const bot = await withBots(async (bots, c) =>
+      bots.createBot(await c.account(opts.account), { name: opts.name, role: opts.role }, operator),
+    );
+    console.log(`created bot ${bot.id} (${bot.role}) "${bot.name}" in ${opts.account}`);
+  });
+
+program
+  .command('issue-token')
+  .description('issue a token for a bot: the token alone on stdout (shown once), its id and expiry on stderr')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .option('--expires-in <seconds>', 'lifetime in seconds, 60 to 31622400 (default 90 days)')
+  .option('--no-expiry', 'a token that never expires (explicitly)')
+  .action(async (opts: { account: string; bot: string; expiresIn?: string; expiry: boolean }) => {
+    if (!opts.expiry && opts.expiresIn !== undefined)
+      throw new Error('--expires-in and --no-expiry exclude each other');
+    const expiresInSeconds = !opts.expiry
+      ? null
+      : opts.expiresIn === undefined
+        ? undefined
+        : Number(opts.expiresIn);
+    const issued = await withBots(async (bots, c) =>
+      bots.issueToken(
+        await c.account(opts.account),
+        opts.bot,
+        expiresInSeconds === undefined ? {} : { expiresInSeconds },
+        operator,
+      ),
+    );
+    process.stdout.write(`${issued.token}\n`);
+    process.stderr.write(
+      `token ${issued.id} for bot ${issued.botId}, ${issued.neverExpires ? 'never expires' : `expires ${issued.expiresAt}`}\n`,
+    );
+  });
+
+program
+  .command('revoke-token')
+  .description("revoke a bot's token (refused at once on every instance)")
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .requiredOption('--token <id>', 'token id (the jti)')
+  .action(async (opts: { account: string; bot: string; token: string }) => {
+    await withBots(async (bots, c) => bots.revokeToken(await c.account(opts.account), opts.bot, opts.token));
+    console.log(`revoked token ${opts.token}`);
+  });
+
+program
+  .command('disable-bot')
+  .description('disable a bot: all its tokens are refused at once')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .action(async (opts: { account: string; bot: string }) => {
+    await withBots(async (bots, c) => bots.disableBot(await c.account(opts.account), opts.bot));
+    console.log(`disabled bot ${opts.bot}`);
   });
 
 program.parseAsync().catch((err: unknown) => {

@@ -274,6 +274,57 @@ export interface OneTimeStore {
   claim(key: string, ttlMs: number): Promise<boolean>;
 }
 
+/** A machine user of one account (ingestion job, CI, script), authenticated by bot tokens. */
+export interface Bot {
+  id: string;
+  accountId: string;
+  name: string;
+  role: 'member' | 'admin';
+  /** A disabled bot's tokens are all refused; a bot is never re-enabled (create another). */
+  disabled: boolean;
+  createdAt: string;
+  disabledAt: string | null;
+  /** Who created it: `operator` (ADMIN_API_TOKEN or the CLI) or `user:<id>` (an account admin). */
+  createdBy: string;
+}
+
+/** An issued bot token: its id (the JWT `jti`) and metadata, never the token itself. */
+export interface BotToken {
+  id: string;
+  botId: string;
+  /** The key that signed it. */
+  kid: string;
+  createdAt: string;
+  /** ISO 8601 expiry; null for a token issued explicitly without expiry. */
+  expiresAt: string | null;
+  revokedAt: string | null;
+  /** Who issued it (as {@link Bot.createdBy}). */
+  createdBy: string;
+}
+
+/** A token with its bot and the bot's account slug: everything a request check needs, in one read. */
+export interface BotCredential {
+  token: BotToken;
+  bot: Bot;
+  accountSlug: string;
+}
+
+export interface BotStore {
+  create(input: { accountId: string; name: string; role: Bot['role']; createdBy: string }): Promise<Bot>;
+  getById(botId: string): Promise<Bot | null>;
+  listByAccount(accountId: string): Promise<Bot[]>;
+  /** Disables the bot (idempotent; the first disable time is kept); false when no such bot. */
+  disable(botId: string): Promise<boolean>;
+  /** Records an issued token. */
+  addToken(token: Omit<BotToken, 'createdAt' | 'revokedAt'>): Promise<BotToken>;
+  /** The bot's tokens, newest first. */
+  listTokens(botId: string): Promise<BotToken[]>;
+  /** Revokes the bot's token (idempotent; the first revocation time is kept); false when the bot has no such token. */
+  revokeToken(botId: string, tokenId: string): Promise<boolean>;
+  /** The token named by a JWT `jti`, with its bot and account, read from the shared database. */
+  credential(tokenId: string): Promise<BotCredential | null>;
+}
+
 /** Everything the app needs from storage, with its lifecycle. */
 export interface Stores {
   accounts: AccountStore;
@@ -282,6 +333,7 @@ export interface Stores {
   audit: AuditStore;
   signInTests: SignInTestStore;
   setupLinks: SetupLinkStore;
+  bots: BotStore;
   oneTime: OneTimeStore;
   /** Reports whether every backend answers. */
   ping(): Promise<void>;

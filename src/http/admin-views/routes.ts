@@ -11,6 +11,7 @@ import express, {
   type Response,
 } from 'express';
 import multer from 'multer';
+import type { BotService } from '../../bots/service.js';
 import {
   auth0Settings,
   connectionView,
@@ -26,6 +27,7 @@ import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { html, page, type Html } from '../views.js';
+import { botsSection, parseBotForm, parseTokenForm, BOTS_SHOWN, type IssuedForPage } from './bots-section.js';
 import '../session-user.js';
 
 /** The only flash messages `?saved=` can show. */
@@ -35,6 +37,9 @@ const SAVED: Readonly<Record<string, string>> = {
     'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
   settings: 'The settings were saved.',
   'link-revoked': 'The setup link was revoked; the sessions it opened have ended.',
+  bot: 'The bot was added. Issue it a token below.',
+  'bot-disabled': 'The bot was disabled: its tokens are refused from now on.',
+  'token-revoked': 'The token was revoked: it is refused from now on.',
 };
 
 const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
@@ -55,6 +60,9 @@ interface FormState {
     loginConfirmation: boolean;
     requireEmail: boolean;
   };
+  bot?: { name: string; role: string };
+  /** A token issued by this request: shown once, in this response only. */
+  issued?: IssuedForPage;
 }
 
 interface Notice {
@@ -572,6 +580,7 @@ export function adminViewsRouter(opts: {
   sso: SsoService;
   links: SetupLinkService;
   stores: Stores;
+  bots: BotService;
   baseUrl: string;
   perMinute: number;
 }): Router {
@@ -600,11 +609,17 @@ export function adminViewsRouter(opts: {
     const account = await opts.connections.account(user.accountSlug);
     const stored = await opts.stores.connections.getByAccount(account.id);
     const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
-    const [users, events, links] = await Promise.all([
+    const [users, events, links, botList] = await Promise.all([
       opts.stores.users.listByAccount(account.id),
       opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
       opts.links.list(account),
+      opts.bots.listBots(account),
     ]);
+    const bots = await Promise.all(
+      botList
+        .slice(0, BOTS_SHOWN)
+        .map(async (bot) => ({ bot, tokens: await opts.bots.listTokens(account, bot.id) })),
+    );
     const base = req.baseUrl;
     const token = csrfToken(res);
     // The test sign-in form's answer redirects to the IdP: that origin must be a form-action source.
@@ -638,6 +653,7 @@ export function adminViewsRouter(opts: {
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
       ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
       ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)}
+      ${botsSection(base, token, bots, formState.issued ?? null, formState.bot ?? null)}
       ${setupLinksSection(base, token, links)} ${auditSection(events)}
     </div>`;
     res
@@ -658,7 +674,7 @@ export function adminViewsRouter(opts: {
    * an admin session and form errors: rate limiting and unexpected errors go to the app's error handler.
    */
   const formErrors =
-    (which: 'idp' | 'metadata' | 'settings'): ErrorRequestHandler =>
+    (which: 'idp' | 'metadata' | 'settings' | 'bots'): ErrorRequestHandler =>
     (err, req, res, next) => {
       const error = toFormError(err);
       if (
@@ -674,6 +690,9 @@ export function adminViewsRouter(opts: {
       const formState: FormState = {};
       if (which === 'idp' && error.code !== 'CSRF_INVALID') {
         formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
+      }
+      if (which === 'bots' && error.code !== 'CSRF_INVALID' && req.path === '/admin/bots') {
+        formState.bot = { name: str(body.name), role: str(body.role) };
       }
       if (which === 'settings' && error.code !== 'CSRF_INVALID') {
         formState.settings = {
@@ -775,6 +794,80 @@ export function adminViewsRouter(opts: {
     const test = await opts.sso.getTest(user.accountSlug, String(req.params.id));
     res.send(page('Test sign-in', verdictBody(req.baseUrl, test)));
   });
+
+  /** The signed-in admin's account and their identity as the actor of bot changes. */
+  const botContext = async (req: Request) => {
+    const user = req.session.user!;
+    return {
+      account: await opts.connections.account(user.accountSlug),
+      actor: { kind: 'user' as const, userId: user.userId },
+    };
+  };
+
+  router.post(
+    '/admin/bots',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account, actor } = await botContext(req);
+      await opts.bots.createBot(account, parseBotForm((req.body ?? {}) as Record<string, unknown>), actor);
+      res.redirect(303, `${req.baseUrl}/admin?saved=bot#bots`);
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/tokens',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account, actor } = await botContext(req);
+      const botId = req.params.botId as string;
+      const issued = await opts.bots.issueToken(
+        account,
+        botId,
+        parseTokenForm((req.body ?? {}) as Record<string, unknown>),
+        actor,
+      );
+      const bot = (await opts.bots.listBots(account)).find((b) => b.id === botId);
+      // Rendered in this response, never behind a redirect: the token must not travel in a URL or be
+      // kept anywhere (the page is Cache-Control: no-store).
+      await render(req, res, 201, null, { issued: { ...issued, botName: bot?.name ?? botId } });
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/tokens/:tokenId/revoke',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account } = await botContext(req);
+      await opts.bots.revokeToken(account, req.params.botId as string, req.params.tokenId as string);
+      res.redirect(303, `${req.baseUrl}/admin?saved=token-revoked#bots`);
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/disable',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account } = await botContext(req);
+      await opts.bots.disableBot(account, req.params.botId as string);
+      res.redirect(303, `${req.baseUrl}/admin?saved=bot-disabled#bots`);
+    },
+    formErrors('bots'),
+  );
 
   return router;
 }

@@ -251,6 +251,50 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         }
       },
     },
+    // 0005 is taken by a parallel change; numbers only order migrations.
+    '0006_bots': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          await tx.schema
+            .createTable('bots')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+            .addColumn('name', 'text', (c) => c.notNull())
+            .addColumn('role', 'text', (c) => c.notNull().check(sql`role IN ('admin', 'member')`))
+            .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('disabled_at', 'text')
+            .addColumn('created_by', 'text', (c) => c.notNull())
+            .execute();
+          await tx.schema
+            .createIndex('bots_account')
+            .on('bots')
+            .columns(['account_id', 'created_at'])
+            .execute();
+          // Only the token's id (the JWT jti) and metadata: the signed token is shown once and never stored,
+          // so a copy of the database holds no usable credential.
+          await tx.schema
+            .createTable('bot_tokens')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+            .addColumn('kid', 'text', (c) => c.notNull())
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('expires_at', 'text')
+            .addColumn('revoked_at', 'text')
+            .addColumn('created_by', 'text', (c) => c.notNull())
+            .execute();
+          await tx.schema
+            .createIndex('bot_tokens_bot')
+            .on('bot_tokens')
+            .columns(['bot_id', 'created_at'])
+            .execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('bot_tokens').ifExists().execute();
+        await db.schema.dropTable('bots').ifExists().execute();
+      },
+    },
   };
 }
 

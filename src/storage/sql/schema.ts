@@ -93,6 +93,28 @@ export interface SessionsTable {
   expires_at: number | string;
 }
 
+export interface BotsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  role: string;
+  disabled: number;
+  created_at: string;
+  disabled_at: string | null;
+  created_by: string;
+}
+
+export interface BotTokensTable {
+  /** The JWT `jti`. */
+  id: string;
+  bot_id: string;
+  kid: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_by: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   connections: ConnectionsTable;
@@ -102,4 +124,6 @@ export interface Database {
   setup_links: SetupLinksTable;
   one_time: OneTimeTable;
   sessions: SessionsTable;
+  bots: BotsTable;
+  bot_tokens: BotTokensTable;
 }
