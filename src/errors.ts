@@ -27,7 +27,8 @@ const catalog = {
   // accounts
   ACCOUNT_SLUG_INVALID: {
     status: 400,
-    message: 'The account slug must match ^[a-z0-9][a-z0-9-]{1,62}$.',
+    message:
+      'An account name has 2 to 63 lower-case letters, digits and dashes, and starts with a letter or digit.',
   },
   ACCOUNT_EXISTS: { status: 409, message: 'An account with this slug already exists.' },
   ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account.' },

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Router } from 'express';
 import { SpError } from '../errors.js';
 import { csrfToken } from './middleware/csrf.js';
-import { html, page } from './views.js';
+import { esc, html, page } from './views.js';
 import './session-user.js';
 
 const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf8');
@@ -49,10 +49,24 @@ export function pagesRouter(): Router {
     res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
   });
 
+  // The start page's form lands here. Browsers apply the page's CSP `form-action 'self'` to every
+  // redirect a form submission follows, so a redirect chain from this form to the IdP's origin would be
+  // blocked: answer with a page that moves on by itself (a meta refresh is a new navigation, not part of
+  // the form submission), with a link for the rare browser that does not follow it.
   router.get('/login', (req, res) => {
-    const account = req.query.account;
-    if (typeof account !== 'string' || !SLUG.test(account)) throw new SpError('ACCOUNT_SLUG_INVALID');
-    res.redirect(302, `sso/${account}/login`);
+    const account = typeof req.query.account === 'string' ? req.query.account.trim().toLowerCase() : '';
+    if (!SLUG.test(account)) throw new SpError('ACCOUNT_SLUG_INVALID');
+    const next = `${req.baseUrl}/sso/${account}/login`;
+    res
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(
+        page(
+          'Signing in…',
+          html`<h1>Signing in to ${account}…</h1>
+            <p>Taking you to your identity provider. <a href="${next}">Continue</a> if nothing happens.</p>`,
+        ).replace('<head>', `<head>\n<meta http-equiv="refresh" content="0;url=${esc(next)}">`),
+      );
   });
 
   router.get('/favicon.ico', (_req, res) => {

@@ -1,0 +1,208 @@
+/**
+ * Setup links (capability URLs, W3C TAG "Good Practices for Capability URLs"; OWASP ASVS V3 session
+ * management): a link opens an admin session for ONE account, only while it is neither expired nor
+ * revoked — revoking it ends the sessions it opened, at once. Creating links needs the operator's token.
+ * A link never silently replaces another session in the browser (login CSRF with a link for the
+ * attacker's own account).
+ */
+import request from 'supertest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  ADMIN_TOKEN,
+  adminGet,
+  cookiesFrom,
+  createAccountWithIdp,
+  me,
+  postAcs,
+  responseFor,
+  startSp,
+  type TestSp,
+} from '../support/harness.js';
+
+const AUTH = `Bearer ${ADMIN_TOKEN}`;
+const ORIGIN = 'http://localhost:3000';
+
+describe('setup links', () => {
+  let t: TestSp;
+  beforeEach(async () => {
+    t = await startSp();
+    await createAccountWithIdp(t, 'acme');
+    await createAccountWithIdp(t, 'other');
+  });
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await t.close();
+  });
+
+  async function newLink(slug = 'acme', body: Record<string, unknown> = {}) {
+    const res = await request(t.app)
+      .post(`/api/accounts/${slug}/setup-links`)
+      .set('Authorization', AUTH)
+      .send(body);
+    expect(res.status).toBe(201);
+    expect(res.body.url).toMatch(new RegExp(`^${ORIGIN}/setup/[A-Za-z0-9_-]{43}$`));
+    return res.body as { id: string; url: string; expiresAt: string };
+  }
+
+  /** Opens the link like a browser clicking it in an e-mail; returns the session cookies. */
+  function open(url: string, cookies: string[] = []) {
+    const req = request(t.app).get(new URL(url).pathname);
+    if (cookies.length > 0) req.set('Cookie', cookies.join('; '));
+    return req;
+  }
+
+  it('opening the link gives an admin session for that account alone', async () => {
+    const link = await newLink();
+    const res = await open(link.url);
+    expect(res.status).toBe(303);
+    expect(res.headers.location).toBe('/admin');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    const session = cookiesFrom(res);
+    expect((await me(t, session).expect(200)).body).toMatchObject({ account: 'acme', role: 'admin' });
+    await request(t.app).get('/admin').set('Cookie', session).expect(200);
+    await request(t.app).get('/api/accounts/acme/saml').set('Cookie', session).expect(200);
+    // nothing else: another account, operator-only routes
+    await request(t.app).get('/api/accounts/other/saml').set('Cookie', session).expect(403);
+    await request(t.app)
+      .post('/api/accounts')
+      .set('Cookie', session)
+      .set('Origin', ORIGIN)
+      .send({ slug: 'x-new', name: 'X' })
+      .expect(403);
+    await request(t.app)
+      .post('/api/accounts/acme/setup-links')
+      .set('Cookie', session)
+      .set('Origin', ORIGIN)
+      .send({})
+      .expect(403);
+  });
+
+  it('only the operator token creates links; expiresInHours is bounded', async () => {
+    await request(t.app).post('/api/accounts/acme/setup-links').send({}).expect(401);
+    for (const bad of [
+      { expiresInHours: 0 },
+      { expiresInHours: 10_000 },
+      { expiresInHours: '3' },
+      { other: 1 },
+    ]) {
+      const res = await request(t.app)
+        .post('/api/accounts/acme/setup-links')
+        .set('Authorization', AUTH)
+        .send(bad);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('REQUEST_INVALID');
+    }
+    const link = await newLink('acme', { expiresInHours: 1 });
+    expect(Date.parse(link.expiresAt) - Date.now()).toBeLessThanOrEqual(3600_000);
+  });
+
+  it('revoking the link ends the sessions it opened, at once; the link stops working', async () => {
+    const link = await newLink();
+    const session = cookiesFrom(await open(link.url));
+    await me(t, session).expect(200);
+    await request(t.app)
+      .delete(`/api/accounts/acme/setup-links/${link.id}`)
+      .set('Authorization', AUTH)
+      .expect(204);
+    await me(t, session).expect(401);
+    await request(t.app).get('/admin').set('Cookie', session).expect(401);
+    const again = await open(link.url).set('Accept', 'application/json');
+    expect(again.status).toBe(410);
+    expect(again.body.error.code).toBe('SETUP_LINK_INVALID');
+    const listed = (await adminGet(t, '/api/accounts/acme/setup-links')).body.links;
+    expect(listed).toEqual([expect.objectContaining({ id: link.id, status: 'revoked' })]);
+  });
+
+  it('expiry ends its sessions and the link', async () => {
+    const link = await newLink('acme', { expiresInHours: 1 });
+    const session = cookiesFrom(await open(link.url));
+    await me(t, session).expect(200);
+    const now = Date.now();
+    vi.spyOn(Date, 'now').mockReturnValue(now + 3600_000 + 1000);
+    await me(t, session).expect(401);
+    expect((await open(link.url).set('Accept', 'application/json')).body.error.code).toBe(
+      'SETUP_LINK_INVALID',
+    );
+  });
+
+  it('an admin of the account lists and revokes links; not those of another account', async () => {
+    const mine = await newLink();
+    const theirs = await newLink('other');
+    const session = cookiesFrom(await open(mine.url));
+    const list = await request(t.app)
+      .get('/api/accounts/acme/setup-links')
+      .set('Cookie', session)
+      .expect(200);
+    expect((list.body as { links: { id: string }[] }).links.map((l) => l.id)).toEqual([mine.id]);
+    expect(JSON.stringify(list.body)).not.toContain('/setup/');
+    await request(t.app)
+      .delete(`/api/accounts/other/setup-links/${theirs.id}`)
+      .set('Cookie', session)
+      .set('Origin', ORIGIN)
+      .expect(403);
+    await request(t.app)
+      .delete(`/api/accounts/acme/setup-links/${theirs.id}`)
+      .set('Authorization', AUTH)
+      .expect(404);
+  });
+
+  it('made-up links are refused the same way', async () => {
+    for (const path of ['/setup/' + 'A'.repeat(43), '/setup/short', '/setup/' + 'A'.repeat(400)]) {
+      const res = await request(t.app).get(path).set('Accept', 'application/json');
+      expect(res.status).toBe(410);
+      expect(res.body.error.code).toBe('SETUP_LINK_INVALID');
+    }
+  });
+
+  it('never silently replaces the session of someone else: it asks, and only a same-origin POST switches', async () => {
+    const login = await postAcs(t, 'other', responseFor(t, 'other', { nameId: 'victim' }));
+    const victim = cookiesFrom(login);
+    const link = await newLink();
+    const page = await open(link.url, victim);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('Set up single sign-on for acme Inc?');
+    expect((await me(t, victim).expect(200)).body.account).toBe('other');
+    const path = new URL(link.url).pathname;
+    const forged = await request(t.app)
+      .post(path)
+      .set('Cookie', victim)
+      .set('Origin', 'https://evil.example')
+      .set('Accept', 'application/json');
+    expect(forged.status).toBe(403);
+    expect(forged.body.error.code).toBe('CSRF_INVALID');
+    expect((await me(t, victim).expect(200)).body.account).toBe('other');
+    const ok = await request(t.app).post(path).set('Cookie', victim).set('Origin', ORIGIN).expect(303);
+    expect((await me(t, cookiesFrom(ok)).expect(200)).body.account).toBe('acme');
+  });
+
+  it('opening is audited in the account trail', async () => {
+    const link = await newLink();
+    await open(link.url);
+    const events = (await adminGet(t, '/api/accounts/acme/audit?limit=3')).body.events as {
+      detail: string;
+    }[];
+    expect(events[0]!.detail).toBe(`setup link ${link.id} opened an admin session`);
+  });
+});
+
+describe('the start page', () => {
+  it('its form leads to the account IdP without a cross-origin redirect in the form submission', async () => {
+    const t = await startSp();
+    try {
+      await createAccountWithIdp(t, 'acme');
+      const start = await request(t.app).get('/').expect(200);
+      expect(start.text).toMatch(/<form method="get" action="\/login">/);
+      expect(start.text).toContain('name="account"');
+      const res = await request(t.app).get('/login').query({ account: 'acme' }).expect(200);
+      expect(res.text).toContain('<meta http-equiv="refresh" content="0;url=/sso/acme/login">');
+      const bad = await request(t.app)
+        .get('/login')
+        .query({ account: 'no such!' })
+        .set('Accept', 'application/json');
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.message).not.toMatch(/[\^$[\]{}]/);
+    } finally {
+      await t.close();
+    }
+  });
+});
