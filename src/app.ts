@@ -62,7 +62,8 @@ function isResolved(c: SpConfig | ConfigInput): c is SpConfig {
  */
 export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const config = isResolved(options.config) ? options.config : resolveConfig(options.config);
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger =
+    options.logger ?? createLogger(config.logLevel, { pretty: config.nodeEnv === 'development' });
   const production = config.nodeEnv === 'production';
   const keys = loadSpKeys(config.spKeyFile, config.spCertFile, production);
   if (keys.isDevPair)
@@ -79,6 +80,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, secure session cookies will not be set',
     );
   }
+  if (!config.adminApiToken)
+    logger.warn(
+      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npm run cli -- create-account)',
+    );
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
 

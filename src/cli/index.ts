@@ -8,7 +8,8 @@ import { loadTokenKeys, tokenKeyId } from '../config/token-keys.js';
 import { isSpError } from '../errors.js';
 import { openStorage } from '../storage/index.js';
 import type { Stores } from '../storage/types.js';
-import { createLocalAdmin } from '../users/local-login.js';
+import { createLocalAdmin, resetLocalPassword } from '../users/local-login.js';
+import { SETUP_LINK_HOURS, SetupLinkService } from '../accounts/setup-links.js';
 
 /**
  * The operator's command line (`npm run cli -- <command>`). It talks to the database named by
@@ -45,9 +46,16 @@ program
   .requiredOption('--account <slug>', 'account slug')
   .requiredOption('--email <email>', 'e-mail used to sign in at /login/password')
   .option('--name <name>', 'display name')
-  .action(async (opts: { account: string; email: string; name?: string }) => {
+  .option('--reset', 'set a new password for an existing local admin (a lost password)')
+  .action(async (opts: { account: string; email: string; name?: string; reset?: boolean }) => {
     const fromEnv = process.env.SSPK_ADMIN_PASSWORD;
     const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomBytes(18).toString('base64url');
+    if (opts.reset) {
+      await withStores((stores) => resetLocalPassword(stores, { ...opts, password }));
+      console.log(`new password set for ${opts.email} in ${opts.account}`);
+      if (!fromEnv) console.log(`password (shown once): ${password}`);
+      return;
+    }
     await withStores((stores) => createLocalAdmin(stores, { ...opts, password }));
     console.log(`created local admin ${opts.email} in ${opts.account}`);
     if (!fromEnv) console.log(`password (shown once): ${password}`);
@@ -73,6 +81,55 @@ for (const [name, disabled] of [
       console.log(`${disabled ? 'disabled' : 'enabled'} ${opts.email} in ${opts.account}`);
     });
 }
+
+program
+  .command('create-setup-link')
+  .description(
+    "make a setup link: whoever opens it administers the account's SSO until it expires or is revoked",
+  )
+  .argument('<slug>', 'account slug')
+  .option(
+    '--hours <n>',
+    `lifetime in hours (${SETUP_LINK_HOURS.min} to ${SETUP_LINK_HOURS.max})`,
+    String(SETUP_LINK_HOURS.default),
+  )
+  .action(async (slug: string, opts: { hours: string }) => {
+    const hours = Number(opts.hours);
+    if (!Number.isInteger(hours) || hours < SETUP_LINK_HOURS.min || hours > SETUP_LINK_HOURS.max) {
+      throw new Error(
+        `--hours must be a whole number from ${SETUP_LINK_HOURS.min} to ${SETUP_LINK_HOURS.max}`,
+      );
+    }
+    const link = await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).create(await c.account(slug), hours),
+    );
+    console.log(`setup link ${link.id} for ${slug}, valid until ${link.expiresAt} (shown once):`);
+    console.log(link.url);
+  });
+
+program
+  .command('list-setup-links')
+  .argument('<slug>', 'account slug')
+  .action(async (slug: string) => {
+    const links = await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).list(await c.account(slug)),
+    );
+    if (links.length === 0) console.log(`no setup links for ${slug}`);
+    for (const l of links)
+      console.log(`${l.id}  ${l.status.padEnd(7)}  created ${l.createdAt}  expires ${l.expiresAt}`);
+  });
+
+program
+  .command('revoke-setup-link')
+  .description('revoke a setup link: the sessions it opened end at once')
+  .argument('<slug>', 'account slug')
+  .argument('<id>', 'link id (list-setup-links)')
+  .action(async (slug: string, id: string) => {
+    await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).revoke(await c.account(slug), id),
+    );
+    console.log(`revoked setup link ${id} of ${slug}`);
+  });
 
 program
   .command('sso-only')

@@ -169,6 +169,8 @@ export interface UserStore {
   createLocal(input: LocalUserInput): Promise<User | null>;
   /** The account's local password user with this e-mail. */
   findLocal(accountId: string, email: string): Promise<User | null>;
+  /** Replaces a local user's password hash; false when no such local user. */
+  setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
   /** Disables or re-enables a user; false when no such user. */
   setDisabled(userId: string, disabled: boolean): Promise<boolean>;
 }

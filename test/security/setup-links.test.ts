@@ -5,6 +5,10 @@
  * A link never silently replaces another session in the browser (login CSRF with a link for the
  * attacker's own account).
  */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
@@ -205,4 +209,82 @@ describe('the start page', () => {
       await t.close();
     }
   });
+});
+
+describe('setup links and password reset from the operator CLI', () => {
+  it(
+    'creates, lists and revokes a link; create-admin --reset sets a new password',
+    { timeout: 120_000 },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-links-'));
+      // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: give the CLI the real one.
+      const env = {
+        ...process.env,
+        BASE_URL: ORIGIN,
+        DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
+        SSPK_ADMIN_PASSWORD: 'first password 0123',
+        LOG_LEVEL: 'silent',
+      };
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
+          env,
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+      try {
+        expect(cli('create-account', 'acme', 'Acme Inc').status).toBe(0);
+        const made = cli('create-setup-link', 'acme', '--hours', '2');
+        expect(made.stderr).toBe('');
+        const url = /http:\/\/localhost:3000\/setup\/[A-Za-z0-9_-]{43}/.exec(made.stdout)![0];
+        const id = /setup link ([0-9a-f-]{36})/.exec(made.stdout)![1]!;
+        expect(cli('list-setup-links', 'acme').stdout).toContain(`${id}  active`);
+        const t = await startSp({ databaseUrl: env.DATABASE_URL });
+        try {
+          const session = cookiesFrom(await request(t.app).get(new URL(url).pathname).expect(303));
+          await me(t, session).expect(200);
+          expect(cli('revoke-setup-link', 'acme', id).status).toBe(0);
+          await me(t, session).expect(401);
+        } finally {
+          await t.close();
+        }
+        expect(cli('create-setup-link', 'acme', '--hours', '0').status).toBe(1);
+
+        expect(cli('create-admin', '--account', 'acme', '--email', 'root@acme.test').status).toBe(0);
+        const reset = spawnSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'src/cli/index.ts',
+            'create-admin',
+            '--account',
+            'acme',
+            '--email',
+            'root@acme.test',
+            '--reset',
+          ],
+          { env: { ...env, SSPK_ADMIN_PASSWORD: '' }, encoding: 'utf8', timeout: 30_000 },
+        );
+        expect(reset.status).toBe(0);
+        const password = /password \(shown once\): (\S+)/.exec(reset.stdout)![1]!;
+        const t2 = await startSp({ databaseUrl: env.DATABASE_URL });
+        try {
+          const form = await request(t2.app).get('/login/password');
+          const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+          const login = (pw: string) =>
+            request(t2.app)
+              .post('/login/password')
+              .set('Cookie', cookiesFrom(form))
+              .type('form')
+              .send({ _csrf: csrf, account: 'acme', email: 'root@acme.test', password: pw });
+          expect((await login('first password 0123')).status).toBe(401);
+          expect((await login(password)).status).toBe(303);
+        } finally {
+          await t2.close();
+        }
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -352,6 +352,16 @@ export class SqlUserStore implements UserStore {
     return row ? toUser(row) : null;
   }
 
+  async setPasswordHash(userId: string, passwordHash: string): Promise<boolean> {
+    const res = await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: now() })
+      .where('id', '=', userId)
+      .where('kind', '=', 'local')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
   async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
     const res = await this.db
       .updateTable('users')
