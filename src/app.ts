@@ -242,7 +242,7 @@ export async function createApp(
     }),
   );
   app.use(sp.router);
-  const pages = pagesRouter();
+  const pages = pagesRouter({ stores: sp.stores });
   // The start page needs the session; mount it behind the SP router's session middleware.
   sp.router.use(pages);
   app.use(notFound);

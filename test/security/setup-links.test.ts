@@ -199,12 +199,14 @@ describe('the start page', () => {
       expect(start.text).toContain('name="account"');
       const res = await request(t.app).get('/login').query({ account: 'acme' }).expect(200);
       expect(res.text).toContain('<meta http-equiv="refresh" content="0;url=/sso/acme/login">');
-      const bad = await request(t.app)
-        .get('/login')
-        .query({ account: 'no such!' })
-        .set('Accept', 'application/json');
-      expect(bad.status).toBe(400);
-      expect(bad.body.error.message).not.toMatch(/[\^$[\]{}]/);
+      const unknown = await request(t.app).get('/login').query({ account: ' Nobody ' }).expect(404);
+      expect(unknown.text).toContain('There is no account named &#34;nobody&#34;');
+      expect(unknown.text).toContain('value=" Nobody "');
+      const bad = await request(t.app).get('/login').query({ account: 'no such!' }).expect(400);
+      expect(bad.text).not.toMatch(/\[a-z0-9\]/);
+      // Any case and surrounding spaces reach the account.
+      const mixed = await request(t.app).get('/login').query({ account: ' ACME ' }).expect(200);
+      expect(mixed.text).toContain('url=/sso/acme/login');
     } finally {
       await t.close();
     }

@@ -262,14 +262,19 @@ function auth0Section(baseUrl: string, account: Account): Html {
   </section>`;
 }
 
-function setupLinksSection(base: string, token: string, links: SetupLinkView[]): Html {
+function setupLinksSection(
+  base: string,
+  token: string,
+  links: SetupLinkView[],
+  currentLink: string | undefined,
+): Html {
   const rows = links.map(
     (l) =>
       html`<tr>
         <td><code>${l.id.slice(0, 8)}</code></td>
         <td>${fmtTime(l.createdAt)}</td>
         <td>${fmtTime(l.expiresAt)}</td>
-        <td>${l.status}</td>
+        <td>${l.status}${l.id === currentLink ? ' (this browser)' : ''}</td>
         <td>
           ${
             l.status === 'active'
@@ -654,7 +659,7 @@ export function adminViewsRouter(opts: {
       ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
       ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)}
       ${botsSection(base, token, bots, formState.issued ?? null, formState.bot ?? null)}
-      ${setupLinksSection(base, token, links)} ${auditSection(events)}
+      ${setupLinksSection(base, token, links, user.setupLinkId)} ${auditSection(events)}
     </div>`;
     res
       .status(status)
@@ -764,6 +769,22 @@ export function adminViewsRouter(opts: {
     async (req: Request, res: Response) => {
       const account = await opts.connections.account(req.session.user!.accountSlug);
       await opts.links.revoke(account, String(req.params.id));
+      if (req.session.user!.setupLinkId === String(req.params.id)) {
+        // The admin revoked the link this browser signed in with: say so, rather than a bare sign-in page.
+        await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+        res
+          .set('Cache-Control', 'no-store')
+          .type('html')
+          .send(
+            page(
+              'Setup link revoked',
+              html`<h1>Setup link revoked</h1>
+                <p>The link you signed in with was revoked, so this browser is now signed out.</p>
+                <p><a href="${`${req.baseUrl}/`}">Start page</a></p>`,
+            ),
+          );
+        return;
+      }
       res.redirect(303, `${req.baseUrl}/admin?saved=link-revoked`);
     },
   );
