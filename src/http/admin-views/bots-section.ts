@@ -5,7 +5,7 @@
  * (see BotService).
  */
 import type { BotTokenView, BotView, IssuedBotToken } from '../../bots/service.js';
-import { html, type Html } from '../views.js';
+import { html, table, type Html } from '../views.js';
 
 /** The lifetimes the issue form offers (seconds, or `never`). */
 export const TOKEN_LIFETIME_CHOICES: ReadonlyArray<readonly [string, string]> = [
@@ -67,22 +67,7 @@ function tokenRows(base: string, csrf: string, bot: BotView, tokens: BotTokenVie
       </td>
     </tr>`;
   });
-  return html`<div class="table-wrap">
-    <table>
-      <thead>
-        <tr>
-          <th>Token id</th>
-          <th>Issued</th>
-          <th>Expires</th>
-          <th>Status</th>
-          <th></th>
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
-  </div>`;
+  return table(['Token id', 'Issued', 'Expires', 'Status', ''], rows);
 }
 
 function botBlock(base: string, csrf: string, bot: BotView, tokens: BotTokenView[]): Html {

@@ -26,7 +26,7 @@ import type { SignInTestView, SsoService } from '../../sso/service.js';
 import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
-import { html, page, type Html } from '../views.js';
+import { html, page, table, type Html } from '../views.js';
 import { botsSection, parseBotForm, parseTokenForm, BOTS_SHOWN, type IssuedForPage } from './bots-section.js';
 import '../session-user.js';
 
@@ -219,21 +219,7 @@ function connectionSection(conn: ConnectionJson | null): Html {
       <dd>${fmtTime(conn.updatedAt)}</dd>
     </dl>
     <h3>Trusted certificates</h3>
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>SHA-256 fingerprint</th>
-            <th>Subject</th>
-            <th>Valid from</th>
-            <th>Valid until</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${certs}
-        </tbody>
-      </table>
-    </div>
+    ${table(['SHA-256 fingerprint', 'Subject', 'Valid from', 'Valid until'], certs)}
   </section>`;
 }
 
@@ -301,22 +287,7 @@ function setupLinksSection(
     ${
       links.length === 0
         ? html`<p class="muted">No setup links.</p>`
-        : html`<div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Link</th>
-                  <th>Created</th>
-                  <th>Expires</th>
-                  <th>Status</th>
-                  <th></th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>
-          </div>`
+        : table(['Link', 'Created', 'Expires', 'Status', ''], rows)
     }
   </section>`;
 }
@@ -559,22 +530,7 @@ function auditSection(events: AuditEvent[]): Html {
     ${
       events.length === 0
         ? html`<p class="muted">No sign-in attempts yet.</p>`
-        : html`<div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Time</th>
-                  <th>Outcome</th>
-                  <th>Code and what to change</th>
-                  <th>Subject</th>
-                  <th>Reference</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>
-          </div>`
+        : table(['Time', 'Outcome', 'Code and what to change', 'Subject', 'Reference'], rows)
     }
   </section>`;
 }
