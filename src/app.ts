@@ -232,6 +232,8 @@ export async function createApp(
         directives: {
           defaultSrc: ["'none'"],
           styleSrc: ["'self'"],
+          // Only the admin pages' copy buttons (views/copy.js): same origin, no inline script.
+          scriptSrc: ["'self'"],
           imgSrc: ["'self'"],
           formAction: ["'self'"],
           frameAncestors: ["'none'"],

@@ -6,6 +6,7 @@ import { esc, html, page, type Html } from './views.js';
 import './session-user.js';
 
 const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf8');
+const copyScript = readFileSync(new URL('../../views/copy.js', import.meta.url), 'utf8');
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
 /** The start page's sign-in form, with the value typed before and an error, if any. */
@@ -38,6 +39,10 @@ export function pagesRouter(opts: { stores: Stores }): Router {
 
   router.get('/assets/style.css', (_req, res) => {
     res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(css);
+  });
+
+  router.get('/assets/copy.js', (_req, res) => {
+    res.type('text/javascript').set('Cache-Control', 'public, max-age=3600').send(copyScript);
   });
 
   router.get('/', (req, res) => {

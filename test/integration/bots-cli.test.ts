@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tokenKeyId } from '../../src/config/token-keys.js';
+import { cliRunner } from '../support/cli.js';
 import { startSp } from '../support/harness.js';
 import { expectCode, meWith, partsOf } from '../support/bots.js';
 
@@ -13,18 +13,12 @@ describe('the bot commands of the CLI', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const keyFile = join(dir, 'token.key');
   const env = {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
     DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
     TOKEN_SIGNING_KEY_FILE: keyFile,
     LOG_LEVEL: 'silent',
   };
-  const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-      env,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+  // Only PATH and HOME of the test run's environment: no token key settings of its own reach the CLI.
+  const cli = cliRunner(env, { inherit: false });
 
   it('generate-token-key writes a private key with mode 0600, prints its kid and never overwrites', async () => {
     const res = cli('generate-token-key', '--type', 'ed25519', '--out', keyFile);

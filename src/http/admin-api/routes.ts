@@ -47,6 +47,16 @@ const auditQuerySchema = z.object({
     .optional(),
 });
 
+/** A zod issue in words an admin reads, without regular expressions. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type')
+    return `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`;
+  if (issue.code === 'invalid_format') return 'not a domain name like example.com';
+  if (issue.code === 'too_big') return `at most ${String(issue.maximum)}`;
+  if (issue.code === 'too_small') return `at least ${String(issue.minimum)}`;
+  return 'invalid value';
+}
+
 const manualSchema = z
   .object({
     certificate: z.string().max(256 * 1024),
@@ -150,7 +160,20 @@ export function adminApiRouter(opts: {
   router.patch('/api/accounts/:slug', anyAdmin, json, async (req, res) => {
     assertAccountAccess(req, principal(res));
     const parsed = settingsSchema.safeParse(req.body);
-    if (!parsed.success) throw new SpError('SETTINGS_INVALID', { detail: parsed.error.message });
+    if (!parsed.success) {
+      // Field-named, so an API caller knows which setting to fix (e.g. "allowedEmailDomains: expected a list").
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((i) =>
+          i.code === 'unrecognized_keys'
+            ? `unknown setting ${i.keys.join(', ')}`
+            : `${i.path.join('.') || 'settings'}: ${describeIssue(i)}`,
+        );
+      throw new SpError('SETTINGS_INVALID', {
+        message: `The account settings are invalid: ${issues.join('; ')}.`,
+        detail: parsed.error.message,
+      });
+    }
     res.json(await opts.connections.updateSettings(req.params.slug as string, parsed.data));
   });
 

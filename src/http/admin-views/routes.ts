@@ -151,6 +151,13 @@ function toFormError(err: unknown): SpError | null {
   return null;
 }
 
+/** "expires in 23 days" / "expired 2 days ago", for a certificate's notAfter. */
+function expiresIn(iso: string): string {
+  const days = Math.floor((Date.parse(iso) - Date.now()) / 86_400_000);
+  if (days < 0) return `expired ${-days} day${days === -1 ? '' : 's'} ago`;
+  return days === 0 ? 'expires today' : `expires in ${days} day${days === 1 ? '' : 's'}`;
+}
+
 const fmtTime = (iso: string | null): string =>
   iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC') : '—';
 
@@ -189,7 +196,7 @@ function connectionSection(conn: ConnectionJson | null): Html {
         <td><code class="wrap">${c.fingerprintSha256}</code></td>
         <td>${c.subject}</td>
         <td>${fmtTime(c.notBefore)}</td>
-        <td>${fmtTime(c.notAfter)}</td>
+        <td>${fmtTime(c.notAfter)}<br /><span class="muted">${expiresIn(c.notAfter)}</span></td>
       </tr>`,
   );
   const warnings = conn.warnings.map((w) => html`<li>${w}</li>`);
@@ -223,6 +230,12 @@ function connectionSection(conn: ConnectionJson | null): Html {
   </section>`;
 }
 
+/** A value to paste into the IdP, with a button that copies it. */
+function copyable(id: string, value: string): Html {
+  return html`<code class="wrap" id="${id}">${value}</code>
+    <button type="button" class="copy secondary" data-copy="${id}">Copy</button>`;
+}
+
 function auth0Section(baseUrl: string, account: Account): Html {
   const urls = spUrls(baseUrl, account.slug);
   const a0 = auth0Settings(urls);
@@ -233,18 +246,26 @@ function auth0Section(baseUrl: string, account: Account): Html {
     </ol>
     <dl class="values">
       <dt>Application Callback URL</dt>
-      <dd><code class="wrap">${a0.applicationCallbackUrl}</code></dd>
+      <dd>${copyable('value-callback', a0.applicationCallbackUrl)}</dd>
       <dt>Audience (SP entity ID)</dt>
-      <dd><code class="wrap">${a0.addonSettings.audience}</code></dd>
+      <dd>${copyable('value-audience', a0.addonSettings.audience)}</dd>
       <dt>SP metadata URL</dt>
-      <dd>
-        <a href="${urls.metadataUrl}"><code class="wrap">${urls.metadataUrl}</code></a>
-      </dd>
+      <dd>${copyable('value-metadata', urls.metadataUrl)}</dd>
       <dt>Login URL</dt>
-      <dd><code class="wrap">${urls.loginUrl}</code></dd>
+      <dd>${copyable('value-login', urls.loginUrl)}</dd>
     </dl>
-    <h3>SAML2 Web App addon — Settings JSON</h3>
-    <pre class="json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+    <p class="muted">The addon's Settings JSON is below the import form.</p>
+  </section>`;
+}
+
+/** The long Settings JSON for Auth0's SAML2 Web App addon, after the import form. */
+function auth0JsonSection(baseUrl: string, account: Account): Html {
+  const a0 = auth0Settings(spUrls(baseUrl, account.slug));
+  return html`<section>
+    <h2>SAML2 Web App addon — Settings JSON</h2>
+    <p>Paste it into the addon's Settings tab in Auth0, replacing what is there.</p>
+    <pre class="json" id="value-settings-json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+    <button type="button" class="copy secondary" data-copy="value-settings-json">Copy the JSON</button>
   </section>`;
 }
 
@@ -612,10 +633,12 @@ export function adminViewsRouter(opts: {
       </header>
       <h1>Single sign-on for ${account.name}</h1>
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
-      ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
-      ${settingsSection(base, token, account, conn, formState)} ${usersSection(users)}
+      ${importSection(base, token, conn, formState)} ${testSection(base, token, conn)}
+      ${auth0JsonSection(opts.baseUrl, account)} ${settingsSection(base, token, account, conn, formState)}
+      ${usersSection(users)}
       ${botsSection(base, token, bots, formState.issued ?? null, formState.bot ?? null)}
       ${setupLinksSection(base, token, links, user.setupLinkId)} ${auditSection(events)}
+      <script src="${`${base}/assets/copy.js`}" defer></script>
     </div>`;
     res
       .status(status)
