@@ -6,6 +6,8 @@ import { AuditTrail } from './audit/trail.js';
 import { resolveConfig } from './config/load.js';
 import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
+import { loadTokenKeys } from './config/token-keys.js';
+import { BotService, type BotPrincipal } from './bots/service.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
@@ -16,6 +18,8 @@ import { sessionGuard } from './http/middleware/session-guard.js';
 import { pagesRouter } from './http/pages.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
+import { SetupLinkService } from './accounts/setup-links.js';
+import { setupLinksRouter } from './http/setup-links.js';
 import { SsoService } from './sso/service.js';
 import { openStorage } from './storage/index.js';
 import type { Stores } from './storage/types.js';
@@ -46,6 +50,12 @@ export interface SamlSp {
    * their reference in the account's audit trail like the kit's own (see errorHandler).
    */
   errorHandler: ErrorRequestHandler;
+  /**
+   * Checks a bot token (the value after `Bearer `) for the host application's own routes, exactly as the
+   * kit's API does: signature, claims, and issued/revoked/disabled in the database. Throws a
+   * {@link SpError} with a `TOKEN_*` code (401) otherwise.
+   */
+  authenticateBot: (token: string) => Promise<BotPrincipal>;
   close: () => Promise<void>;
 }
 
@@ -59,18 +69,28 @@ function isResolved(c: SpConfig | ConfigInput): c is SpConfig {
  */
 export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const config = isResolved(options.config) ? options.config : resolveConfig(options.config);
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const logger =
+    options.logger ?? createLogger(config.logLevel, { pretty: config.nodeEnv === 'development' });
   const production = config.nodeEnv === 'production';
   const keys = loadSpKeys(config.spKeyFile, config.spCertFile, production);
   if (keys.isDevPair)
     logger.warn(
       'using the PUBLIC development SP key pair from certs/: never in production (set SP_KEY_FILE and SP_CERT_FILE)',
     );
+  const tokenKeys = await loadTokenKeys(config.tokenSigningKeyFile, config.tokenVerifyKeyFiles, production);
+  if (tokenKeys.isDevKey)
+    logger.warn(
+      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npm run cli -- generate-token-key)',
+    );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
       'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, secure session cookies will not be set',
     );
   }
+  if (!config.adminApiToken)
+    logger.warn(
+      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npm run cli -- create-account)',
+    );
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
 
@@ -93,7 +113,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     baseUrl: config.baseUrl,
     clockSkewSeconds: config.clockSkewSeconds,
   });
+  const setupLinks = new SetupLinkService(stores, config.baseUrl);
   const connections = new ConnectionService(stores, config.baseUrl, { production, trail });
+  const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
     stores,
@@ -150,6 +172,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     ssoRouter({
       sso,
+      bots,
       baseUrl: config.baseUrl,
       requestTtlMs: config.requestTtlSeconds * 1000,
       maxSamlResponseBytes: config.maxSamlResponseBytes,
@@ -161,8 +184,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     adminViewsRouter({
       connections,
       sso,
+      links: setupLinks,
       stores,
       users,
+      bots,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
     }),
@@ -173,9 +198,22 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       sso,
       stores,
       users,
+      bots,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
       origin: new URL(config.baseUrl).origin,
+    }),
+  );
+  router.use(
+    setupLinksRouter({
+      links: setupLinks,
+      connections,
+      stores,
+      adminApiToken: config.adminApiToken,
+      origin: new URL(config.baseUrl).origin,
+      basePath: new URL(config.baseUrl).pathname.replace(/\/$/, ''),
+      perMinute: config.rateLimitAdminPerMinute,
+      loginPerMinute: config.rateLimitLoginPerMinute,
     }),
   );
   const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input) });
@@ -187,6 +225,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     stores,
     logger,
     errorHandler: handleErrors,
+    authenticateBot: (token) => bots.authenticate(token),
     close: async () => {
       clearInterval(sweeper);
       await stores.close();
@@ -209,6 +248,8 @@ export async function createApp(
         directives: {
           defaultSrc: ["'none'"],
           styleSrc: ["'self'"],
+          // Only the admin pages' copy buttons (views/copy.js): same origin, no inline script.
+          scriptSrc: ["'self'"],
           imgSrc: ["'self'"],
           formAction: ["'self'"],
           frameAncestors: ["'none'"],
@@ -219,7 +260,7 @@ export async function createApp(
     }),
   );
   app.use(sp.router);
-  const pages = pagesRouter();
+  const pages = pagesRouter({ stores: sp.stores });
   // The start page needs the session; mount it behind the SP router's session middleware.
   sp.router.use(pages);
   app.use(notFound);

@@ -27,7 +27,8 @@ const catalog = {
   // accounts
   ACCOUNT_SLUG_INVALID: {
     status: 400,
-    message: 'The account slug must match ^[a-z0-9][a-z0-9-]{1,62}$.',
+    message:
+      'An account name has 2 to 63 lower-case letters, digits and dashes, and starts with a letter or digit.',
   },
   ACCOUNT_EXISTS: { status: 409, message: 'An account with this slug already exists.' },
   ACCOUNT_NOT_FOUND: { status: 404, message: 'No such account.' },
@@ -164,6 +165,10 @@ const catalog = {
     message:
       'This sign-in confirmation has expired, was already used or was opened in another browser. Sign in again.',
   },
+  SETUP_LINK_INVALID: {
+    status: 410,
+    message: 'This setup link has expired or was revoked. Ask for a new one.',
+  },
   SIGN_IN_TEST_LINK_INVALID: {
     status: 410,
     message: 'This test sign-in link was already used, has expired or belongs to a replaced connection.',
@@ -181,6 +186,40 @@ const catalog = {
   PROVISIONING_REJECTED: { status: 403, message: 'Your user could not be provisioned in this account.' },
   LOGIN_FAILED: { status: 401, message: 'Wrong e-mail or password.' },
   CSRF_INVALID: { status: 403, message: 'The form expired. Reload the page and try again.' },
+
+  // bots and their tokens (admin API)
+  BOT_INVALID: {
+    status: 400,
+    message: 'Send { "name": "<1 to 100 characters>", "role": "admin" | "member" } and nothing else.',
+  },
+  BOT_NOT_FOUND: { status: 404, message: 'This account has no such bot.' },
+  BOT_DISABLED: { status: 409, message: 'This bot is disabled: it cannot be given new tokens.' },
+  BOT_TOKEN_NOT_FOUND: { status: 404, message: 'This bot has no such token.' },
+  TOKEN_LIFETIME_INVALID: {
+    status: 400,
+    message:
+      'expiresInSeconds is an integer from 60 to 31622400 (366 days), or null for a token that never expires.',
+  },
+
+  // bot tokens presented as `Authorization: Bearer <jwt>`
+  TOKEN_MALFORMED: { status: 401, message: 'The bearer token is not a well-formed bot token.' },
+  TOKEN_TYPE_INVALID: { status: 401, message: 'The bearer token is not a bot token of this deployment.' },
+  TOKEN_KEY_UNKNOWN: {
+    status: 401,
+    message: 'The bearer token is signed with a key this deployment does not (or no longer) accept.',
+  },
+  TOKEN_ALGORITHM_INVALID: {
+    status: 401,
+    message: 'The bearer token uses an algorithm its key does not allow.',
+  },
+  TOKEN_SIGNATURE_INVALID: { status: 401, message: 'The bearer token signature is not valid.' },
+  TOKEN_ISSUER_MISMATCH: { status: 401, message: 'The bearer token was issued by another deployment.' },
+  TOKEN_AUDIENCE_MISMATCH: { status: 401, message: 'The bearer token is meant for another audience.' },
+  TOKEN_EXPIRED: { status: 401, message: 'The bearer token has expired. Ask an admin for a new one.' },
+  TOKEN_CLAIMS_INVALID: { status: 401, message: 'The bearer token claims are invalid.' },
+  TOKEN_UNKNOWN: { status: 401, message: 'The bearer token was not issued by this deployment.' },
+  TOKEN_REVOKED: { status: 401, message: 'The bearer token was revoked.' },
+  TOKEN_BOT_DISABLED: { status: 401, message: 'The bot of this bearer token is disabled.' },
 } as const satisfies Record<string, CatalogEntry>;
 
 /** Every error code the kit can emit. */

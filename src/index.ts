@@ -7,5 +7,6 @@ export { loadConfigFromEnv, resolveConfig, ConfigError } from './config/load.js'
 export type { ConfigInput, SpConfig } from './config/schema.js';
 export { SpError, isSpError, errorCatalog } from './errors.js';
 export type { ErrorCode } from './errors.js';
+export type { BotPrincipal } from './bots/service.js';
 export type { ProvisionHook, ProvisionInput, ProvisionedUser } from './users/provision.js';
 export type { MappedProfile } from './users/attributes.js';

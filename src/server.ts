@@ -38,12 +38,28 @@ async function main(): Promise<void> {
     return;
   }
   const { app, sp, close } = await createApp({ config });
-  const server = app.listen(config.port, config.host, () => {
-    sp.logger.info(
-      { url: config.baseUrl, host: config.host, port: config.port, pid: process.pid },
-      'saml-sp-kit listening',
-    );
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      // A busy port is a configuration problem: one line naming the variable, not a stack trace.
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') {
+        reject(
+          new ConfigError(
+            'PORT',
+            `${config.host}:${config.port} ${err.code === 'EADDRINUSE' ? 'is already in use' : 'cannot be opened (permission denied)'}; set PORT (and HOST) to a free one`,
+          ),
+        );
+      } else reject(err);
+    });
+  }).catch(async (err: unknown) => {
+    await close();
+    throw err;
   });
+  sp.logger.info(
+    { url: config.baseUrl, host: config.host, port: config.port, pid: process.pid },
+    `saml-sp-kit is running at ${config.baseUrl}/ — admin pages: ${config.baseUrl}/admin`,
+  );
   const shutdown = (signal: string) => {
     sp.logger.info({ signal }, 'shutting down');
     server.close(() => {

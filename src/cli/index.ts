@@ -1,14 +1,18 @@
-import { randomBytes } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { pino } from 'pino';
+import { SETUP_LINK_HOURS, SetupLinkService } from '../accounts/setup-links.js';
 import { AuditTrail } from '../audit/trail.js';
+import { BotService } from '../bots/service.js';
 import { ConnectionService } from '../connections/service.js';
 import { loadConfigFromEnv } from '../config/load.js';
+import { loadTokenKeys, tokenKeyId } from '../config/token-keys.js';
 import { isSpError, SpError } from '../errors.js';
 import { openStorage } from '../storage/index.js';
 import type { Account, RoleOverride, Stores } from '../storage/types.js';
 import { UserAdmin, type UserSelector, type UserView } from '../users/admin.js';
-import { createLocalAdmin } from '../users/local-login.js';
+import { createLocalAdmin, resetLocalPassword } from '../users/local-login.js';
 import { userLabel } from '../users/roles.js';
 
 /**
@@ -110,9 +114,16 @@ program
   .requiredOption('--account <slug>', 'account slug')
   .requiredOption('--email <email>', 'e-mail used to sign in at /login/password')
   .option('--name <name>', 'display name')
-  .action(async (opts: { account: string; email: string; name?: string }) => {
+  .option('--reset', 'set a new password for an existing local admin (a lost password)')
+  .action(async (opts: { account: string; email: string; name?: string; reset?: boolean }) => {
     const fromEnv = process.env.SSPK_ADMIN_PASSWORD;
     const password = fromEnv && fromEnv.length > 0 ? fromEnv : randomBytes(18).toString('base64url');
+    if (opts.reset) {
+      await withStores((stores) => resetLocalPassword(stores, { ...opts, password }));
+      console.log(`new password set for ${opts.email} in ${opts.account}`);
+      if (!fromEnv) console.log(`password (shown once): ${password}`);
+      return;
+    }
     await withStores((stores) => createLocalAdmin(stores, { ...opts, password }));
     console.log(`created local admin ${opts.email} in ${opts.account}`);
     if (!fromEnv) console.log(`password (shown once): ${password}`);
@@ -167,6 +178,55 @@ userCommand('set-role', "pin a user's role (admin or member), or let the IdP gro
   });
 
 program
+  .command('create-setup-link')
+  .description(
+    "make a setup link: whoever opens it administers the account's SSO until it expires or is revoked",
+  )
+  .argument('<slug>', 'account slug')
+  .option(
+    '--hours <n>',
+    `lifetime in hours (${SETUP_LINK_HOURS.min} to ${SETUP_LINK_HOURS.max})`,
+    String(SETUP_LINK_HOURS.default),
+  )
+  .action(async (slug: string, opts: { hours: string }) => {
+    const hours = Number(opts.hours);
+    if (!Number.isInteger(hours) || hours < SETUP_LINK_HOURS.min || hours > SETUP_LINK_HOURS.max) {
+      throw new Error(
+        `--hours must be a whole number from ${SETUP_LINK_HOURS.min} to ${SETUP_LINK_HOURS.max}`,
+      );
+    }
+    const link = await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).create(await c.account(slug), hours),
+    );
+    console.log(`setup link ${link.id} for ${slug}, valid until ${link.expiresAt} (shown once):`);
+    console.log(link.url);
+  });
+
+program
+  .command('list-setup-links')
+  .argument('<slug>', 'account slug')
+  .action(async (slug: string) => {
+    const links = await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).list(await c.account(slug)),
+    );
+    if (links.length === 0) console.log(`no setup links for ${slug}`);
+    for (const l of links)
+      console.log(`${l.id}  ${l.status.padEnd(7)}  created ${l.createdAt}  expires ${l.expiresAt}`);
+  });
+
+program
+  .command('revoke-setup-link')
+  .description('revoke a setup link: the sessions it opened end at once')
+  .argument('<slug>', 'account slug')
+  .argument('<id>', 'link id (list-setup-links)')
+  .action(async (slug: string, id: string) => {
+    await withStores(async (stores, c) =>
+      new SetupLinkService(stores, loadConfigFromEnv().baseUrl).revoke(await c.account(slug), id),
+    );
+    console.log(`revoked setup link ${id} of ${slug}`);
+  });
+
+program
   .command('sso-only')
   .description('turn SSO-only on or off for an account (off is the way back in when SSO is broken)')
   .argument('<slug>', 'account slug')
@@ -187,6 +247,119 @@ program
       `account ${slug}: SSO-only ${state}${state === 'off' ? ' (password sign-in works again)' : ''}`,
     );
     if (state === 'on') console.log(describeSsoAdmins(admins));
+  });
+
+const KEY_TYPES = {
+  ec: { alg: 'ES256', make: () => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey },
+  ed25519: { alg: 'EdDSA', make: () => generateKeyPairSync('ed25519').privateKey },
+  rsa: { alg: 'RS256', make: () => generateKeyPairSync('rsa', { modulusLength: 3072 }).privateKey },
+} as const satisfies Record<string, { alg: string; make: () => KeyObject }>;
+
+program
+  .command('generate-token-key')
+  .description('make a PEM private key for TOKEN_SIGNING_KEY_FILE and print its kid (RFC 7638 thumbprint)')
+  .addOption(
+    new Option('--type <type>', 'ec (P-256, ES256) | ed25519 (EdDSA) | rsa (3072 bits, RS256)')
+      .choices(Object.keys(KEY_TYPES))
+      .default('ec'),
+  )
+  .option(
+    '--out <file>',
+    'file to create with mode 0600 (never overwritten); without it the PEM goes to stdout',
+  )
+  .action(async (opts: { type: keyof typeof KEY_TYPES; out?: string }) => {
+    const { alg, make } = KEY_TYPES[opts.type];
+    const key = make();
+    const pem = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const kid = await tokenKeyId(key);
+    if (opts.out === undefined) {
+      process.stdout.write(pem);
+      process.stderr.write(`${alg} key, kid ${kid}\n`);
+      return;
+    }
+    // 'wx': an existing key (perhaps the one in use) is never replaced by accident.
+    writeFileSync(opts.out, pem, { mode: 0o600, flag: 'wx' });
+    chmodSync(opts.out, 0o600);
+    console.log(`wrote ${opts.out} (${alg}, mode 0600); kid ${kid}`);
+    console.log(
+      `Sign with it: TOKEN_SIGNING_KEY_FILE=${opts.out}. Keep the previous key in TOKEN_VERIFY_KEY_FILES until its tokens are replaced.`,
+    );
+  });
+
+/** Stores and a bot service on the configured token keys (the production rules apply to the CLI too). */
+async function withBots<T>(fn: (bots: BotService, connections: ConnectionService) => Promise<T>): Promise<T> {
+  const config = loadConfigFromEnv();
+  const keys = await loadTokenKeys(
+    config.tokenSigningKeyFile,
+    config.tokenVerifyKeyFiles,
+    config.nodeEnv === 'production',
+  );
+  return withStores((stores, connections) => fn(new BotService(stores, keys, config.baseUrl), connections));
+}
+
+const operator = { kind: 'operator' } as const;
+
+program
+  .command('create-bot')
+  .description('create a bot (machine user) in an account; prints its id')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--name <name>', 'display name, 1 to 100 characters')
+  .addOption(new Option('--role <role>', 'admin | member').choices(['admin', 'member']).default('member'))
+  .action(async (opts: { account: string; name: string; role: string }) => {
+    const bot = await withBots(async (bots, c) =>
+      bots.createBot(await c.account(opts.account), { name: opts.name, role: opts.role }, operator),
+    );
+    console.log(`created bot ${bot.id} (${bot.role}) "${bot.name}" in ${opts.account}`);
+  });
+
+program
+  .command('issue-token')
+  .description('issue a token for a bot: the token alone on stdout (shown once), its id and expiry on stderr')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .option('--expires-in <seconds>', 'lifetime in seconds, 60 to 31622400 (default 90 days)')
+  .option('--no-expiry', 'a token that never expires (explicitly)')
+  .action(async (opts: { account: string; bot: string; expiresIn?: string; expiry: boolean }) => {
+    if (!opts.expiry && opts.expiresIn !== undefined)
+      throw new Error('--expires-in and --no-expiry exclude each other');
+    const expiresInSeconds = !opts.expiry
+      ? null
+      : opts.expiresIn === undefined
+        ? undefined
+        : Number(opts.expiresIn);
+    const issued = await withBots(async (bots, c) =>
+      bots.issueToken(
+        await c.account(opts.account),
+        opts.bot,
+        expiresInSeconds === undefined ? {} : { expiresInSeconds },
+        operator,
+      ),
+    );
+    process.stdout.write(`${issued.token}\n`);
+    process.stderr.write(
+      `token ${issued.id} for bot ${issued.botId}, ${issued.neverExpires ? 'never expires' : `expires ${issued.expiresAt}`}\n`,
+    );
+  });
+
+program
+  .command('revoke-token')
+  .description("revoke a bot's token (refused at once on every instance)")
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .requiredOption('--token <id>', 'token id (the jti)')
+  .action(async (opts: { account: string; bot: string; token: string }) => {
+    await withBots(async (bots, c) => bots.revokeToken(await c.account(opts.account), opts.bot, opts.token));
+    console.log(`revoked token ${opts.token}`);
+  });
+
+program
+  .command('disable-bot')
+  .description('disable a bot: all its tokens are refused at once')
+  .requiredOption('--account <slug>', 'account slug')
+  .requiredOption('--bot <id>', 'bot id')
+  .action(async (opts: { account: string; bot: string }) => {
+    await withBots(async (bots, c) => bots.disableBot(await c.account(opts.account), opts.bot));
+    console.log(`disabled bot ${opts.bot}`);
   });
 
 program.parseAsync().catch((err: unknown) => {

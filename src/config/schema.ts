@@ -27,12 +27,18 @@ export const DEV_SP_KEY_FILE = 'certs/sp-dev.key';
 export const DEV_SP_CERT_FILE = 'certs/sp-dev.crt';
 
 /**
+ * Default TOKEN_SIGNING_KEY_FILE: the public development key for bot tokens (EC P-256), which, like the
+ * dev SP pair, exists only in a clone of the repository and is refused when NODE_ENV=production.
+ */
+export const DEV_TOKEN_KEY_FILE = 'certs/token-dev.key';
+
+/**
  * Every setting of the kit, with its default and its documentation. This is the single source of
  * configuration: the environment loader and the embedding API both validate against it.
  */
 export const configSchema = z
   .object({
-    /** `NODE_ENV`. `production` refuses the dev SP key pair and a missing or short session secret. */
+    /** `NODE_ENV`. `production` refuses the dev SP key pair, the dev token key and a missing or short session secret. */
     nodeEnv: z.enum(['development', 'production', 'test']).default('development'),
     /** `PORT`: HTTP port. */
     port: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -67,6 +73,21 @@ export const configSchema = z
     spKeyFile: z.string().min(1).default(DEV_SP_KEY_FILE),
     /** `SP_CERT_FILE`: the SP certificate published in SP metadata. */
     spCertFile: z.string().min(1).default(DEV_SP_CERT_FILE),
+    /**
+     * `TOKEN_SIGNING_KEY_FILE`: the PEM private key (RSA 2048+, EC P-256 or Ed25519) that signs new bot
+     * tokens; its public key is published at `/.well-known/jwks.json`.
+     */
+    tokenSigningKeyFile: z.string().min(1).default(DEV_TOKEN_KEY_FILE),
+    /**
+     * `TOKEN_VERIFY_KEY_FILES`: comma-separated PEM files (public or private keys) of earlier signing keys
+     * whose unexpired tokens are still accepted during a rotation. Empty: only the signing key.
+     */
+    tokenVerifyKeyFiles: z
+      .union([z.string(), z.array(z.string())])
+      .default([])
+      .transform((v) =>
+        (typeof v === 'string' ? v.split(',') : v).map((f) => f.trim()).filter((f) => f.length > 0),
+      ),
     /** `ADMIN_API_TOKEN`: bearer token for the admin JSON API (16+ chars). */
     adminApiToken: z.string().min(16, 'must be at least 16 characters').optional(),
     /** `SAML_CLOCK_SKEW_SECONDS`: allowed clock difference with the IdP (Auth0 sets NotBefore to the issue instant). */
@@ -157,6 +178,8 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   sessionSecret: 'SESSION_SECRET',
   spKeyFile: 'SP_KEY_FILE',
   spCertFile: 'SP_CERT_FILE',
+  tokenSigningKeyFile: 'TOKEN_SIGNING_KEY_FILE',
+  tokenVerifyKeyFiles: 'TOKEN_VERIFY_KEY_FILES',
   adminApiToken: 'ADMIN_API_TOKEN',
   clockSkewSeconds: 'SAML_CLOCK_SKEW_SECONDS',
   requestTtlSeconds: 'SAML_REQUEST_TTL_SECONDS',

@@ -23,6 +23,10 @@ export const PUBLISHED_KEYS: ReadonlyMap<string, string> = new Map([
   ['0604059480b8b3a4de781d82aeb3b889a39bcdfbbf24c5ebc6c3dd0b0ee36829', 'test/fixtures/idp-rotated.*'],
   ['54c2d35bcc8790c1dc0a10bc78ace8d0fe50c80e4790467efd1b169ecc35a05a', 'test/fixtures/attacker.*'],
   ['5e517e382c1eb7aa089aedd43e868bce95f5c5882464e61a87f82d6ce6b2ce29', 'test/fixtures/expired.*'],
+  [
+    '6e2d33f84830e33d6288e62c26837811dee497817f78a53148ae15bd7116c9eb',
+    'certs/token-dev.key (development bot-token key)',
+  ],
 ]);
 
 /** SHA-256 (hex) of a public key's SubjectPublicKeyInfo, DER-encoded. */

@@ -37,6 +37,14 @@ export function validateSsoUrl(value: unknown): string {
   }
   if (url.username || url.password) throw new SpError('SSO_URL_INVALID', { detail: 'credentials in URL' });
   if (url.hash) throw new SpError('SSO_URL_INVALID', { detail: 'fragment in URL' });
+  // Auth0 shows the metadata URL right beside the SAML Protocol URL: a common mix-up that would send
+  // every user to an XML document instead of a sign-in page.
+  if (/\/samlp\/metadata(\/|$)/.test(url.pathname) || /\/metadata(\.xml)?$/i.test(url.pathname)) {
+    throw new SpError('SSO_URL_INVALID', {
+      detail: 'metadata URL given as the SAML Protocol URL',
+      message: `This looks like the IdP's metadata URL, not its SAML Protocol URL. In Auth0 (Addons > SAML2 Web App > Usage) copy the "SAML Protocol URL" (https://TENANT.auth0.com/samlp/CLIENT_ID), or upload the metadata file instead.`,
+    });
+  }
   return url.toString();
 }
 

@@ -193,6 +193,9 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     `Sign-in from the Auth0 application tile is turned off for this account (idpInitiated: false). Users start from ${c.loginUrl}; or turn idpInitiated on.`,
   LOGIN_CONFIRMATION_INVALID: (_f, c) =>
     `The confirmation expired or was used already: sign in again from ${c.loginUrl}.`,
+  SETUP_LINK_INVALID: generic(
+    'Ask the operator for a new setup link (POST /api/accounts/:slug/setup-links or the CLI).',
+  ),
   SIGN_IN_TEST_LINK_INVALID: generic('Start a new test sign-in: each link works once, for 30 minutes.'),
   SAML_REPLAY: (_f, c) =>
     `Each response can be used once: the browser posted it again (Back or reload). Sign in again from ${c.loginUrl}.`,
@@ -209,6 +212,31 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     'Wrong account, e-mail or password, or password sign-in is off for the account (SSO-only).',
   ),
   CSRF_INVALID: generic('Reload the page and submit again; posts from other sites are refused.'),
+  BOT_INVALID: generic('Send { "name": "…", "role": "admin" | "member" }.'),
+  BOT_NOT_FOUND: generic('Check the bot id (GET /api/accounts/:slug/bots).'),
+  BOT_DISABLED: generic('Disabled bots get no new tokens: create a new bot.'),
+  BOT_TOKEN_NOT_FOUND: generic('Check the token id (GET …/bots/:botId/tokens).'),
+  TOKEN_LIFETIME_INVALID: generic(
+    'expiresInSeconds: 60 to 31622400, or null for a token that never expires.',
+  ),
+  TOKEN_MALFORMED: generic('Send the token exactly as it was issued: Authorization: Bearer <token>.'),
+  TOKEN_TYPE_INVALID: generic('Use a bot token issued by this deployment (POST …/bots/:botId/tokens).'),
+  TOKEN_KEY_UNKNOWN: generic(
+    'The token was signed with a key this deployment no longer accepts: issue a new token (or keep the old key in TOKEN_VERIFY_KEY_FILES during a rotation).',
+  ),
+  TOKEN_ALGORITHM_INVALID: generic(
+    'Use a token issued by this deployment: the algorithm is fixed by its key.',
+  ),
+  TOKEN_SIGNATURE_INVALID: generic('The token was altered or signed by another key: issue a new one.'),
+  TOKEN_ISSUER_MISMATCH: generic(
+    'The token was issued by another deployment (BASE_URL differs): issue one here.',
+  ),
+  TOKEN_AUDIENCE_MISMATCH: generic('The token is meant for another deployment: issue one here.'),
+  TOKEN_EXPIRED: generic('Issue a new token for the bot.'),
+  TOKEN_CLAIMS_INVALID: generic('Use a token issued by this deployment, unchanged.'),
+  TOKEN_UNKNOWN: generic('The token was never issued here (or its record was deleted): issue a new one.'),
+  TOKEN_REVOKED: generic('The token was revoked: issue a new one if the bot still needs access.'),
+  TOKEN_BOT_DISABLED: generic('The bot is disabled: create a new bot if access is still needed.'),
 };
 
 /** The hint for a failure. */

@@ -1,19 +1,48 @@
 import { readFileSync } from 'node:fs';
 import { Router } from 'express';
-import { SpError } from '../errors.js';
 import { csrfToken } from './middleware/csrf.js';
-import { html, page } from './views.js';
+import type { Stores } from '../storage/types.js';
+import { esc, html, page, type Html } from './views.js';
 import './session-user.js';
 
 const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf8');
+const copyScript = readFileSync(new URL('../../views/copy.js', import.meta.url), 'utf8');
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
+/** The start page's sign-in form, with the value typed before and an error, if any. */
+function startForm(value: string, error: string | null): Html {
+  return html`<h1>Sign in with single sign-on</h1>
+    ${error ? html`<div class="error notice" role="alert"><p>${error}</p></div>` : ''}
+    <form method="get" action="/login">
+      <label for="account">Account</label>
+      <input
+        id="account"
+        name="account"
+        required
+        value="${value}"
+        autocomplete="organization"
+        autocapitalize="none"
+        spellcheck="false"
+        placeholder="acme"
+        title="Your organisation's account name, e.g. acme"
+      />
+      <button type="submit">Continue</button>
+    </form>
+    <p class="muted">
+      Administrator without single sign-on yet? <a href="/login/password">Sign in with a password</a>.
+    </p>`;
+}
+
 /** The start page (who am I / sign in with SSO) and static assets. */
-export function pagesRouter(): Router {
+export function pagesRouter(opts: { stores: Stores }): Router {
   const router = Router();
 
   router.get('/assets/style.css', (_req, res) => {
     res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(css);
+  });
+
+  router.get('/assets/copy.js', (_req, res) => {
+    res.type('text/javascript').set('Cache-Control', 'public, max-age=3600').send(copyScript);
   });
 
   router.get('/', (req, res) => {
@@ -30,29 +59,41 @@ export function pagesRouter(): Router {
             <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
             <button type="submit">Sign out</button>
           </form>`
-      : html`<h1>Sign in with single sign-on</h1>
-          <form method="get" action="/login">
-            <label for="account">Account</label>
-            <input
-              id="account"
-              name="account"
-              required
-              pattern="[a-z0-9][a-z0-9\\-]{1,62}"
-              autocomplete="organization"
-              placeholder="acme"
-            />
-            <button type="submit">Continue</button>
-          </form>
-          <p class="muted">
-            Administrator without single sign-on yet? <a href="/login/password">Sign in with a password</a>.
-          </p>`;
+      : startForm('', null);
     res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
   });
 
-  router.get('/login', (req, res) => {
-    const account = req.query.account;
-    if (typeof account !== 'string' || !SLUG.test(account)) throw new SpError('ACCOUNT_SLUG_INVALID');
-    res.redirect(302, `sso/${account}/login`);
+  // The start page's form lands here. Browsers apply the page's CSP `form-action 'self'` to every
+  // redirect a form submission follows, so a redirect chain from this form to the IdP's origin would be
+  // blocked: answer with a page that moves on by itself (a meta refresh is a new navigation, not part of
+  // the form submission), with a link for the rare browser that does not follow it.
+  router.get('/login', async (req, res) => {
+    const typed = typeof req.query.account === 'string' ? req.query.account.slice(0, 100) : '';
+    const account = typed.trim().toLowerCase();
+    // An unknown or mistyped account: the form again, with what was typed and what to check.
+    const known = SLUG.test(account) ? await opts.stores.accounts.getBySlug(account) : null;
+    if (!known) {
+      const message = SLUG.test(account)
+        ? `There is no account named "${account}". Check the spelling with your administrator.`
+        : 'An account name has 2 to 63 letters, digits and dashes.';
+      res
+        .status(SLUG.test(account) ? 404 : 400)
+        .set('Cache-Control', 'no-store')
+        .type('html')
+        .send(page('saml-sp-kit', startForm(typed, message)));
+      return;
+    }
+    const next = `${req.baseUrl}/sso/${account}/login`;
+    res
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(
+        page(
+          'Signing in…',
+          html`<h1>Signing in to ${account}…</h1>
+            <p>Taking you to your identity provider. <a href="${next}">Continue</a> if nothing happens.</p>`,
+        ).replace('<head>', `<head>\n<meta http-equiv="refresh" content="0;url=${esc(next)}">`),
+      );
   });
 
   router.get('/favicon.ico', (_req, res) => {

@@ -8,7 +8,9 @@ export interface SessionUser {
   email: string | null;
   role: string;
   loginAt: string;
-  via: 'sso' | 'password';
+  via: 'sso' | 'password' | 'setup-link';
+  /** For `via: 'setup-link'`: the link that opened the session (revoking it ends the session). */
+  setupLinkId?: string;
 }
 
 declare module 'express-session' {

@@ -40,3 +40,22 @@ export function page(title: string, body: Html): string {
   const slots: Record<string, string> = { title: esc(title), body: body.value };
   return layout.replace(/\{\{(title|body)\}\}/g, (_m, name: string) => slots[name] ?? '');
 }
+
+/**
+ * A table in a box that scrolls sideways on narrow screens, with a visible frame there so the reader
+ * sees it can scroll.
+ */
+export function table(headers: readonly string[], rows: readonly Html[]): Html {
+  return html`<div class="table-wrap">
+    <table>
+      <thead>
+        <tr>
+          ${headers.map((h) => html`<th>${h}</th>`)}
+        </tr>
+      </thead>
+      <tbody>
+        ${rows}
+      </tbody>
+    </table>
+  </div>`;
+}

@@ -56,7 +56,7 @@ export type ConfirmedAssertion = Pick<VerifiedAssertion, 'assertionId' | 'issuer
 export interface CurrentSession {
   accountSlug: string;
   nameId: string;
-  via: 'sso' | 'password';
+  via: 'sso' | 'password' | 'setup-link';
 }
 
 /** A sign-in that waits for the user to confirm it on a page of this origin. */
@@ -295,15 +295,7 @@ export class SsoService {
       });
       return { kind: 'signed-in', success };
     } catch (err) {
-      const error = toSsoError(err);
-      await this.audit(input, account, connection, assertion, {
-        outcome: 'failure',
-        code: error.code,
-        userId: null,
-        detail: error.detail ?? null,
-        error,
-      });
-      throw error;
+      throw await this.failure(err, input, account, connection, assertion);
     }
   }
 
@@ -360,16 +352,27 @@ export class SsoService {
       });
       return { success, relayState: held.relayState };
     } catch (err) {
-      const error = toSsoError(err);
-      await this.audit(input, account, connection, held?.assertion ?? null, {
-        outcome: 'failure',
-        code: error.code,
-        userId: null,
-        detail: error.detail ?? null,
-        error,
-      });
-      throw error;
+      throw await this.failure(err, input, account, connection, held?.assertion ?? null);
     }
+  }
+
+  /** Audits a failed sign-in (with its diagnosis) and returns the catalogued error to throw. */
+  private async failure(
+    err: unknown,
+    input: { slug: string; clientIp: string | null; referenceId: string },
+    account: Account | null,
+    connection: Connection | null,
+    subject: Pick<VerifiedAssertion, 'nameId'> | null,
+  ): Promise<SpError> {
+    const error = toSsoError(err);
+    await this.audit(input, account, connection, subject, {
+      outcome: 'failure',
+      code: error.code,
+      userId: null,
+      detail: error.detail ?? null,
+      error,
+    });
+    return error;
   }
 
   /** Starts a test sign-in: a one-time login link that only tests (no session, no user). */

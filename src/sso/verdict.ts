@@ -90,7 +90,7 @@ export function buildVerdict(
         name,
         ok: false,
         evaluated: false,
-        hint: `Not evaluated: the check "${CHECK_LABELS[evaluation.fatal!.name]}" failed first, and nothing unverified is judged.`,
+        hint: 'Not evaluated: an earlier check failed, and unverified content is not judged.',
       };
     }
     if (error) {

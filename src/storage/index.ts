@@ -3,6 +3,7 @@ import type session from 'express-session';
 import { errorCatalog } from '../errors.js';
 import { guardStore, throwStoreError } from './errors.js';
 import { openRedisBackend, type RedisBackend } from './redis/index.js';
+import { SqlBotStore } from './sql/bot-store.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
 import { SqlSessionStore } from './sql/session-store.js';
@@ -11,6 +12,7 @@ import {
   SqlAuditStore,
   SqlConnectionStore,
   SqlOneTimeStore,
+  SqlSetupLinkStore,
   SqlSignInTestStore,
   SqlUserStore,
 } from './sql/stores.js';
@@ -117,6 +119,10 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(sqlAudit),
     signInTests: guardStore(sqlSignInTests),
+    setupLinks: guardStore(new SqlSetupLinkStore(db)),
+    // Always SQL, also with Redis: a revocation must be seen by every instance at once, and the
+    // database is the one place they all read.
+    bots: guardStore(new SqlBotStore(db)),
     oneTime: redis ? redis.oneTime : guardStore(sqlOneTime),
     ping: async () => {
       await pingDatabase();

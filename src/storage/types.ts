@@ -184,6 +184,7 @@ export interface AuditQuery {
 export interface AccountStore {
   create(input: { slug: string; name: string }): Promise<Account>;
   getBySlug(slug: string): Promise<Account | null>;
+  getById(id: string): Promise<Account | null>;
   /** Replaces the settings; with a guard, only when the guard accepts the result (see {@link ChangeGuard}). */
   updateSettings(accountId: string, settings: AccountSettings, guard?: ChangeGuard): Promise<Account>;
 }
@@ -210,6 +211,8 @@ export interface UserStore {
   createLocal(input: LocalUserInput): Promise<User | null>;
   /** The account's local password user with this e-mail. */
   findLocal(accountId: string, email: string): Promise<User | null>;
+  /** Replaces a local user's password hash; false when no such local user. */
+  setPasswordHash(userId: string, passwordHash: string): Promise<boolean>;
   /** Disables or re-enables a user; false when no such user. */
   setDisabled(userId: string, disabled: boolean): Promise<boolean>;
   /**
@@ -276,6 +279,26 @@ export interface SignInTestStore {
   deleteExpiredBefore(cutoff: string): Promise<number>;
 }
 
+/** A setup link: an admin session for one account, for whoever opens it, until expiry or revocation. */
+export interface SetupLink {
+  id: string;
+  accountId: string;
+  createdAt: string;
+  expiresAt: string;
+  revokedAt: string | null;
+}
+
+export interface SetupLinkStore {
+  create(input: { id: string; accountId: string; tokenHash: string; expiresAt: string }): Promise<SetupLink>;
+  /** The account's links, newest first. */
+  list(accountId: string): Promise<SetupLink[]>;
+  get(id: string): Promise<SetupLink | null>;
+  /** The link whose secret has this hash (whatever its state). */
+  findByTokenHash(tokenHash: string): Promise<SetupLink | null>;
+  /** Revokes a link of the account; false when there is no such link. Idempotent. */
+  revoke(accountId: string, id: string, at: string): Promise<boolean>;
+}
+
 export interface AuditStore {
   /**
    * Stores one event. Free-text fields are capped (see `AUDIT_TEXT_LIMITS`) and stripped of control
@@ -302,6 +325,57 @@ export interface OneTimeStore {
   claim(key: string, ttlMs: number): Promise<boolean>;
 }
 
+/** A machine user of one account (ingestion job, CI, script), authenticated by bot tokens. */
+export interface Bot {
+  id: string;
+  accountId: string;
+  name: string;
+  role: 'member' | 'admin';
+  /** A disabled bot's tokens are all refused; a bot is never re-enabled (create another). */
+  disabled: boolean;
+  createdAt: string;
+  disabledAt: string | null;
+  /** Who created it: `operator` (ADMIN_API_TOKEN or the CLI) or `user:<id>` (an account admin). */
+  createdBy: string;
+}
+
+/** An issued bot token: its id (the JWT `jti`) and metadata, never the token itself. */
+export interface BotToken {
+  id: string;
+  botId: string;
+  /** The key that signed it. */
+  kid: string;
+  createdAt: string;
+  /** ISO 8601 expiry; null for a token issued explicitly without expiry. */
+  expiresAt: string | null;
+  revokedAt: string | null;
+  /** Who issued it (as {@link Bot.createdBy}). */
+  createdBy: string;
+}
+
+/** A token with its bot and the bot's account slug: everything a request check needs, in one read. */
+export interface BotCredential {
+  token: BotToken;
+  bot: Bot;
+  accountSlug: string;
+}
+
+export interface BotStore {
+  create(input: { accountId: string; name: string; role: Bot['role']; createdBy: string }): Promise<Bot>;
+  getById(botId: string): Promise<Bot | null>;
+  listByAccount(accountId: string): Promise<Bot[]>;
+  /** Disables the bot (idempotent; the first disable time is kept); false when no such bot. */
+  disable(botId: string): Promise<boolean>;
+  /** Records an issued token. */
+  addToken(token: Omit<BotToken, 'createdAt' | 'revokedAt'>): Promise<BotToken>;
+  /** The bot's tokens, newest first. */
+  listTokens(botId: string): Promise<BotToken[]>;
+  /** Revokes the bot's token (idempotent; the first revocation time is kept); false when the bot has no such token. */
+  revokeToken(botId: string, tokenId: string): Promise<boolean>;
+  /** The token named by a JWT `jti`, with its bot and account, read from the shared database. */
+  credential(tokenId: string): Promise<BotCredential | null>;
+}
+
 /** Everything the app needs from storage, with its lifecycle. */
 export interface Stores {
   accounts: AccountStore;
@@ -309,6 +383,8 @@ export interface Stores {
   users: UserStore;
   audit: AuditStore;
   signInTests: SignInTestStore;
+  setupLinks: SetupLinkStore;
+  bots: BotStore;
   oneTime: OneTimeStore;
   /** Reports whether every backend answers. */
   ping(): Promise<void>;

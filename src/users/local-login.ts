@@ -142,6 +142,22 @@ export async function auditPasswordRefusal(
   });
 }
 
+/** Sets a new password for an existing local user (the CLI's `create-admin --reset`). */
+export async function resetLocalPassword(
+  stores: Stores,
+  input: { account: string; email: string; password: string },
+): Promise<User> {
+  const account = await stores.accounts.getBySlug(input.account);
+  if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+  if (input.password.length < 12) {
+    throw new SpError('REQUEST_INVALID', { message: 'The password must have at least 12 characters.' });
+  }
+  const user = await stores.users.findLocal(account.id, input.email.trim().toLowerCase());
+  if (!user) throw new SpError('REQUEST_INVALID', { message: 'There is no local user with this e-mail.' });
+  await stores.users.setPasswordHash(user.id, await hashPassword(input.password));
+  return user;
+}
+
 /** Creates a local admin (the CLI's `create-admin`). */
 export async function createLocalAdmin(
   stores: Stores,

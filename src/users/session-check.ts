@@ -1,3 +1,4 @@
+import { setupLinkUsable } from '../accounts/setup-links.js';
 import type { Stores } from '../storage/types.js';
 import { effectiveRole } from './roles.js';
 
@@ -5,9 +6,10 @@ import { effectiveRole } from './roles.js';
 export interface SessionClaims {
   userId: string;
   accountSlug: string;
-  via: 'sso' | 'password';
+  via: 'sso' | 'password' | 'setup-link';
   role: string;
   loginAt: string;
+  setupLinkId?: string | undefined;
 }
 
 /** Outcome of {@link revalidateSession}. */
@@ -36,6 +38,14 @@ export async function revalidateSession(
   if (!account) return { valid: false, reason: 'account no longer exists' };
   if (claims.via === 'password' && account.settings.ssoOnly) {
     return { valid: false, reason: 'password session while the account is SSO-only' };
+  }
+  if (claims.via === 'setup-link') {
+    // An admin of this one account for as long as the link that opened the session is usable.
+    const link = claims.setupLinkId ? await stores.setupLinks.get(claims.setupLinkId) : null;
+    if (!link || link.accountId !== account.id || !setupLinkUsable(link, opts.nowMs)) {
+      return { valid: false, reason: 'setup link revoked or expired' };
+    }
+    return { valid: true, role: 'admin' };
   }
   const user = await stores.users.getById(claims.userId);
   if (!user) {

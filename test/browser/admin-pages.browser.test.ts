@@ -155,6 +155,47 @@ describe.skipIf(!existsSync(CHROMIUM))(
       await context.close();
     }, 60_000);
 
+    it('an admin adds a bot, copies its token from the page (shown once), and revokes it', async () => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const page = await newPage(context);
+      await page.goto(`${base}/login/password?account=acme`);
+      await page.fill('#email', 'admin@acme.test');
+      await page.fill('#password', PASSWORD);
+      await Promise.all([page.waitForURL(`${base}/admin`), page.click('button[type=submit]')]);
+
+      await page.fill('#bot-name', 'nightly ingest');
+      await page.selectOption('#bot-role', 'member');
+      await Promise.all([
+        page.waitForURL(`${base}/admin?saved=bot#bots`),
+        page.click('form[action="/admin/bots"] button[type=submit]'),
+      ]);
+      expect(await page.textContent('#bots .bot h3')).toContain('nightly ingest');
+      await page.selectOption('#bots select[name=expiresIn]', '2592000');
+      await Promise.all([page.waitForLoadState('load'), page.click('#bots form[action$="/tokens"] button')]);
+      const token = await page.inputValue('#new-token');
+      expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+      const me = await fetch(`${base}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(await me.json()).toMatchObject({
+        account: 'acme',
+        role: 'member',
+        bot: { name: 'nightly ingest' },
+      });
+
+      // Shown once: a reload of the admin page has no token box; revoking works from the list.
+      await page.goto(`${base}/admin`);
+      expect(await page.locator('#new-token').count()).toBe(0);
+      await Promise.all([
+        page.waitForURL(`${base}/admin?saved=token-revoked#bots`),
+        page.click('#bots form[action$="/revoke"] button'),
+      ]);
+      expect(await page.textContent('#bots table')).toContain('revoked');
+      const refused = await fetch(`${base}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(refused.status).toBe(401);
+      await page.screenshot({ path: SCREENSHOT.replace('.png', '-bots.png'), fullPage: true });
+      expect(messages).toEqual([]);
+      await context.close();
+    }, 60_000);
+
     it('a user signs in IdP-initiated (form post from another origin), confirms, and is logged in', async () => {
       const context = await browser.newContext();
       const page = await newPage(context);

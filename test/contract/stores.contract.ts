@@ -8,7 +8,7 @@
  * pools or clients, as two SP instances would have — so atomicity is tested across connections, not
  * just inside one.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type session from 'express-session';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSpError, SpError } from '../../src/errors.js';
@@ -18,7 +18,10 @@ import type { AuditRecord, OneTimeStore, Stores, StoredCertificate } from '../..
 /** One open handle on an engine. */
 export interface ContractHandle {
   /** The record stores (accounts, connections, users, audit), when the engine holds them. */
-  records?: Pick<Stores, 'accounts' | 'connections' | 'users' | 'audit' | 'signInTests'>;
+  records?: Pick<
+    Stores,
+    'accounts' | 'connections' | 'users' | 'audit' | 'signInTests' | 'setupLinks' | 'bots'
+  >;
   oneTime?: OneTimeStore;
   sessionStore?: session.Store;
   close(): Promise<void>;
@@ -119,7 +122,11 @@ export function storeContract(engine: ContractEngine): void {
       await gone.close();
       const unavailable = (e: unknown) => isSpError(e, 'STORE_UNAVAILABLE');
       const started = Date.now();
-      if (gone.records) await expect(gone.records.accounts.getBySlug('acme')).rejects.toSatisfy(unavailable);
+      if (gone.records) {
+        await expect(gone.records.accounts.getBySlug('acme')).rejects.toSatisfy(unavailable);
+        // A bot request whose token cannot be checked is a 503, never a pass.
+        await expect(gone.records.bots.credential(randomUUID())).rejects.toSatisfy(unavailable);
+      }
       if (gone.oneTime) {
         await expect(gone.oneTime.claim(`replay:acc:${uid()}`, 60_000)).rejects.toSatisfy(unavailable);
         await expect(gone.oneTime.take(`authn:c1:${uid()}`)).rejects.toSatisfy(unavailable);
@@ -146,6 +153,8 @@ export function storeContract(engine: ContractEngine): void {
             requireEmail: true,
           });
           expect(await rec(b).accounts.getBySlug(slug)).toEqual(created);
+          expect(await rec(b).accounts.getById(created.id)).toEqual(created);
+          expect(await rec(b).accounts.getById(`none-${uid()}`)).toBeNull();
           expect(await rec(a).accounts.getBySlug(`none-${uid()}`)).toBeNull();
         });
 
@@ -564,6 +573,41 @@ export function storeContract(engine: ContractEngine): void {
         });
       });
 
+      describe('setup links', () => {
+        it('creates, lists newest first, finds by hash, revokes within the account only', async () => {
+          const acc = await rec(a).accounts.create({ slug: `setup-${uid()}`, name: 'S' });
+          const other = await rec(a).accounts.create({ slug: `setup-${uid()}`, name: 'O' });
+          const expiresAt = new Date(Date.now() + 3600_000).toISOString();
+          const first = await rec(a).setupLinks.create({
+            id: `l-${uid()}`,
+            accountId: acc.id,
+            tokenHash: `h-${uid()}`,
+            expiresAt,
+          });
+          await new Promise((r) => setTimeout(r, 5));
+          const hash = `h-${uid()}`;
+          const second = await rec(a).setupLinks.create({
+            id: `l-${uid()}`,
+            accountId: acc.id,
+            tokenHash: hash,
+            expiresAt,
+          });
+          expect((await rec(b).setupLinks.list(acc.id)).map((l) => l.id)).toEqual([second.id, first.id]);
+          expect(await rec(b).setupLinks.findByTokenHash(hash)).toEqual(second);
+          expect(await rec(b).setupLinks.findByTokenHash(`none-${uid()}`)).toBeNull();
+          expect(await rec(a).setupLinks.revoke(other.id, second.id, new Date().toISOString())).toBe(false);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBeNull();
+          const at = new Date().toISOString();
+          expect(await rec(a).setupLinks.revoke(acc.id, second.id, at)).toBe(true);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBe(at);
+          // idempotent, and the first revocation time stays
+          expect(
+            await rec(a).setupLinks.revoke(acc.id, second.id, new Date(Date.now() + 1000).toISOString()),
+          ).toBe(true);
+          expect((await rec(b).setupLinks.get(second.id))!.revokedAt).toBe(at);
+        });
+      });
+
       describe('sign-in tests', () => {
         async function newTest(expiresInMs = 60_000) {
           const acc = await rec(a).accounts.create({ slug: `tst-${uid()}`, name: 'T' });
@@ -789,6 +833,126 @@ export function storeContract(engine: ContractEngine): void {
           ]);
           expect(await rec(a).audit.getByReference(old[0]!.referenceId)).toBeNull();
           expect(await rec(b).audit.deleteOlderThan(cutoff.toISOString())).toBe(0);
+        });
+      });
+    }
+
+    if (engine.provides.records) {
+      const rec = (h: ContractHandle) => required(h.records, 'record stores');
+
+      describe('bots', () => {
+        const newToken = (botId: string, expiresAt: string | null = '2099-01-01T00:00:00.000Z') => ({
+          id: randomUUID(),
+          botId,
+          kid: 'kid-1',
+          expiresAt,
+          createdBy: 'operator',
+        });
+
+        it('creates bots per account and lists them in creation order; a bot is found by id from the other handle', async () => {
+          const acc = await rec(a).accounts.create({ slug: `bots-${uid()}`, name: 'B' });
+          const other = await rec(a).accounts.create({ slug: `bots-${uid()}`, name: 'O' });
+          const first = await rec(a).bots.create({
+            accountId: acc.id,
+            name: 'ingest',
+            role: 'member',
+            createdBy: 'operator',
+          });
+          await sleep(5); // creation order is by time (ties within a millisecond are ordered by id)
+          const second = await rec(b).bots.create({
+            accountId: acc.id,
+            name: 'ci',
+            role: 'admin',
+            createdBy: 'user:u1',
+          });
+          await rec(b).bots.create({
+            accountId: other.id,
+            name: 'elsewhere',
+            role: 'admin',
+            createdBy: 'operator',
+          });
+          expect(first).toEqual({
+            id: expect.any(String),
+            accountId: acc.id,
+            name: 'ingest',
+            role: 'member',
+            disabled: false,
+            createdAt: expect.any(String),
+            disabledAt: null,
+            createdBy: 'operator',
+          });
+          expect(await rec(b).bots.getById(first.id)).toEqual(first);
+          expect((await rec(a).bots.listByAccount(acc.id)).map((x) => x.id)).toEqual([first.id, second.id]);
+          expect(await rec(a).bots.getById(randomUUID())).toBeNull();
+        });
+
+        it('refuses a role other than admin or member at the database too', async () => {
+          const acc = await rec(a).accounts.create({ slug: `bots-${uid()}`, name: 'R' });
+          await expect(
+            rec(a).bots.create({
+              accountId: acc.id,
+              name: 'x',
+              role: 'owner' as 'admin',
+              createdBy: 'operator',
+            }),
+          ).rejects.toBeDefined();
+        });
+
+        it('records tokens (never the token itself), lists them newest first, and reads a credential in one call', async () => {
+          const acc = await rec(a).accounts.create({ slug: `bots-${uid()}`, name: 'T' });
+          const bot = await rec(a).bots.create({
+            accountId: acc.id,
+            name: 'ingest',
+            role: 'admin',
+            createdBy: 'operator',
+          });
+          const t1 = await rec(a).bots.addToken(newToken(bot.id));
+          await sleep(5);
+          const t2 = await rec(b).bots.addToken(newToken(bot.id, null));
+          expect(t1).toEqual({
+            ...newToken(bot.id),
+            id: t1.id,
+            createdAt: expect.any(String),
+            revokedAt: null,
+          });
+          expect((await rec(b).bots.listTokens(bot.id)).map((t) => t.id)).toEqual([t2.id, t1.id]);
+          expect(await rec(b).bots.credential(t2.id)).toEqual({ token: t2, bot, accountSlug: acc.slug });
+          expect(await rec(a).bots.credential(randomUUID())).toBeNull();
+        });
+
+        it('revocation and disabling are seen at once through the other handle, and are idempotent', async () => {
+          const acc = await rec(a).accounts.create({ slug: `bots-${uid()}`, name: 'V' });
+          const bot = await rec(a).bots.create({
+            accountId: acc.id,
+            name: 'ingest',
+            role: 'admin',
+            createdBy: 'operator',
+          });
+          const other = await rec(a).bots.create({
+            accountId: acc.id,
+            name: 'other',
+            role: 'admin',
+            createdBy: 'operator',
+          });
+          const tok = await rec(a).bots.addToken(newToken(bot.id));
+          expect((await rec(a).bots.credential(tok.id))!.token.revokedAt).toBeNull();
+          // Only through its own bot.
+          expect(await rec(b).bots.revokeToken(other.id, tok.id)).toBe(false);
+          expect(await rec(b).bots.revokeToken(bot.id, tok.id)).toBe(true);
+          const revokedAt = (await rec(a).bots.credential(tok.id))!.token.revokedAt;
+          expect(revokedAt).toEqual(expect.any(String));
+          await sleep(5);
+          expect(await rec(a).bots.revokeToken(bot.id, tok.id)).toBe(true);
+          expect((await rec(b).bots.credential(tok.id))!.token.revokedAt).toBe(revokedAt);
+          expect(await rec(b).bots.revokeToken(bot.id, randomUUID())).toBe(false);
+
+          expect(await rec(b).bots.disable(bot.id)).toBe(true);
+          const disabled = (await rec(a).bots.credential(tok.id))!.bot;
+          expect(disabled).toMatchObject({ disabled: true, disabledAt: expect.any(String) });
+          await sleep(5);
+          expect(await rec(a).bots.disable(bot.id)).toBe(true);
+          expect((await rec(b).bots.getById(bot.id))!.disabledAt).toBe(disabled.disabledAt);
+          expect(await rec(a).bots.disable(randomUUID())).toBe(false);
         });
       });
     }

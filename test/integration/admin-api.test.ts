@@ -945,3 +945,53 @@ describe('admin JSON API', () => {
     });
   });
 });
+
+describe('admin API messages an admin can act on', () => {
+  let t: TestSp;
+  beforeEach(async () => {
+    t = await startSp();
+    await request(t.app)
+      .post('/api/accounts')
+      .set('Authorization', AUTH)
+      .send({ slug: 'acme', name: 'Acme' })
+      .expect(201);
+  });
+  afterEach(async () => t.close());
+
+  it('names the setting that is wrong, without regular expressions', async () => {
+    const res = await request(t.app)
+      .patch('/api/accounts/acme')
+      .set('Authorization', AUTH)
+      .send({ allowedEmailDomains: 'acme.example', idpInitiated: 'yes', nope: 1 });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('SETTINGS_INVALID');
+    expect(res.body.error.message).toContain('unknown setting nope');
+    const other = await request(t.app)
+      .patch('/api/accounts/acme')
+      .set('Authorization', AUTH)
+      .send({ allowedEmailDomains: 'acme.example', idpInitiated: 'yes' });
+    expect(other.body.error.message).toContain('allowedEmailDomains: expected a list');
+    expect(other.body.error.message).toContain('idpInitiated: expected true or false');
+    const domain = await request(t.app)
+      .patch('/api/accounts/acme')
+      .set('Authorization', AUTH)
+      .send({ allowedEmailDomains: ['not a domain'] });
+    expect(domain.body.error.message).toContain('allowedEmailDomains.0: not a domain name like example.com');
+    expect(domain.body.error.message).not.toMatch(/\[a-z|\^|\$\//);
+  });
+
+  it("refuses Auth0's metadata URL as the SAML Protocol URL, saying which URL to copy", async () => {
+    for (const ssoUrl of [
+      'https://acme.eu.auth0.com/samlp/metadata/AbCdEf123',
+      'https://idp.example.com/saml/metadata',
+    ]) {
+      const res = await request(t.app)
+        .put('/api/accounts/acme/saml')
+        .set('Authorization', AUTH)
+        .send({ certificate: idpKey.cert, ssoUrl });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('SSO_URL_INVALID');
+      expect(res.body.error.message).toContain('SAML Protocol URL');
+    }
+  });
+});

@@ -190,6 +190,57 @@ describe.skipIf(!enabled)(title, () => {
       ).toHaveLength(1);
   });
 
+  it('a bot token issued on A works on B; revoked on B it is refused on A at once; a bot disabled on A stops on B', async () => {
+    const created = await http(A, 'POST', `/api/accounts/${slug}/bots`, {
+      bearer: true,
+      json: { name: 'ingest', role: 'admin' },
+    });
+    expect(created.status, created.text).toBe(201);
+    const botId = (created.body as { id: string }).id;
+    const issue = async (on: Instance) => {
+      const res = await http(on, 'POST', `/api/accounts/${slug}/bots/${botId}/tokens`, {
+        bearer: true,
+        json: {},
+      });
+      expect(res.status, res.text).toBe(201);
+      const { id, token } = res.body as { id: string; token: string };
+      return { id, headers: { Authorization: `Bearer ${token}` } };
+    };
+    // Both instances publish the same key under the same RFC 7638 kid.
+    const jwks = await Promise.all([A, B].map((i) => http(i, 'GET', '/.well-known/jwks.json')));
+    expect(jwks[0]!.body).toEqual(jwks[1]!.body);
+
+    const first = await issue(A);
+    const onB = await http(B, 'GET', '/api/me', { headers: first.headers });
+    expect(onB.status, onB.text).toBe(200);
+    expect(onB.body).toEqual({ account: slug, role: 'admin', bot: { id: botId, name: 'ingest' } });
+    expect((await http(B, 'GET', `/api/accounts/${slug}`, { headers: first.headers })).status).toBe(200);
+    // A has answered for this token too (anything it might keep would be warm now).
+    expect((await http(A, 'GET', '/api/me', { headers: first.headers })).status).toBe(200);
+
+    const revoked = await http(B, 'DELETE', `/api/accounts/${slug}/bots/${botId}/tokens/${first.id}`, {
+      bearer: true,
+    });
+    expect(revoked.status).toBe(204);
+    // The very next request, on the other instance.
+    const onA = await http(A, 'GET', '/api/me', { headers: first.headers });
+    expect({ status: onA.status, code: onA.code }).toEqual({ status: 401, code: 'TOKEN_REVOKED' });
+    const adminOnA = await http(A, 'GET', `/api/accounts/${slug}`, { headers: first.headers });
+    expect(adminOnA.code).toBe('TOKEN_REVOKED');
+
+    const second = await issue(B);
+    expect((await http(A, 'GET', '/api/me', { headers: second.headers })).status).toBe(200);
+    expect((await http(B, 'GET', '/api/me', { headers: second.headers })).status).toBe(200);
+    expect((await http(A, 'DELETE', `/api/accounts/${slug}/bots/${botId}`, { bearer: true })).status).toBe(
+      204,
+    );
+    const disabled = await http(B, 'GET', '/api/me', { headers: second.headers });
+    expect({ status: disabled.status, code: disabled.code }).toEqual({
+      status: 401,
+      code: 'TOKEN_BOT_DISABLED',
+    });
+  });
+
   it('both instances stayed up and ready', async () => {
     expect(A.alive() && B.alive()).toBe(true);
     for (const instance of [A, B]) {

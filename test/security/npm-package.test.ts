@@ -101,3 +101,34 @@ describe('an installed copy (no certs/ beside it) started without SP_KEY_FILE', 
     }
   });
 });
+
+describe('an installed copy given its SP key pair but no TOKEN_SIGNING_KEY_FILE', () => {
+  it('stops at start-up with one line naming TOKEN_SIGNING_KEY_FILE and how to generate a key (no dev token key ships)', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
+    try {
+      const tsx = import.meta.resolve('tsx');
+      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
+        cwd,
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '',
+          PORT: '0',
+          SP_KEY_FILE: join(ROOT, 'test', 'fixtures', 'idp.key'),
+          SP_CERT_FILE: join(ROOT, 'test', 'fixtures', 'idp.crt'),
+        },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(res.error).toBeUndefined();
+      expect(res.status).toBe(1);
+      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(
+        /^saml-sp-kit: configuration error: TOKEN_SIGNING_KEY_FILE: cannot read certs\/token-dev\.key \(ENOENT\): generate one with: npm run cli -- generate-token-key/,
+      );
+      expect(existsSync(join(cwd, 'data'))).toBe(false);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+});

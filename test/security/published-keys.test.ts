@@ -5,6 +5,7 @@
  * ships with saml-sp-kit is refused at import (CERT_PUBLISHED_KEY), matched on the key; and one stored
  * before this check (here: written straight into the store) is ignored at the ACS.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -63,10 +64,14 @@ describe('published keys in production', () => {
     const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'sp.example.com');
     writeFileSync(join(dir, 'sp.key'), sp.privateKey);
     writeFileSync(join(dir, 'sp.crt'), sp.cert);
+    // …and the dev bot-token key.
+    const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    writeFileSync(join(dir, 'token.key'), tokenKey.export({ type: 'pkcs8', format: 'pem' }));
     t = await startSp({
       nodeEnv: 'production',
       spKeyFile: join(dir, 'sp.key'),
       spCertFile: join(dir, 'sp.crt'),
+      tokenSigningKeyFile: join(dir, 'token.key'),
       rateLimitAcsPerMinute: 1_000_000,
     });
     await createAccount('acme');

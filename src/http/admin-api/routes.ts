@@ -2,6 +2,7 @@ import express, { Router, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
 import { isAuditCode, type Actor } from '../../audit/trail.js';
+import type { Actor as BotActor, BotService } from '../../bots/service.js';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
 import { SpError } from '../../errors.js';
 import type { SsoService } from '../../sso/service.js';
@@ -51,9 +52,11 @@ const USER_ID = /^[0-9a-f-]{36}$/;
 
 /** Who the trail names for a change made through the API. */
 function actorOf(principal: AdminPrincipal): Actor {
-  return principal.kind === 'token'
-    ? { kind: 'operator-token' }
-    : { kind: 'session', userId: principal.userId, label: principal.label };
+  if (principal.kind === 'token') return { kind: 'operator-token' };
+  // Bots never reach the routes that change settings or users (humans only); named for completeness.
+  if (principal.kind === 'bot')
+    return { kind: 'session', userId: `bot:${principal.bot.botId}`, label: `bot ${principal.bot.botName}` };
+  return { kind: 'session', userId: principal.userId, label: principal.label };
 }
 
 /**
@@ -70,6 +73,16 @@ const auditQuerySchema = z.object({
   outcome: z.enum(['success', 'failure']).optional(),
   code: z.string().refine(isAuditCode).optional(),
 });
+
+/** A zod issue in words an admin reads, without regular expressions. */
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type')
+    return `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`;
+  if (issue.code === 'invalid_format') return 'not a domain name like example.com';
+  if (issue.code === 'too_big') return `at most ${String(issue.maximum)}`;
+  if (issue.code === 'too_small') return `at least ${String(issue.minimum)}`;
+  return 'invalid value';
+}
 
 const manualSchema = z
   .object({
@@ -127,6 +140,7 @@ export function adminApiRouter(opts: {
   sso: SsoService;
   stores: Stores;
   users: UserAdmin;
+  bots: BotService;
   adminApiToken: string | undefined;
   perMinute: number;
   /** This deployment's origin: cookie-authorised changes must come from it. */
@@ -135,6 +149,11 @@ export function adminApiRouter(opts: {
   const router = Router();
   // Limited before authentication, so token guessing is throttled too.
   router.use(['/api/accounts', '/api/audit'], perClientLimit(opts.perMinute));
+  router.get('/.well-known/jwks.json', (_req, res) => {
+    // Public keys only (built member by member in loadTokenKeys); verify-only keys included, so a
+    // verifier elsewhere accepts the same tokens as every instance here.
+    res.set('Cache-Control', 'public, max-age=300').json(opts.bots.jwks());
+  });
   const json = express.json({ limit: '1mb', strict: true });
   const upload = multer({
     storage: multer.memoryStorage(),
@@ -143,9 +162,19 @@ export function adminApiRouter(opts: {
     { name: 'certificate', maxCount: 1 },
     { name: 'metadata', maxCount: 1 },
   ]);
-  const anyAdmin = adminAuth(opts.adminApiToken, { origin: opts.origin });
-  const tokenOnly = adminAuth(opts.adminApiToken, { tokenOnly: true, origin: opts.origin });
+  const auth = { origin: opts.origin, bots: opts.bots };
+  const anyAdmin = adminAuth(opts.adminApiToken, auth);
+  const tokenOnly = adminAuth(opts.adminApiToken, { ...auth, tokenOnly: true });
+  const humansOnly = adminAuth(opts.adminApiToken, { ...auth, humansOnly: true });
   const principal = (res: { locals: Record<string, unknown> }) => res.locals.admin as AdminPrincipal;
+  /** The account of `:slug`, once the caller may act on it, and who the caller is. */
+  const accountFor = async (req: Request, res: { locals: Record<string, unknown> }) => {
+    const who = principal(res);
+    assertAccountAccess(req, who);
+    const actor: BotActor =
+      who.kind === 'session' ? { kind: 'user', userId: who.userId } : { kind: 'operator' };
+    return { account: await opts.connections.account(req.params.slug as string), actor };
+  };
 
   router.post('/api/accounts', tokenOnly, json, async (req, res) => {
     const body = (req.body ?? {}) as Record<string, unknown>;
@@ -252,6 +281,42 @@ export function adminApiRouter(opts: {
     const event = await opts.stores.audit.getByReference(String(req.params.referenceId).slice(0, 64));
     if (!event || event.accountId !== account.id) throw new SpError('NOT_FOUND');
     res.set('Cache-Control', 'no-store').json(event);
+  });
+
+  // Bots and their tokens: managed by people (session admins of the account, or the operator), never by
+  // a bot, so a leaked token cannot make itself new credentials.
+  router.post('/api/accounts/:slug/bots', humansOnly, json, async (req, res) => {
+    const { account, actor } = await accountFor(req, res);
+    res.status(201).json(await opts.bots.createBot(account, req.body ?? {}, actor));
+  });
+
+  router.get('/api/accounts/:slug/bots', humansOnly, async (req, res) => {
+    const { account } = await accountFor(req, res);
+    res.json({ bots: await opts.bots.listBots(account) });
+  });
+
+  router.delete('/api/accounts/:slug/bots/:botId', humansOnly, async (req, res) => {
+    const { account } = await accountFor(req, res);
+    await opts.bots.disableBot(account, req.params.botId as string);
+    res.status(204).end();
+  });
+
+  router.post('/api/accounts/:slug/bots/:botId/tokens', humansOnly, json, async (req, res) => {
+    const { account, actor } = await accountFor(req, res);
+    const issued = await opts.bots.issueToken(account, req.params.botId as string, req.body ?? {}, actor);
+    // Shown once: nothing on the way may keep a copy.
+    res.status(201).set('Cache-Control', 'no-store').json(issued);
+  });
+
+  router.get('/api/accounts/:slug/bots/:botId/tokens', humansOnly, async (req, res) => {
+    const { account } = await accountFor(req, res);
+    res.json({ tokens: await opts.bots.listTokens(account, req.params.botId as string) });
+  });
+
+  router.delete('/api/accounts/:slug/bots/:botId/tokens/:tokenId', humansOnly, async (req, res) => {
+    const { account } = await accountFor(req, res);
+    await opts.bots.revokeToken(account, req.params.botId as string, req.params.tokenId as string);
+    res.status(204).end();
   });
 
   router.get('/api/audit/:referenceId', tokenOnly, async (req, res) => {

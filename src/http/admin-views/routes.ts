@@ -11,6 +11,7 @@ import express, {
   type Response,
 } from 'express';
 import multer from 'multer';
+import type { BotService } from '../../bots/service.js';
 import {
   auth0Settings,
   connectionView,
@@ -29,13 +30,15 @@ import type {
   User,
   UserAdminPatch,
 } from '../../storage/types.js';
+import type { SetupLinkService, SetupLinkView } from '../../accounts/setup-links.js';
 import type { SignInTestView, SsoService } from '../../sso/service.js';
 import { userView, type UserAdmin, type UserView } from '../../users/admin.js';
 import { ssoAdmins, userLabel } from '../../users/roles.js';
 import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken, verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
-import { html, page, type Html } from '../views.js';
+import { html, page, table, type Html } from '../views.js';
+import { botsSection, parseBotForm, parseTokenForm, BOTS_SHOWN, type IssuedForPage } from './bots-section.js';
 import '../session-user.js';
 
 /** The only flash messages `?saved=` can show. */
@@ -45,6 +48,10 @@ const SAVED: Readonly<Record<string, string>> = {
     'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
   settings: 'The settings were saved.',
   user: 'The user was changed.',
+  'link-revoked': 'The setup link was revoked; the sessions it opened have ended.',
+  bot: 'The bot was added. Issue it a token below.',
+  'bot-disabled': 'The bot was disabled: its tokens are refused from now on.',
+  'token-revoked': 'The token was revoked: it is refused from now on.',
 };
 
 const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
@@ -66,6 +73,9 @@ interface FormState {
     requireEmail: boolean;
     acceptCliRecoveryOnly: boolean;
   };
+  bot?: { name: string; role: string };
+  /** A token issued by this request: shown once, in this response only. */
+  issued?: IssuedForPage;
 }
 
 interface Notice {
@@ -168,6 +178,13 @@ function toFormError(err: unknown): SpError | null {
   return null;
 }
 
+/** "expires in 23 days" / "expired 2 days ago", for a certificate's notAfter. */
+function expiresIn(iso: string): string {
+  const days = Math.floor((Date.parse(iso) - Date.now()) / 86_400_000);
+  if (days < 0) return `expired ${-days} day${days === -1 ? '' : 's'} ago`;
+  return days === 0 ? 'expires today' : `expires in ${days} day${days === 1 ? '' : 's'}`;
+}
+
 const fmtTime = (iso: string | null): string =>
   iso ? iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC') : '—';
 
@@ -206,7 +223,7 @@ function connectionSection(conn: ConnectionJson | null): Html {
         <td><code class="wrap">${c.fingerprintSha256}</code></td>
         <td>${c.subject}</td>
         <td>${fmtTime(c.notBefore)}</td>
-        <td>${fmtTime(c.notAfter)}</td>
+        <td>${fmtTime(c.notAfter)}<br /><span class="muted">${expiresIn(c.notAfter)}</span></td>
       </tr>`,
   );
   const warnings = conn.warnings.map((w) => html`<li>${w}</li>`);
@@ -236,22 +253,14 @@ function connectionSection(conn: ConnectionJson | null): Html {
       <dd>${fmtTime(conn.updatedAt)}</dd>
     </dl>
     <h3>Trusted certificates</h3>
-    <div class="table-wrap">
-      <table>
-        <thead>
-          <tr>
-            <th>SHA-256 fingerprint</th>
-            <th>Subject</th>
-            <th>Valid from</th>
-            <th>Valid until</th>
-          </tr>
-        </thead>
-        <tbody>
-          ${certs}
-        </tbody>
-      </table>
-    </div>
+    ${table(['SHA-256 fingerprint', 'Subject', 'Valid from', 'Valid until'], certs)}
   </section>`;
+}
+
+/** A value to paste into the IdP, with a button that copies it. */
+function copyable(id: string, value: string): Html {
+  return html`<code class="wrap" id="${id}">${value}</code>
+    <button type="button" class="copy secondary" data-copy="${id}">Copy</button>`;
 }
 
 function auth0Section(baseUrl: string, account: Account): Html {
@@ -264,18 +273,70 @@ function auth0Section(baseUrl: string, account: Account): Html {
     </ol>
     <dl class="values">
       <dt>Application Callback URL</dt>
-      <dd><code class="wrap">${a0.applicationCallbackUrl}</code></dd>
+      <dd>${copyable('value-callback', a0.applicationCallbackUrl)}</dd>
       <dt>Audience (SP entity ID)</dt>
-      <dd><code class="wrap">${a0.addonSettings.audience}</code></dd>
+      <dd>${copyable('value-audience', a0.addonSettings.audience)}</dd>
       <dt>SP metadata URL</dt>
-      <dd>
-        <a href="${urls.metadataUrl}"><code class="wrap">${urls.metadataUrl}</code></a>
-      </dd>
+      <dd>${copyable('value-metadata', urls.metadataUrl)}</dd>
       <dt>Login URL</dt>
-      <dd><code class="wrap">${urls.loginUrl}</code></dd>
+      <dd>${copyable('value-login', urls.loginUrl)}</dd>
     </dl>
-    <h3>SAML2 Web App addon — Settings JSON</h3>
-    <pre class="json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+    <p class="muted">The addon's Settings JSON is below the import form.</p>
+  </section>`;
+}
+
+/** The long Settings JSON for Auth0's SAML2 Web App addon, after the import form. */
+function auth0JsonSection(baseUrl: string, account: Account): Html {
+  const a0 = auth0Settings(spUrls(baseUrl, account.slug));
+  return html`<section>
+    <h2>SAML2 Web App addon — Settings JSON</h2>
+    <p>Paste it into the addon's Settings tab in Auth0, replacing what is there.</p>
+    <pre class="json" id="value-settings-json">${JSON.stringify(a0.addonSettings, null, 2)}</pre>
+    <button type="button" class="copy secondary" data-copy="value-settings-json">Copy the JSON</button>
+  </section>`;
+}
+
+function setupLinksSection(
+  base: string,
+  token: string,
+  links: SetupLinkView[],
+  currentLink: string | undefined,
+): Html {
+  const rows = links.map(
+    (l) =>
+      html`<tr>
+        <td><code>${l.id.slice(0, 8)}</code></td>
+        <td>${fmtTime(l.createdAt)}</td>
+        <td>${fmtTime(l.expiresAt)}</td>
+        <td>${l.status}${l.id === currentLink ? ' (this browser)' : ''}</td>
+        <td>
+          ${
+            l.status === 'active'
+              ? html`<form
+                  method="post"
+                  action="${`${base}/admin/setup-links/${l.id}/revoke`}"
+                  class="inline"
+                >
+                  <input type="hidden" name="_csrf" value="${token}" />
+                  <button type="submit" class="secondary">Revoke</button>
+                </form>`
+              : ''
+          }
+        </td>
+      </tr>`,
+  );
+  return html`<section>
+    <h2>Setup links</h2>
+    <p class="muted">
+      Links that open these setup pages without a password, made by the operator (<code
+        >npm run cli -- setup-link create ACCOUNT</code
+      >). Revoking a link ends the sessions it opened.
+    </p>
+    ${
+      links.length === 0
+        ? html`<p class="muted">No setup links.</p>`
+        : table(['Link', 'Created', 'Expires', 'Status', ''], rows)
+    }
   </section>`;
 }
 
@@ -657,23 +718,7 @@ function auditSection(base: string, events: AuditEvent[]): Html {
     ${
       events.length === 0
         ? html`<p class="muted">No sign-in attempts yet.</p>`
-        : html`<div class="table-wrap">
-            <table>
-              <thead>
-                <tr>
-                  <th>Time</th>
-                  <th>Outcome</th>
-                  <th>Code and what to change</th>
-                  <th>Subject</th>
-                  <th>Detail</th>
-                  <th>Reference</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${rows}
-              </tbody>
-            </table>
-          </div>`
+        : table(['Time', 'Outcome', 'Code and what to change', 'Subject', 'Detail', 'Reference'], rows)
     }
   </section>`;
 }
@@ -682,8 +727,10 @@ function auditSection(base: string, events: AuditEvent[]): Html {
 export function adminViewsRouter(opts: {
   connections: ConnectionService;
   sso: SsoService;
+  links: SetupLinkService;
   stores: Stores;
   users: UserAdmin;
+  bots: BotService;
   baseUrl: string;
   perMinute: number;
 }): Router {
@@ -717,11 +764,18 @@ export function adminViewsRouter(opts: {
     const account = await opts.connections.account(user.accountSlug);
     const stored = await opts.stores.connections.getByAccount(account.id);
     const conn = stored ? connectionView(opts.baseUrl, account, stored) : null;
-    const [users, events] = await Promise.all([
+    const [users, events, links, botList] = await Promise.all([
       opts.stores.users.listByAccount(account.id),
       opts.stores.audit.list(account.id, { limit: AUDIT_SHOWN }),
+      opts.links.list(account),
+      opts.bots.listBots(account),
     ]);
     const admins = ssoAdmins({ account, connection: stored, users });
+    const bots = await Promise.all(
+      botList
+        .slice(0, BOTS_SHOWN)
+        .map(async (bot) => ({ bot, tokens: await opts.bots.listTokens(account, bot.id) })),
+    );
     const base = req.baseUrl;
     const token = csrfToken(res);
     // The test sign-in form's answer redirects to the IdP: that origin must be a form-action source.
@@ -738,7 +792,12 @@ export function adminViewsRouter(opts: {
       <header class="topbar">
         <p class="muted">
           Signed in as
-          <strong>${user.email ?? user.nameId}</strong> (${user.via === 'password' ? 'password' : 'SSO'}) ·
+          ${
+            user.via === 'setup-link'
+              ? html`<strong>a setup link</strong> ·`
+              : html`<strong>${user.email ?? user.nameId}</strong>
+                  (${user.via === 'password' ? 'password' : 'SSO'}) ·`
+          }
           account <code>${account.slug}</code>
         </p>
         <form method="post" action="${`${base}/logout`}" class="inline">
@@ -748,7 +807,8 @@ export function adminViewsRouter(opts: {
       </header>
       <h1>Single sign-on for ${account.name}</h1>
       ${noticeHtml} ${connectionSection(conn)} ${auth0Section(opts.baseUrl, account)}
-      ${testSection(base, token, conn)} ${importSection(base, token, conn, formState)}
+      ${importSection(base, token, conn, formState)} ${testSection(base, token, conn)}
+      ${auth0JsonSection(opts.baseUrl, account)}
       ${settingsSection(base, token, account, conn, formState, admins)}
       ${usersSection(
         base,
@@ -756,7 +816,9 @@ export function adminViewsRouter(opts: {
         users.map((u) => userView(u, account)),
         user.userId,
       )}
-      ${auditSection(base, events)}
+      ${botsSection(base, token, bots, formState.issued ?? null, formState.bot ?? null)}
+      ${setupLinksSection(base, token, links, user.setupLinkId)} ${auditSection(base, events)}
+      <script src="${`${base}/assets/copy.js`}" defer></script>
     </div>`;
     res
       .status(status)
@@ -776,7 +838,7 @@ export function adminViewsRouter(opts: {
    * an admin session and form errors: rate limiting and unexpected errors go to the app's error handler.
    */
   const formErrors =
-    (which: 'idp' | 'metadata' | 'settings' | 'user'): ErrorRequestHandler =>
+    (which: 'idp' | 'metadata' | 'settings' | 'user' | 'bots'): ErrorRequestHandler =>
     (err, req, res, next) => {
       const error = toFormError(err);
       if (
@@ -792,6 +854,9 @@ export function adminViewsRouter(opts: {
       const formState: FormState = {};
       if (which === 'idp' && error.code !== 'CSRF_INVALID') {
         formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
+      }
+      if (which === 'bots' && error.code !== 'CSRF_INVALID' && req.path === '/admin/bots') {
+        formState.bot = { name: str(body.name), role: str(body.role) };
       }
       if (which === 'settings' && error.code !== 'CSRF_INVALID') {
         formState.settings = {
@@ -894,6 +959,35 @@ export function adminViewsRouter(opts: {
       .send(page(`Reference ${ref}`, referenceBody(req.baseUrl, ref, mine)));
   });
 
+  router.post(
+    '/admin/setup-links/:id/revoke',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const account = await opts.connections.account(req.session.user!.accountSlug);
+      await opts.links.revoke(account, String(req.params.id));
+      if (req.session.user!.setupLinkId === String(req.params.id)) {
+        // The admin revoked the link this browser signed in with: say so, rather than a bare sign-in page.
+        await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+        res
+          .set('Cache-Control', 'no-store')
+          .type('html')
+          .send(
+            page(
+              'Setup link revoked',
+              html`<h1>Setup link revoked</h1>
+                <p>The link you signed in with was revoked, so this browser is now signed out.</p>
+                <p><a href="${`${req.baseUrl}/`}">Start page</a></p>`,
+            ),
+          );
+        return;
+      }
+      res.redirect(303, `${req.baseUrl}/admin?saved=link-revoked`);
+    },
+  );
+
   // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP).
   router.post('/admin/tests', limit, requireAdmin, form, verifyCsrf, async (req: Request, res: Response) => {
     const test = await opts.sso.createTest(req.session.user!.accountSlug);
@@ -920,6 +1014,80 @@ export function adminViewsRouter(opts: {
     const test = await opts.sso.getTest(user.accountSlug, String(req.params.id));
     res.send(page('Test sign-in', verdictBody(req.baseUrl, test)));
   });
+
+  /** The signed-in admin's account and their identity as the actor of bot changes. */
+  const botContext = async (req: Request) => {
+    const user = req.session.user!;
+    return {
+      account: await opts.connections.account(user.accountSlug),
+      actor: { kind: 'user' as const, userId: user.userId },
+    };
+  };
+
+  router.post(
+    '/admin/bots',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account, actor } = await botContext(req);
+      await opts.bots.createBot(account, parseBotForm((req.body ?? {}) as Record<string, unknown>), actor);
+      res.redirect(303, `${req.baseUrl}/admin?saved=bot#bots`);
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/tokens',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account, actor } = await botContext(req);
+      const botId = req.params.botId as string;
+      const issued = await opts.bots.issueToken(
+        account,
+        botId,
+        parseTokenForm((req.body ?? {}) as Record<string, unknown>),
+        actor,
+      );
+      const bot = (await opts.bots.listBots(account)).find((b) => b.id === botId);
+      // Rendered in this response, never behind a redirect: the token must not travel in a URL or be
+      // kept anywhere (the page is Cache-Control: no-store).
+      await render(req, res, 201, null, { issued: { ...issued, botName: bot?.name ?? botId } });
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/tokens/:tokenId/revoke',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account } = await botContext(req);
+      await opts.bots.revokeToken(account, req.params.botId as string, req.params.tokenId as string);
+      res.redirect(303, `${req.baseUrl}/admin?saved=token-revoked#bots`);
+    },
+    formErrors('bots'),
+  );
+
+  router.post(
+    '/admin/bots/:botId/disable',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const { account } = await botContext(req);
+      await opts.bots.disableBot(account, req.params.botId as string);
+      res.redirect(303, `${req.baseUrl}/admin?saved=bot-disabled#bots`);
+    },
+    formErrors('bots'),
+  );
 
   return router;
 }

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import type { BotService } from '../../bots/service.js';
+import { looksLikeJwt } from '../../bots/token.js';
 import { SpError } from '../../errors.js';
 import type { AcsSuccess, SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
+import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
@@ -40,6 +43,8 @@ const NONCE = /^[a-f0-9]{64}$/;
 /** GET metadata, GET login, POST acs — per account. */
 export function ssoRouter(opts: {
   sso: SsoService;
+  /** Bot tokens: `GET /api/me` answers for a bot too. */
+  bots?: BotService;
   baseUrl: string;
   requestTtlMs: number;
   maxSamlResponseBytes: number;
@@ -212,7 +217,19 @@ export function ssoRouter(opts: {
     },
   );
 
-  router.get('/api/me', (req, res) => {
+  router.get('/api/me', async (req, res) => {
+    const bearer = bearerValue(req);
+    // A bot token is the credential when one is sent (a failure is a 401, never a fallback to a cookie);
+    // other bearer values are not ours to judge here and the session answers, as before.
+    if (opts.bots && bearer !== null && looksLikeJwt(bearer)) {
+      const bot = await opts.bots.authenticate(bearer);
+      res.set('Cache-Control', 'no-store').json({
+        account: bot.accountSlug,
+        role: bot.role,
+        bot: { id: bot.botId, name: bot.botName },
+      });
+      return;
+    }
     const user = req.session.user;
     if (!user) throw new SpError('AUTH_REQUIRED');
     res.set('Cache-Control', 'no-store').json({

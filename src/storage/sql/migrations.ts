@@ -195,6 +195,25 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.alterTable('users').dropColumn('kind').execute();
       },
     },
+    '0008_setup_links': {
+      async up(db: Kysely<unknown>) {
+        // Links a vendor hands a customer's IT admin: an admin session for one account, until the link
+        // expires or is revoked. Only a hash of the link's secret is stored.
+        await db.schema
+          .createTable('setup_links')
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+          .addColumn('token_hash', 'text', (c) => c.notNull().unique())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('expires_at', 'text', (c) => c.notNull())
+          .addColumn('revoked_at', 'text')
+          .execute();
+        await db.schema.createIndex('setup_links_account').on('setup_links').column('account_id').execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('setup_links').ifExists().execute();
+      },
+    },
     '0005_diagnosis': {
       async up(db: Kysely<unknown>) {
         await inTransaction(db, async (tx) => {
@@ -251,6 +270,50 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         for (const column of ['last_login_flow', 'role_override']) {
           await db.schema.alterTable('users').dropColumn(column).execute();
         }
+      },
+    },
+    // 0005 is taken by a parallel change; numbers only order migrations.
+    '0006_bots': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          await tx.schema
+            .createTable('bots')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id').onDelete('cascade'))
+            .addColumn('name', 'text', (c) => c.notNull())
+            .addColumn('role', 'text', (c) => c.notNull().check(sql`role IN ('admin', 'member')`))
+            .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('disabled_at', 'text')
+            .addColumn('created_by', 'text', (c) => c.notNull())
+            .execute();
+          await tx.schema
+            .createIndex('bots_account')
+            .on('bots')
+            .columns(['account_id', 'created_at'])
+            .execute();
+          // Only the token's id (the JWT jti) and metadata: the signed token is shown once and never stored,
+          // so a copy of the database holds no usable credential.
+          await tx.schema
+            .createTable('bot_tokens')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('bot_id', 'text', (c) => c.notNull().references('bots.id').onDelete('cascade'))
+            .addColumn('kid', 'text', (c) => c.notNull())
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('expires_at', 'text')
+            .addColumn('revoked_at', 'text')
+            .addColumn('created_by', 'text', (c) => c.notNull())
+            .execute();
+          await tx.schema
+            .createIndex('bot_tokens_bot')
+            .on('bot_tokens')
+            .columns(['bot_id', 'created_at'])
+            .execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropTable('bot_tokens').ifExists().execute();
+        await db.schema.dropTable('bots').ifExists().execute();
       },
     },
   };
@@ -313,7 +376,14 @@ export async function migrateToLatest(
   target?: string,
 ): Promise<string[]> {
   const provider: MigrationProvider = { getMigrations: () => Promise.resolve(migrations(dialect)) };
-  const migrator = new Migrator({ db, provider, ...(schema ? { migrationTableSchema: schema } : {}) });
+  // Unordered: migrations developed in parallel (0006, 0007, 0008…) may land in any order; each is
+  // applied once whatever the order, and none depends on another's tables.
+  const migrator = new Migrator({
+    db,
+    provider,
+    allowUnorderedMigrations: true,
+    ...(schema ? { migrationTableSchema: schema } : {}),
+  });
   const { error, results } = await (target === undefined
     ? migrator.migrateToLatest()
     : migrator.migrateTo(target));

@@ -61,6 +61,15 @@ export interface AuditTable {
   hint: string | null;
 }
 
+export interface SetupLinksTable {
+  id: string;
+  account_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface SignInTestsTable {
   id: string;
   account_id: string;
@@ -87,12 +96,37 @@ export interface SessionsTable {
   expires_at: number | string;
 }
 
+export interface BotsTable {
+  id: string;
+  account_id: string;
+  name: string;
+  role: string;
+  disabled: number;
+  created_at: string;
+  disabled_at: string | null;
+  created_by: string;
+}
+
+export interface BotTokensTable {
+  /** The JWT `jti`. */
+  id: string;
+  bot_id: string;
+  kid: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_by: string;
+}
+
 export interface Database {
   accounts: AccountsTable;
   connections: ConnectionsTable;
   users: UsersTable;
   audit: AuditTable;
   sign_in_tests: SignInTestsTable;
+  setup_links: SetupLinksTable;
   one_time: OneTimeTable;
   sessions: SessionsTable;
+  bots: BotsTable;
+  bot_tokens: BotTokensTable;
 }

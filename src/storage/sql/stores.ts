@@ -17,6 +17,8 @@ import type {
   ConnectionStore,
   LoginFlow,
   OneTimeStore,
+  SetupLink,
+  SetupLinkStore,
   SignInCheck,
   SignInTest,
   SignInTestStore,
@@ -29,6 +31,7 @@ import type {
   AuditTable,
   ConnectionsTable,
   Database,
+  SetupLinksTable,
   SignInTestsTable,
   UsersTable,
 } from './schema.js';
@@ -203,6 +206,11 @@ export class SqlAccountStore implements AccountStore {
       throw err;
     }
     return toAccount(row);
+  }
+
+  async getById(id: string): Promise<Account | null> {
+    const row = await this.db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toAccount(row) : null;
   }
 
   async getBySlug(slug: string): Promise<Account | null> {
@@ -415,6 +423,16 @@ export class SqlUserStore implements UserStore {
     return row ? toUser(row) : null;
   }
 
+  async setPasswordHash(userId: string, passwordHash: string): Promise<boolean> {
+    const res = await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: now() })
+      .where('id', '=', userId)
+      .where('kind', '=', 'local')
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
   async setDisabled(userId: string, disabled: boolean): Promise<boolean> {
     const res = await this.db
       .updateTable('users')
@@ -532,6 +550,76 @@ export class SqlAuditStore implements AuditStore {
       total += n;
       if (n < batch) return total;
     }
+  }
+}
+
+function toSetupLink(row: Selectable<SetupLinksTable>): SetupLink {
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Setup links in SQL. */
+export class SqlSetupLinkStore implements SetupLinkStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async create(input: Parameters<SetupLinkStore['create']>[0]): Promise<SetupLink> {
+    const row = {
+      id: input.id,
+      account_id: input.accountId,
+      token_hash: input.tokenHash,
+      created_at: now(),
+      expires_at: input.expiresAt,
+      revoked_at: null,
+    };
+    await this.db.insertInto('setup_links').values(row).execute();
+    return toSetupLink(row);
+  }
+
+  async list(accountId: string): Promise<SetupLink[]> {
+    const rows = await this.db
+      .selectFrom('setup_links')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .orderBy('created_at', 'desc')
+      .limit(200)
+      .execute();
+    return rows.map(toSetupLink);
+  }
+
+  async get(id: string): Promise<SetupLink | null> {
+    const row = await this.db.selectFrom('setup_links').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toSetupLink(row) : null;
+  }
+
+  async findByTokenHash(tokenHash: string): Promise<SetupLink | null> {
+    const row = await this.db
+      .selectFrom('setup_links')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst();
+    return row ? toSetupLink(row) : null;
+  }
+
+  async revoke(accountId: string, id: string, at: string): Promise<boolean> {
+    const link = await this.db
+      .selectFrom('setup_links')
+      .select('id')
+      .where('id', '=', id)
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    if (!link) return false;
+    await this.db
+      .updateTable('setup_links')
+      .set({ revoked_at: at })
+      .where('id', '=', id)
+      .where('revoked_at', 'is', null)
+      .execute();
+    return true;
   }
 }
 
