@@ -1,13 +1,13 @@
 // Local password accounts (the bootstrap admin) and "SSO only": once SSO works an admin switches off
 // password sign-in, as the seed guides demand of default admin accounts (OWASP ASVS 2.1 / 2.2; login
 // CSRF per Barth et al., "Robust Defenses for Cross-Site Request Forgery", 2008).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
+import { cliRunner } from '../support/cli.js';
 import {
   adminGet,
   cookiesFrom,
@@ -247,20 +247,12 @@ describe('the operator CLI', () => {
     { timeout: 120_000 },
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-'));
-      // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: don't pass it on.
-      const { BASE_URL: _vite, ...inherited } = process.env;
       const env = {
-        ...inherited,
         DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
         SSPK_ADMIN_PASSWORD: PASSWORD,
         LOG_LEVEL: 'silent',
       };
-      const cli = (...args: string[]) =>
-        spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-          env,
-          encoding: 'utf8',
-          timeout: 30_000,
-        });
+      const cli = cliRunner(env);
       try {
         const created = cli('create-account', 'acme', 'Acme Inc');
         expect(created.stderr).toBe('');

@@ -5,12 +5,12 @@
  * A link never silently replaces another session in the browser (login CSRF with a link for the
  * attacker's own account).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { cliRunner, runCli } from '../support/cli.js';
 import {
   ADMIN_TOKEN,
   adminGet,
@@ -219,20 +219,14 @@ describe('setup links and password reset from the operator CLI', () => {
     { timeout: 120_000 },
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'sspk-cli-links-'));
-      // Vitest sets BASE_URL=/ (a Vite convention) in its own environment: give the CLI the real one.
+      // The links the CLI prints start with the real base URL (not Vitest's BASE_URL=/).
       const env = {
-        ...process.env,
         BASE_URL: ORIGIN,
         DATABASE_URL: `sqlite:${join(dir, 'cli.db')}`,
         SSPK_ADMIN_PASSWORD: 'first password 0123',
         LOG_LEVEL: 'silent',
       };
-      const cli = (...args: string[]) =>
-        spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/index.ts', ...args], {
-          env,
-          encoding: 'utf8',
-          timeout: 30_000,
-        });
+      const cli = cliRunner(env);
       try {
         expect(cli('create-account', 'acme', 'Acme Inc').status).toBe(0);
         const made = cli('create-setup-link', 'acme', '--hours', '2');
@@ -252,21 +246,10 @@ describe('setup links and password reset from the operator CLI', () => {
         expect(cli('create-setup-link', 'acme', '--hours', '0').status).toBe(1);
 
         expect(cli('create-admin', '--account', 'acme', '--email', 'root@acme.test').status).toBe(0);
-        const reset = spawnSync(
-          process.execPath,
-          [
-            '--import',
-            'tsx',
-            'src/cli/index.ts',
-            'create-admin',
-            '--account',
-            'acme',
-            '--email',
-            'root@acme.test',
-            '--reset',
-          ],
-          { env: { ...env, SSPK_ADMIN_PASSWORD: '' }, encoding: 'utf8', timeout: 30_000 },
-        );
+        const reset = runCli(['create-admin', '--account', 'acme', '--email', 'root@acme.test', '--reset'], {
+          ...env,
+          SSPK_ADMIN_PASSWORD: '',
+        });
         expect(reset.status).toBe(0);
         const password = /password \(shown once\): (\S+)/.exec(reset.stdout)![1]!;
         const t2 = await startSp({ databaseUrl: env.DATABASE_URL });

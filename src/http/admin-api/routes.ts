@@ -74,16 +74,6 @@ const auditQuerySchema = z.object({
   code: z.string().refine(isAuditCode).optional(),
 });
 
-/** A zod issue in words an admin reads, without regular expressions. */
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type')
-    return `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`;
-  if (issue.code === 'invalid_format') return 'not a domain name like example.com';
-  if (issue.code === 'too_big') return `at most ${String(issue.maximum)}`;
-  if (issue.code === 'too_small') return `at least ${String(issue.minimum)}`;
-  return 'invalid value';
-}
-
 const manualSchema = z
   .object({
     certificate: z.string().max(256 * 1024),
