@@ -965,18 +965,20 @@ describe('admin API messages an admin can act on', () => {
       .send({ allowedEmailDomains: 'acme.example', idpInitiated: 'yes', nope: 1 });
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('SETTINGS_INVALID');
-    expect(res.body.error.message).toContain('unknown setting nope');
+    expect(res.body.error.message).toContain('unknown field "nope"');
     const other = await request(t.app)
       .patch('/api/accounts/acme')
       .set('Authorization', AUTH)
       .send({ allowedEmailDomains: 'acme.example', idpInitiated: 'yes' });
-    expect(other.body.error.message).toContain('allowedEmailDomains: expected a list');
-    expect(other.body.error.message).toContain('idpInitiated: expected true or false');
+    expect(other.body.error.message).toContain('field "allowedEmailDomains": expected a list');
+    expect(other.body.error.message).toContain('field "idpInitiated": expected true or false');
     const domain = await request(t.app)
       .patch('/api/accounts/acme')
       .set('Authorization', AUTH)
       .send({ allowedEmailDomains: ['not a domain'] });
-    expect(domain.body.error.message).toContain('allowedEmailDomains.0: not a domain name like example.com');
+    expect(domain.body.error.message).toContain(
+      'field "allowedEmailDomains.0": not a domain name like example.com',
+    );
     expect(domain.body.error.message).not.toMatch(/\[a-z|\^|\$\//);
   });
 

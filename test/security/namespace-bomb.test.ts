@@ -182,12 +182,14 @@ describe('XML bounds before any signature work', () => {
         .expect(200);
       expect(event.body.detail).toContain(bound);
 
-      const legit = await medianCpuMs(5, () => login('one'));
-      const one = await medianCpuMs(5, () => postAcs(t, 'one', bomb));
+      const legit = await medianCpuMs(9, () => login('one'));
+      const one = await medianCpuMs(9, () => postAcs(t, 'one', bomb));
       const tenBomb = bombFor('ten');
-      const ten = await medianCpuMs(5, () => postAcs(t, 'ten', tenBomb));
+      const ten = await medianCpuMs(9, () => postAcs(t, 'ten', tenBomb));
       const numbers = JSON.stringify({ legitMs: legit, bombOneCertMs: one, bombTenCertsMs: ten });
-      expect(one, numbers).toBeLessThan(legit);
+      // At most a login's CPU (before the bounds, these bodies cost 100 to 1000 times more); 1 ms of
+      // slack for scheduling noise on a loaded machine, where both are a few milliseconds.
+      expect(one, numbers).toBeLessThan(legit + 1);
       // A fixed 2 ms of slack: both are a few milliseconds, where scheduling noise is the difference.
       expect(ten, numbers).toBeLessThan(one * 1.5 + 2);
     });
