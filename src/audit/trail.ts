@@ -11,8 +11,7 @@ import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
 import { errorCatalog, type SpError } from '../errors.js';
 import type { Account, Stores } from '../storage/types.js';
-
-const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
+import { SLUG } from '../accounts/slug.js';
 
 /** A short id an end user can quote and an admin can look up in logs and the audit trail. */
 export function newReferenceId(): string {

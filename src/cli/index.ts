@@ -101,7 +101,7 @@ const program = new Command()
 
 program
   .command('create-account')
-  .argument('<slug>', 'account slug, ^[a-z0-9][a-z0-9-]{1,62}$')
+  .argument('<slug>', 'account slug: 2 to 63 lower-case letters, digits and dashes')
   .argument('<name>', 'display name')
   .action(async (slug: string, name: string) => {
     const account = await withStores((_s, c) => c.createAccount({ slug, name }));

@@ -12,6 +12,7 @@ import type {
 import { lastAdminGuard, ssoAdmins } from '../users/roles.js';
 import { parseCertificates } from './pem.js';
 import { spUrls, type SpUrls } from './urls.js';
+import { SLUG } from '../accounts/slug.js';
 
 /** What an admin sends to import the IdP: certificate + SAML Protocol URL, or metadata XML. */
 export type IdpImport =
@@ -133,8 +134,6 @@ export function accountView(baseUrl: string, account: Account) {
     loginUrl: urls.loginUrl,
   };
 }
-
-const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
 /** Account and IdP-connection administration. */
 export class ConnectionService {

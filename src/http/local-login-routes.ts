@@ -9,6 +9,7 @@ import { toSpError } from './middleware/errors.js';
 import { perClientLimit } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
 import './session-user.js';
+import { isSlug } from '../accounts/slug.js';
 
 /** Password sign-in for local users (the bootstrap admin), refused for SSO-only accounts. */
 export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perMinute: number }): Router {
@@ -81,9 +82,7 @@ export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perM
       if (!res.locals.audited && !isSpError(err, 'RATE_LIMITED') && res.locals.referenceId) {
         const body = (req.body ?? {}) as Record<string, unknown>;
         const slug = typeof body.account === 'string' ? body.account.trim() : '';
-        const account = /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug)
-          ? await opts.stores.accounts.getBySlug(slug)
-          : null;
+        const account = isSlug(slug) ? await opts.stores.accounts.getBySlug(slug) : null;
         await auditPasswordRefusal(opts.trail, account, slug, toSpError(err), {
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,

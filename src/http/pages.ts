@@ -4,10 +4,10 @@ import { csrfToken } from './middleware/csrf.js';
 import type { Stores } from '../storage/types.js';
 import { esc, html, page, type Html } from './views.js';
 import './session-user.js';
+import { SLUG } from '../accounts/slug.js';
 
 const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf8');
 const copyScript = readFileSync(new URL('../../views/copy.js', import.meta.url), 'utf8');
-const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
 /** The start page's sign-in form, with the value typed before and an error, if any. */
 function startForm(value: string, error: string | null): Html {

@@ -22,6 +22,7 @@ import {
   type ProvisionHook,
   type ProvisionedUser,
 } from '../users/provision.js';
+import { isSlug } from '../accounts/slug.js';
 
 /** The SP's own key pair. */
 export interface SpKeys {
@@ -150,7 +151,7 @@ export class SsoService {
 
   /** The account with this slug; null for a slug that cannot exist or does not. */
   private async findAccount(slug: string): Promise<Account | null> {
-    return /^[a-z0-9][a-z0-9-]{1,62}$/.test(slug) ? await this.stores.accounts.getBySlug(slug) : null;
+    return isSlug(slug) ? await this.stores.accounts.getBySlug(slug) : null;
   }
 
   private async load(slug: string): Promise<{ account: Account; connection: Connection | null }> {

@@ -2,8 +2,8 @@ import type { AuditTrail } from '../audit/trail.js';
 import { SpError } from '../errors.js';
 import type { Account, Stores, User } from '../storage/types.js';
 import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from './password.js';
+import { SLUG } from '../accounts/slug.js';
 
-const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/;
 const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{2,63}$/;
 
 /** The command an operator runs to get back in when SSO-only locks everyone out (README "Recovering access"). */
