@@ -1,0 +1,159 @@
+/**
+ * The admin page's form posts: parsing their bodies into service inputs, translating their errors to the
+ * catalogue, and the values a rejected post puts back into the re-rendered form.
+ */
+import type { Request } from 'express';
+import type { IdpImport } from '../../connections/service.js';
+import { SpError, isSpError } from '../../errors.js';
+import type { AccountSettings, UserAdminPatch } from '../../storage/types.js';
+import type { IssuedForPage } from './bots-section.js';
+
+const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
+const MAX_LIST = 100;
+
+/** Values a failed form post showed, put back into the re-rendered form. */
+export interface FormState {
+  idp?: { ssoUrl: string; idpEntityId: string };
+  settings?: {
+    idpInitiated: boolean;
+    allowedEmailDomains: string;
+    adminGroups: string;
+    ssoOnly: boolean;
+    loginConfirmation: boolean;
+    requireEmail: boolean;
+    acceptCliRecoveryOnly: boolean;
+  };
+  bot?: { name: string; role: string };
+  /** A token issued by this request: shown once, in this response only. */
+  issued?: IssuedForPage;
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+/** Whether a checkbox field was ticked. */
+export const checked = (v: unknown): boolean => v === 'on' || v === 'true' || v === '1';
+
+/** Splits a comma (or newline) separated list, trimmed, without empties or duplicates. */
+function splitList(value: string, separators: RegExp): string[] {
+  return [
+    ...new Set(
+      value
+        .split(separators)
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    ),
+  ];
+}
+
+/** Parses the settings form (urlencoded) into a settings patch; SETTINGS_INVALID with a precise message. */
+export function parseSettingsForm(body: Record<string, unknown>): Partial<AccountSettings> {
+  const domains = splitList(str(body.allowedEmailDomains), /[,\s]+/).map((d) => d.toLowerCase());
+  const badDomain = domains.find((d) => !DOMAIN.test(d) || d.length > 253);
+  if (badDomain !== undefined) {
+    throw new SpError('SETTINGS_INVALID', {
+      message: `"${badDomain.slice(0, 100)}" is not a domain name. List e-mail domains like example.com, separated by commas.`,
+    });
+  }
+  const groups = splitList(str(body.adminGroups), /\r?\n/);
+  const badGroup = groups.find((g) => g.length > 256);
+  if (badGroup !== undefined) {
+    throw new SpError('SETTINGS_INVALID', { message: 'A group name may have at most 256 characters.' });
+  }
+  if (domains.length > MAX_LIST || groups.length > MAX_LIST) {
+    throw new SpError('SETTINGS_INVALID', {
+      message: `List at most ${MAX_LIST} domains and ${MAX_LIST} groups.`,
+    });
+  }
+  return {
+    idpInitiated: checked(body.idpInitiated),
+    allowedEmailDomains: domains,
+    adminGroups: groups,
+    ssoOnly: checked(body.ssoOnly),
+    loginConfirmation: checked(body.loginConfirmation),
+    requireEmail: checked(body.requireEmail),
+  };
+}
+
+/** The manual import form (multipart): a certificate file or pasted PEM, the SAML Protocol URL, an optional entity ID. */
+export function parseIdpForm(req: Request): IdpImport {
+  const body = (req.body ?? {}) as Record<string, unknown>;
+  const file = req.file;
+  const pasted = str(body.certificatePem).trim();
+  const certificate: string | Buffer | null =
+    file && file.size > 0 ? file.buffer : pasted !== '' ? pasted : null;
+  if (certificate === null) throw new SpError('CERT_MISSING');
+  const entityId = str(body.idpEntityId).trim();
+  return {
+    kind: 'manual',
+    certificate,
+    ssoUrl: str(body.ssoUrl).trim(),
+    idpEntityId: entityId === '' ? null : entityId,
+  };
+}
+
+/** A user row's form: `disabled=true|false` or `role=admin|member|auto`. */
+export function parseUserForm(body: Record<string, unknown>): UserAdminPatch {
+  const patch: UserAdminPatch = {};
+  if (body.disabled === 'true' || body.disabled === 'false') patch.disabled = body.disabled === 'true';
+  if (body.role === 'admin' || body.role === 'member') patch.roleOverride = body.role;
+  if (body.role === 'auto') patch.roleOverride = null;
+  if (Object.keys(patch).length === 0) {
+    throw new SpError('REQUEST_INVALID', {
+      message: 'Choose Disable or Enable, or a role (admin, member or automatic).',
+    });
+  }
+  return patch;
+}
+
+/** The metadata import form (multipart): the IdP metadata XML file. */
+export function parseMetadataForm(req: Request): IdpImport {
+  const file = req.file;
+  if (!file || file.size === 0) {
+    throw new SpError('METADATA_INVALID', { message: 'Choose the IdP metadata XML file to upload.' });
+  }
+  return { kind: 'metadata', metadataXml: file.buffer.toString('utf8') };
+}
+
+/** Multer's limit errors, translated to the catalogue (other errors go to the app's error handler). */
+export function toFormError(err: unknown): SpError | null {
+  if (isSpError(err)) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  if (code === 'LIMIT_FILE_SIZE' || code === 'LIMIT_FIELD_VALUE')
+    return new SpError('PAYLOAD_TOO_LARGE', { cause: err });
+  if (code.startsWith('LIMIT_')) return new SpError('REQUEST_INVALID', { cause: err, detail: code });
+  return null;
+}
+
+/** The forms whose rejected posts re-render the page (see {@link formStateAfter}). */
+export type FormName = 'idp' | 'metadata' | 'settings' | 'user' | 'bots';
+
+/**
+ * The values a rejected post of `which` showed, to put back into the re-rendered form. A CSRF failure
+ * puts nothing back.
+ */
+export function formStateAfter(
+  which: FormName,
+  error: SpError,
+  path: string,
+  body: Record<string, unknown>,
+): FormState {
+  const formState: FormState = {};
+  if (which === 'idp' && error.code !== 'CSRF_INVALID') {
+    formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
+  }
+  if (which === 'bots' && error.code !== 'CSRF_INVALID' && path === '/admin/bots') {
+    formState.bot = { name: str(body.name), role: str(body.role) };
+  }
+  if (which === 'settings' && error.code !== 'CSRF_INVALID') {
+    formState.settings = {
+      idpInitiated: checked(body.idpInitiated),
+      allowedEmailDomains: str(body.allowedEmailDomains),
+      adminGroups: str(body.adminGroups),
+      ssoOnly: checked(body.ssoOnly),
+      loginConfirmation: checked(body.loginConfirmation),
+      requireEmail: checked(body.requireEmail),
+      acceptCliRecoveryOnly: checked(body.acceptCliRecoveryOnly),
+    };
+  }
+  return formState;
+}

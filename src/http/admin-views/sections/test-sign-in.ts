@@ -1,0 +1,55 @@
+/** Test sign-in: the section that starts a test, and the page with its verdict. */
+import type { SignInTestView } from '../../../sso/service.js';
+import { html, type Html } from '../../views.js';
+import type { ConnectionJson } from './connection.js';
+
+/** The "Test sign-in" button (only once an IdP is imported). */
+export function testSection(base: string, token: string, conn: ConnectionJson | null): Html | string {
+  if (!conn) return '';
+  return html`<section>
+    <h2>Test sign-in</h2>
+    <p>
+      Opens your identity provider; sign in there and you come back to a checklist of everything this SP
+      checks, with the setting to change for each failure. It signs nobody in or out and creates no
+      user.${conn.status === 'pending' ? ' A passing test activates the connection.' : ''}
+    </p>
+    <form method="post" action="${`${base}/admin/tests`}">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <button type="submit">Test sign-in</button>
+    </form>
+  </section>`;
+}
+
+/** The verdict of a test sign-in, as a checklist. */
+export function verdictBody(base: string, test: SignInTestView): Html {
+  const badge =
+    test.status === 'passed'
+      ? html`<span class="badge badge-active">passed</span>`
+      : test.status === 'failed'
+        ? html`<span class="badge badge-failed">failed</span>`
+        : html`<span class="badge badge-pending">waiting for the IdP</span>`;
+  const items = test.checks.map(
+    (c) =>
+      html`<li class="${c.ok ? 'check-ok' : c.evaluated ? 'check-failed' : 'check-skipped'}">
+        <strong>${c.ok ? '✓' : c.evaluated ? '✗' : '–'} ${c.label}</strong>
+        ${c.received ? html`<p class="muted">Received: <code>${c.received}</code></p>` : ''}
+        ${!c.ok && c.expected ? html`<p class="muted">Expected: <code>${c.expected}</code></p>` : ''}
+        ${!c.ok && c.hint ? html`<p class="hint">${c.hint}</p>` : ''}
+      </li>`,
+  );
+  return html`<div class="admin">
+    <h1>Test sign-in ${badge}</h1>
+    ${
+      test.status === 'passed'
+        ? html`<p class="ok">Every check passed: users of this identity provider can sign in.</p>`
+        : test.status === 'failed'
+          ? html`<p class="error">Fix the failed checks at the identity provider, then test again.</p>`
+          : html`<p class="muted">The identity provider has not answered yet.</p>`
+    }
+    <ol class="checklist">
+      ${items}
+    </ol>
+    <p class="muted">Reference <code>${test.referenceId ?? '—'}</code> · test <code>${test.id}</code></p>
+    <p><a href="${`${base}/admin`}">Back to the setup page</a></p>
+  </div>`;
+}
