@@ -61,8 +61,12 @@ function areaOf(frame: CallFrame): string {
   return 'V8/native (builtins without a file)';
 }
 
-const label = (f: CallFrame) =>
-  `${f.functionName || '(anonymous)'} ${f.url ? `${f.url.replace(/^.*?\/(node_modules|src)\//, '$1/').replace(/^file:\/\//, '')}:${f.lineNumber + 1}` : ''}`.trim();
+/** `name file[:line]`: a path from node_modules/ or src/ on; src/ lines are of the transpiled code, so left out. */
+function label(f: CallFrame): string {
+  if (!f.url) return f.functionName || '(anonymous)';
+  const file = f.url.replace(/^.*?\/(node_modules|src)\//, '$1/').replace(/^file:\/\//, '');
+  return `${f.functionName || '(anonymous)'} ${file.startsWith('src/') ? file : `${file}:${f.lineNumber + 1}`}`;
+}
 
 /**
  * Steps of a login whose inclusive time is reported: synchronous functions only (an async function's
@@ -86,6 +90,8 @@ export interface ProfileSummary {
   areas: { area: string; ms: number; share: number }[];
   topSelf: { fn: string; area: string; ms: number; share: number }[];
   steps: { step: string; fn: string; ms: number; share: number }[];
+  /** Our functions (src/) by inclusive time, synchronous part. */
+  oursInclusive: { fn: string; ms: number; share: number }[];
 }
 
 /** Monotonic µs now, on the clock of the profiles' timestamps. */
@@ -96,6 +102,7 @@ export function summarizeProfiles(dir: string, fromUs: number, toUs: number): Pr
   const areaMs = new Map<string, number>();
   const selfMs = new Map<string, { ms: number; area: string }>();
   const stepMs = new Map<string, number>();
+  const oursMs = new Map<string, number>();
   let busyMs = 0;
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   for (const file of files) {
@@ -121,10 +128,17 @@ export function summarizeProfiles(dir: string, fromUs: number, toUs: number): Pr
       // Inclusive: each step counted once per sample however deep the recursion.
       const seen = new Set<string>();
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-        const name = byId.get(cur)!.callFrame.functionName;
+        const frame = byId.get(cur)!.callFrame;
+        const name = frame.functionName;
         if (name in STEPS && !seen.has(name)) {
           seen.add(name);
           stepMs.set(name, (stepMs.get(name) ?? 0) + ms);
+        }
+        const ours =
+          frame.url.includes('/src/') && !frame.url.includes('/node_modules/') ? label(frame) : null;
+        if (ours !== null && !seen.has(ours)) {
+          seen.add(ours);
+          oursMs.set(ours, (oursMs.get(ours) ?? 0) + ms);
         }
       }
     });
@@ -146,5 +160,9 @@ export function summarizeProfiles(dir: string, fromUs: number, toUs: number): Pr
       ms: round(stepMs.get(fn) ?? 0, 0),
       share: share(stepMs.get(fn) ?? 0),
     })),
+    oursInclusive: [...oursMs]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([fn, ms]) => ({ fn, ms: round(ms, 0), share: share(ms) })),
   };
 }

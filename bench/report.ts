@@ -142,7 +142,8 @@ const statuses = (s: Record<string, number>) =>
 function git(): string {
   try {
     const commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
-    const dirty = execSync('git status --porcelain -- src bench', { encoding: 'utf8' }).trim() !== '';
+    const dirty =
+      execSync("git status --porcelain -- src bench ':!bench/results'", { encoding: 'utf8' }).trim() !== '';
     return dirty ? `${commit} + uncommitted changes` : commit;
   } catch {
     return 'unknown';
@@ -201,6 +202,13 @@ function profileSection(p: ProfileSummary): string {
     table(
       ['function', 'area', 'share'],
       p.topSelf.slice(0, 10).map((f) => [`\`${f.fn}\``, f.area, `${f.share} %`]),
+    ),
+    '',
+    'Our functions (src/) by inclusive time, synchronous part:',
+    '',
+    table(
+      ['function', 'share'],
+      (p.oursInclusive ?? []).slice(0, 10).map((f) => [`\`${f.fn}\``, `${f.share} %`]),
     ),
   ].join('\n');
 }
