@@ -94,6 +94,13 @@ export function insertGrowth(
   };
 }
 
+/** Whether any row expired before `before` is left (an index lookup, cheap enough to poll). */
+export function anyExpired(db: Sqlite.Database, before: number): boolean {
+  const one = (table: string) =>
+    db.prepare(`SELECT 1 FROM ${table} WHERE expires_at <= ? LIMIT 1`).get(before);
+  return one('one_time') !== undefined || one('sessions') !== undefined;
+}
+
 /** Rows of the growth data that have expired and are still there. */
 export function expiredLeft(db: Sqlite.Database, before: number): { replay: number; sessions: number } {
   const count = (table: string) =>

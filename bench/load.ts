@@ -70,13 +70,15 @@ export async function closedLoop(
 
 /**
  * Posts `list` at `perSecond`, evenly spaced, without waiting for answers. Latency runs from the
- * scheduled send time; `maxLateMs` says how far behind schedule the generator itself fell.
+ * scheduled send time; `maxLateMs` says how far behind schedule the generator itself fell. `until`,
+ * asked before each post, ends the run early when it returns true.
  */
 export async function openLoop(
   origin: string,
   path: string,
   list: readonly Post[],
   perSecond: number,
+  until: () => boolean = () => false,
 ): Promise<{ samples: Sample[]; seconds: number; maxLateMs: number }> {
   const samples: Sample[] = [];
   const interval = 1000 / perSecond;
@@ -87,6 +89,7 @@ export async function openLoop(
     const due = started + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    if (until()) break;
     maxLateMs = Math.max(maxLateMs, performance.now() - due);
     const item = list[i]!;
     inFlight.push(
