@@ -216,6 +216,9 @@ async function main(): Promise<void> {
           sessions: knobs.growthSessions,
         });
         const insertedAt = performance.now();
+        // The insert held this process's event loop: let the HTTP client see the keep-alive
+        // connections the SP closed meanwhile, or it would post on a dead one (status 0).
+        await new Promise((r) => setTimeout(r, 500));
         const withLoad = await sample('growth: with the load', growthBodies[1]!);
         log(
           `growth: ${inserted.replayEntries} replay entries + ${inserted.sessions} sessions in ${round(inserted.seconds)} s; p99 ${withLoad.p99ms} ms, RSS ${withLoad.rssMb.medianMb} MB; waiting for the sweep…`,

@@ -40,8 +40,9 @@ export async function post(
     } catch {
       return { status: res.status };
     }
-  } catch {
-    return { status: 0 };
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    return { status: 0, code: cause?.code ?? cause?.message ?? String(err) };
   }
 }
 
