@@ -151,6 +151,15 @@ function git(): string {
   }
 }
 
+/** The command that made these results: `npm run bench` with the BENCH_* variables set (not where it wrote). */
+function commandLine(): string {
+  const vars = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_') && k !== 'BENCH_RESULTS_DIR' && k !== 'BENCH_WRITE')
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}=${v ?? ''}`);
+  return [...vars, 'npm run bench'].join(' ');
+}
+
 function loadTable(loads: Record<string, PhaseLoad>): string {
   return table(
     ['phase', 'seconds', 'load average (1 min)', 'cores used: SP', 'bench', 'other processes'],
@@ -224,7 +233,7 @@ function benchMarkdown(
   const out: string[] = [
     '# ACS benchmark: latest run',
     '',
-    header(r, date, commit, 'npm run bench'),
+    header(r, date, commit, commandLine()),
     '',
     '## Targets (each measured within this run)',
     '',
@@ -405,7 +414,7 @@ function profileMarkdown(r: ProfileResults, date: string, commit: string): strin
   return [
     '# ACS benchmark: CPU profile of the SP at peak',
     '',
-    header(r, date, commit, 'BENCH_PROFILE=1 npm run bench'),
+    header(r, date, commit, commandLine()),
     '',
     `The peak phase only (${r.peak.count} logins, ${r.peak.loginsPerSec}/s under the profiler), --cpu-prof in every SP process.`,
     '',
