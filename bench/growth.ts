@@ -94,22 +94,69 @@ export function insertGrowth(
   };
 }
 
-/** Whether any row expired before `before` is left (an index lookup, cheap enough to poll). */
+/** The row {@link watchSweeps} plants: never part of the growth data. */
+const SENTINEL = 'bench:sweep-sentinel';
+
+/** Whether any growth row expired before `before` is left (an index lookup, cheap enough to poll). */
 export function anyExpired(db: Sqlite.Database, before: number): boolean {
-  const one = (table: string) =>
-    db.prepare(`SELECT 1 FROM ${table} WHERE expires_at <= ? LIMIT 1`).get(before);
-  return one('one_time') !== undefined || one('sessions') !== undefined;
+  const replay = db
+    .prepare('SELECT 1 FROM one_time WHERE expires_at <= ? AND key <> ? LIMIT 1')
+    .get(before, SENTINEL);
+  const session = db.prepare('SELECT 1 FROM sessions WHERE expires_at <= ? LIMIT 1').get(before);
+  return replay !== undefined || session !== undefined;
 }
 
 /** Rows of the growth data that have expired and are still there. */
 export function expiredLeft(db: Sqlite.Database, before: number): { replay: number; sessions: number } {
-  const count = (table: string) =>
-    (db.prepare(`SELECT count(*) AS n FROM ${table} WHERE expires_at <= ?`).get(before) as { n: number }).n;
-  return { replay: count('one_time'), sessions: count('sessions') };
+  const n = (row: unknown) => (row as { n: number }).n;
+  return {
+    replay: n(
+      db
+        .prepare('SELECT count(*) AS n FROM one_time WHERE expires_at <= ? AND key <> ?')
+        .get(before, SENTINEL),
+    ),
+    sessions: n(db.prepare('SELECT count(*) AS n FROM sessions WHERE expires_at <= ?').get(before)),
+  };
 }
 
 export function tableRows(db: Sqlite.Database): { replay: number; sessions: number } {
   const count = (table: string) =>
     (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
   return { replay: count('one_time'), sessions: count('sessions') };
+}
+
+/**
+ * Watches the SP's sweeps: a one_time row that expired long ago is written now and again, and its
+ * disappearance marks a sweep. Sweeps run every 60 s from each worker's start (the workers start
+ * together); until one is seen, the first is expected 60 s after the watch began.
+ */
+export function watchSweeps(file: string, periodMs = 60_000) {
+  const db = openBenchDb(file);
+  const key = SENTINEL;
+  const plant = () =>
+    db.prepare('INSERT OR REPLACE INTO one_time (key, value, expires_at) VALUES (?, ?, 1)').run(key, '1');
+  const present = db.prepare('SELECT 1 FROM one_time WHERE key = ?');
+  const startedAt = performance.now();
+  const sweeps: number[] = [];
+  plant();
+  const timer = setInterval(() => {
+    if (present.get(key) === undefined) {
+      sweeps.push(performance.now());
+      plant();
+    }
+  }, 200);
+  return {
+    /** When the next sweep is expected (performance.now() time), after `now`. */
+    nextSweepAt(now: number): number {
+      const base = sweeps[0] ?? startedAt + periodMs;
+      const k = Math.max(0, Math.ceil((now - base) / periodMs));
+      return base + k * periodMs;
+    },
+    /** Sweeps seen so far (seconds since the watch began). */
+    seen: () => sweeps.map((t) => Math.round((t - startedAt) / 100) / 10),
+    stop(): void {
+      clearInterval(timer);
+      db.close();
+    },
+  };
 }

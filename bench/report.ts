@@ -53,7 +53,15 @@ export interface BenchResults extends Common {
     before: GrowthSample;
     withLoad: GrowthSample;
     /** `logins`: the logins posted (at the same rate) until the purge was seen. */
-    purge: { waitSeconds: number; expiredLeft: ReturnType<typeof expiredLeft>; logins: LatencySummary };
+    purge: {
+      waitSeconds: number;
+      expiredLeft: ReturnType<typeof expiredLeft>;
+      logins: LatencySummary;
+      /** Logins (not measured) before the insert, so that the sweep falls after the stage with the load. */
+      fillerSeconds: number;
+      /** When the SP's sweeps were seen, in seconds from the SP's start. */
+      sweepsSeen: number[];
+    };
     after: GrowthSample;
   } | null;
   /** Correctness failures: a refused valid login, an accepted junk post, expired rows left. */
@@ -364,7 +372,7 @@ function benchMarkdown(
     out.push(
       '## Growth',
       '',
-      `${g.inserted.replayEntries.toLocaleString('en')} expired replay entries and ${g.inserted.sessions.toLocaleString('en')} sessions (${g.inserted.expiredSessions.toLocaleString('en')} expired) written into the SP's SQLite file in ${g.inserted.seconds} s (database ${g.inserted.databaseMb} MB). Logins at ${g.perSec}/s throughout (open loop, ${r.knobs.growthSeconds} s per measured stage, and on until the SP's own sweep, every 60 s, had purged the expired rows: ${g.purge.waitSeconds} s after the insert).`,
+      `${g.inserted.replayEntries.toLocaleString('en')} expired replay entries and ${g.inserted.sessions.toLocaleString('en')} sessions (${g.inserted.expiredSessions.toLocaleString('en')} expired) written into the SP's SQLite file in ${g.inserted.seconds} s (database ${g.inserted.databaseMb} MB). Logins at ${g.perSec}/s throughout (open loop, ${r.knobs.growthSeconds} s per measured stage, and on until the SP's own sweep, every 60 s, had purged the expired rows: ${g.purge.waitSeconds} s after the insert).${g.purge.fillerSeconds > 0 ? ` The sweep was due during the insert or the stage with the load, so the insert waited ${g.purge.fillerSeconds} s (logins going on) until it had run.` : ''} Sweeps seen ${g.purge.sweepsSeen.join(', ')} s after the SP was up.`,
       '',
       table(
         [

@@ -54,6 +54,8 @@ export async function startSp(opts: {
   accounts: string[];
   /** The IdP key pair every account trusts. */
   idp: IdpKey;
+  /** MAX_SAML_RESPONSE_BYTES. */
+  maxBodyBytes: number;
 }): Promise<SpProcess> {
   const { idp } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'sspk-bench-'));
@@ -91,6 +93,7 @@ export async function startSp(opts: {
         ADMIN_API_TOKEN: adminToken,
         LOG_LEVEL: opts.logLevel,
         WEB_CONCURRENCY: String(opts.workers),
+        MAX_SAML_RESPONSE_BYTES: String(opts.maxBodyBytes),
         RATE_LIMIT_ACS_PER_MINUTE: '1000000',
         RATE_LIMIT_ADMIN_PER_MINUTE: '1000000',
         RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
