@@ -20,7 +20,7 @@ export function fieldMessage(error: z.ZodError, allowed: readonly string[]): str
 }
 
 /** A zod issue in words an admin reads: never zod's own text, which can quote a regular expression. */
-function describeIssue(issue: z.core.$ZodIssue): string {
+export function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'invalid_type':
       return `expected ${issue.expected === 'array' ? 'a list' : issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`;

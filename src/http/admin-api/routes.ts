@@ -1,6 +1,7 @@
 import express, { Router, type Request, type RequestHandler } from 'express';
 import multer from 'multer';
 import { z } from 'zod';
+import { parseSettingsChange, SETTINGS_FIELDS } from '../../accounts/settings.js';
 import { isAuditCode, type Actor } from '../../audit/trail.js';
 import type { Actor as BotActor, BotService } from '../../bots/service.js';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
@@ -11,30 +12,6 @@ import type { UserAdmin } from '../../users/admin.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { fieldMessage } from '../validation.js';
-
-const settingsSchema = z
-  .object({
-    idpInitiated: z.boolean(),
-    allowedEmailDomains: z
-      .array(
-        z
-          .string()
-          .regex(/^[a-z0-9.-]+\.[a-z]{2,63}$/i)
-          .transform((d) => d.toLowerCase()),
-      )
-      .max(100),
-    allowSha1: z.boolean(),
-    adminGroups: z.array(z.string().min(1).max(256)).max(100),
-    ssoOnly: z.boolean(),
-    loginConfirmation: z.boolean(),
-    requireEmail: z.boolean(),
-    // Not a setting: with `ssoOnly` (or any change that would remove the last admin), the caller accepts
-    // that only the operator's command line can let anyone back in (see ConnectionService.updateSettings).
-    acceptCliRecoveryOnly: z.boolean(),
-  })
-  .partial()
-  .strict();
-const SETTINGS_FIELDS = Object.keys(settingsSchema.shape);
 
 /** `PATCH /api/accounts/:slug/users/:userId`: what an admin may change on a user. */
 const userPatchSchema = z
@@ -178,17 +155,12 @@ export function adminApiRouter(opts: {
 
   router.patch('/api/accounts/:slug', anyAdmin, json, async (req, res) => {
     assertAccountAccess(req, principal(res));
-    const parsed = settingsSchema.safeParse(req.body);
-    if (!parsed.success) {
-      throw new SpError('SETTINGS_INVALID', {
-        message: `The account settings are invalid: ${fieldMessage(parsed.error, SETTINGS_FIELDS)}`,
-        detail: parsed.error.message,
-      });
-    }
-    const { acceptCliRecoveryOnly, ...patch } = parsed.data;
+    const { patch, acceptCliRecoveryOnly } = parseSettingsChange(req.body, (error) =>
+      fieldMessage(error, SETTINGS_FIELDS),
+    );
     res.json(
       await opts.connections.updateSettings(req.params.slug as string, patch, {
-        acceptCliRecoveryOnly: acceptCliRecoveryOnly === true,
+        acceptCliRecoveryOnly,
         actor: actorOf(principal(res)),
         clientIp: req.ip ?? null,
       }),

@@ -5,11 +5,10 @@
 import type { Request } from 'express';
 import type { IdpImport } from '../../connections/service.js';
 import { SpError, isSpError } from '../../errors.js';
-import type { AccountSettings, UserAdminPatch } from '../../storage/types.js';
+import { parseSettingsChange, type SettingsChange } from '../../accounts/settings.js';
+import type { UserAdminPatch } from '../../storage/types.js';
+import { describeIssue } from '../validation.js';
 import type { IssuedForPage } from './bots-section.js';
-
-const DOMAIN = /^[a-z0-9.-]+\.[a-z]{2,63}$/i;
-const MAX_LIST = 100;
 
 /** Values a failed form post showed, put back into the re-rendered form. */
 export interface FormState {
@@ -44,33 +43,47 @@ function splitList(value: string, separators: RegExp): string[] {
   ];
 }
 
-/** Parses the settings form (urlencoded) into a settings patch; SETTINGS_INVALID with a precise message. */
-export function parseSettingsForm(body: Record<string, unknown>): Partial<AccountSettings> {
-  const domains = splitList(str(body.allowedEmailDomains), /[,\s]+/).map((d) => d.toLowerCase());
-  const badDomain = domains.find((d) => !DOMAIN.test(d) || d.length > 253);
-  if (badDomain !== undefined) {
-    throw new SpError('SETTINGS_INVALID', {
-      message: `"${badDomain.slice(0, 100)}" is not a domain name. List e-mail domains like example.com, separated by commas.`,
-    });
-  }
-  const groups = splitList(str(body.adminGroups), /\r?\n/);
-  const badGroup = groups.find((g) => g.length > 256);
-  if (badGroup !== undefined) {
-    throw new SpError('SETTINGS_INVALID', { message: 'A group name may have at most 256 characters.' });
-  }
-  if (domains.length > MAX_LIST || groups.length > MAX_LIST) {
-    throw new SpError('SETTINGS_INVALID', {
-      message: `List at most ${MAX_LIST} domains and ${MAX_LIST} groups.`,
-    });
-  }
-  return {
+/** The settings form's field labels, as the page shows them. */
+const SETTINGS_LABELS: Record<string, string> = {
+  idpInitiated: 'IdP-initiated sign-in',
+  allowedEmailDomains: 'Allowed e-mail domains',
+  adminGroups: 'Admin groups',
+  ssoOnly: 'SSO only',
+  loginConfirmation: 'Login confirmation',
+  requireEmail: 'Require an e-mail',
+};
+
+/**
+ * Parses the settings form (urlencoded) into the shape the admin API takes and checks it with the same
+ * schema (src/accounts/settings.ts); a refusal names the form's field and the value it refused.
+ */
+export function parseSettingsForm(body: Record<string, unknown>): SettingsChange {
+  const input = {
     idpInitiated: checked(body.idpInitiated),
-    allowedEmailDomains: domains,
-    adminGroups: groups,
+    allowedEmailDomains: splitList(str(body.allowedEmailDomains), /[,\s]+/),
+    adminGroups: splitList(str(body.adminGroups), /\r?\n/),
     ssoOnly: checked(body.ssoOnly),
     loginConfirmation: checked(body.loginConfirmation),
     requireEmail: checked(body.requireEmail),
+    acceptCliRecoveryOnly: checked(body.acceptCliRecoveryOnly),
   };
+  return parseSettingsChange(
+    input,
+    (error) =>
+      // The first refusal of each field: one bad domain is enough to name.
+      error.issues
+        .filter((issue, i) => error.issues.findIndex((other) => other.path[0] === issue.path[0]) === i)
+        .map((issue) => {
+          const [field, index] = issue.path;
+          const label = SETTINGS_LABELS[String(field)] ?? String(field);
+          const list = field === 'allowedEmailDomains' ? input.allowedEmailDomains : input.adminGroups;
+          const value = typeof index === 'number' ? list[index] : undefined;
+          return value === undefined
+            ? `${label}: ${describeIssue(issue)}`
+            : `${label}: "${value.slice(0, 100)}" is ${describeIssue(issue)}`;
+        })
+        .join('; ') + '. List e-mail domains separated by commas, and admin groups one per line.',
+  );
 }
 
 /** The manual import form (multipart): a certificate file or pasted PEM, the SAML Protocol URL, an optional entity ID. */

@@ -24,7 +24,6 @@ import { perClientLimit } from '../middleware/rate-limit.js';
 import { html, page } from '../views.js';
 import { parseBotForm, parseTokenForm } from './bots-section.js';
 import {
-  checked,
   formStateAfter,
   parseIdpForm,
   parseMetadataForm,
@@ -146,9 +145,9 @@ export function adminViewsRouter(opts: {
     form,
     verifyCsrf,
     async (req: Request, res: Response) => {
-      const body = (req.body ?? {}) as Record<string, unknown>;
-      await opts.connections.updateSettings(req.session.user!.accountSlug, parseSettingsForm(body), {
-        acceptCliRecoveryOnly: checked(body.acceptCliRecoveryOnly),
+      const { patch, acceptCliRecoveryOnly } = parseSettingsForm((req.body ?? {}) as Record<string, unknown>);
+      await opts.connections.updateSettings(req.session.user!.accountSlug, patch, {
+        acceptCliRecoveryOnly,
         actor: actorOf(req),
         clientIp: req.ip ?? null,
       });
