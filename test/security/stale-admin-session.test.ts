@@ -13,6 +13,7 @@ import request from 'supertest';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
 import {
+  ADMIN_TOKEN,
   adminGet,
   BASE_URL,
   cookiesFrom,
@@ -281,5 +282,78 @@ describe('(g) the session cookie alone does not authorise an admin API write fro
       new X509Certificate(rotatedIdpKey.cert).fingerprint256,
     );
     expect((await changeSettings(t, cookies, { Origin: BASE_URL })).status).toBe(200);
+  });
+  it('covers the POST and DELETE routes too: bots, bot tokens, setup links, test sign-ins, users', async () => {
+    const t = await sp();
+    const cookies = await ssoAdmin(t);
+    const asOperator = { Authorization: `Bearer ${ADMIN_TOKEN}` };
+    const bot = await request(t.app)
+      .post('/api/accounts/acme/bots')
+      .set(asOperator)
+      .send({ name: 'ingest', role: 'member' })
+      .expect(201);
+    const link = await request(t.app)
+      .post('/api/accounts/acme/setup-links')
+      .set(asOperator)
+      .send({})
+      .expect(201);
+    const userId = await userIdOf(t, BOSS.nameId);
+    const writes = (headers: Record<string, string>) => [
+      request(t.app)
+        .post('/api/accounts/acme/bots')
+        .set('Cookie', cookies)
+        .set(headers)
+        .send({ name: 'x', role: 'admin' }),
+      request(t.app)
+        .post(`/api/accounts/acme/bots/${bot.body.id}/tokens`)
+        .set('Cookie', cookies)
+        .set(headers)
+        .send({}),
+      request(t.app).delete(`/api/accounts/acme/bots/${bot.body.id}`).set('Cookie', cookies).set(headers),
+      request(t.app)
+        .delete(`/api/accounts/acme/setup-links/${link.body.id}`)
+        .set('Cookie', cookies)
+        .set(headers),
+      request(t.app).post('/api/accounts/acme/saml/tests').set('Cookie', cookies).set(headers).send({}),
+      request(t.app)
+        .patch(`/api/accounts/acme/users/${userId}`)
+        .set('Cookie', cookies)
+        .set(headers)
+        .send({ roleOverride: 'member' }),
+    ];
+    const crossSite: Record<string, string>[] = [
+      { Origin: 'https://evil.example' },
+      { Origin: 'null' },
+      { 'Sec-Fetch-Site': 'cross-site' },
+      { 'Sec-Fetch-Site': 'same-site' },
+    ];
+    for (const headers of crossSite) {
+      for (const [i, res] of (await Promise.all(writes(headers))).entries()) {
+        expect({ headers, write: i, status: res.status, code: res.body.error?.code }).toEqual({
+          headers,
+          write: i,
+          status: 403,
+          code: 'CSRF_INVALID',
+        });
+      }
+    }
+    // Nothing happened: one bot, no token, the link alive, no test sign-in, the admin still an admin.
+    const bots = await request(t.app).get('/api/accounts/acme/bots').set(asOperator).expect(200);
+    expect(bots.body.bots).toHaveLength(1);
+    const tokens = await request(t.app)
+      .get(`/api/accounts/acme/bots/${bot.body.id}/tokens`)
+      .set(asOperator)
+      .expect(200);
+    expect(tokens.body.tokens).toHaveLength(0);
+    const links = await request(t.app).get('/api/accounts/acme/setup-links').set(asOperator).expect(200);
+    expect((links.body.links as { id: string }[]).map((l) => l.id)).toContain(link.body.id);
+    expect((await me(t, cookies).expect(200)).body.role).toBe('admin');
+    // From this origin, the same session may.
+    const own = await request(t.app)
+      .post('/api/accounts/acme/saml/tests')
+      .set('Cookie', cookies)
+      .set('Sec-Fetch-Site', 'same-origin')
+      .send({});
+    expect(own.status).toBe(201);
   });
 });

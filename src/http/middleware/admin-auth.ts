@@ -4,6 +4,7 @@ import type { BotPrincipal, BotService } from '../../bots/service.js';
 import { looksLikeJwt } from '../../bots/token.js';
 import { SpError } from '../../errors.js';
 import '../session-user.js';
+import { requestSite } from './csrf.js';
 
 /** Who is calling the admin API (a session also says which user, for the audit trail). */
 export type AdminPrincipal =
@@ -20,14 +21,6 @@ const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
 export function bearerValue(req: Request): string | null {
   const header = req.headers.authorization;
   return header === undefined ? null : (BEARER.exec(header)?.[1] ?? null);
-}
-
-/** True when the browser says another site made this request (Fetch Metadata, else Origin). */
-function crossSite(req: Request, origin: string): boolean {
-  const site = req.get('sec-fetch-site');
-  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
-  const from = req.get('origin');
-  return from !== undefined && from !== origin;
 }
 
 /**
@@ -69,7 +62,11 @@ export function adminAuth(
     // The session cookie rides along on requests other sites make: a state change authorised by the
     // cookie alone must come from this origin (JSON bodies already need a CORS preflight; this also
     // covers form encodings and methods a cross-site form can send).
-    if (!SAFE_METHODS.has(req.method) && opts.origin !== undefined && crossSite(req, opts.origin)) {
+    if (
+      !SAFE_METHODS.has(req.method) &&
+      opts.origin !== undefined &&
+      requestSite(req, opts.origin) === 'cross-site'
+    ) {
       return next(new SpError('CSRF_INVALID', { detail: 'cross-site admin API request' }));
     }
     res.locals.admin = {

@@ -77,14 +77,28 @@ export function csrfToken(res: Response): string {
 }
 
 /**
- * True when the browser says the request comes from a page of this origin (Fetch Metadata, then
- * Origin). Requests with neither header (non-browser clients) are not same-origin by this test.
+ * Where the browser says a request comes from (Fetch Metadata, else Origin): a page of `origin`, the
+ * user themselves (typed URL, bookmark: `Sec-Fetch-Site: none`), another site, or unknown (neither
+ * header: a non-browser client, or a browser too old to say).
+ */
+export type RequestSite = 'same-origin' | 'user' | 'cross-site' | 'unknown';
+
+/** The one reading of the request's origin headers; every origin check of the app goes through it. */
+export function requestSite(req: Request, origin: string): RequestSite {
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined)
+    return site === 'same-origin' ? 'same-origin' : site === 'none' ? 'user' : 'cross-site';
+  const from = req.get('origin');
+  if (from === undefined) return 'unknown';
+  return from === origin ? 'same-origin' : 'cross-site';
+}
+
+/**
+ * True when the browser says the request comes from a page of this origin. Requests with neither
+ * header (non-browser clients) are not same-origin by this test.
  */
 export function isSameOrigin(req: Request, origin: string): boolean {
-  const site = req.get('sec-fetch-site');
-  if (site !== undefined) return site === 'same-origin';
-  const from = req.get('origin');
-  return from !== undefined && from === origin;
+  return requestSite(req, origin) === 'same-origin';
 }
 
 /**

@@ -6,7 +6,7 @@ import { SpError } from '../../errors.js';
 import type { AcsSuccess, SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
-import { isSameOrigin, type CsrfTokens } from '../middleware/csrf.js';
+import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { startLoginSession } from '../login-session.js';
@@ -75,8 +75,7 @@ export function ssoRouter(opts: {
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
     // Fetch Metadata: a login another site sent the browser to is confirmed on our page before it
     // signs in (login CSRF). Same-site (a sibling subdomain) counts as another site here.
-    const site = req.get('sec-fetch-site');
-    const crossSite = site === 'cross-site' || site === 'same-site';
+    const crossSite = requestSite(req, origin) === 'cross-site';
     const url = await opts.sso.startLogin(slug, relayState, nonce, { crossSite });
     // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
     // Path-scoped to this account's ACS, HttpOnly, Secure (browsers accept it on http://localhost too).
