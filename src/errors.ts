@@ -184,6 +184,10 @@ const catalog = {
     message: 'Your e-mail domain is not allowed to sign in to this account.',
   },
   PROVISIONING_REJECTED: { status: 403, message: 'Your user could not be provisioned in this account.' },
+  USER_DISABLED: {
+    status: 403,
+    message: 'Your user is disabled in this account. Ask your administrator to enable it.',
+  },
   LOGIN_FAILED: { status: 401, message: 'Wrong e-mail or password.' },
   CSRF_INVALID: { status: 403, message: 'The form expired. Reload the page and try again.' },
 

@@ -206,7 +206,10 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   USER_EMAIL_DOMAIN_NOT_ALLOWED: (f, c) =>
     `The user's e-mail ${f.received ? `domain ${f.received} ` : ''}is not in this account's allowedEmailDomains (${c.allowedEmailDomains.join(', ') || 'none'}): add the domain in the account settings if it belongs to you, or check the e-mail the IdP sends for this user.`,
   PROVISIONING_REJECTED: generic(
-    'The user is disabled in this account, or the host application refused them: enable the user if that is a mistake.',
+    'The host application’s provisioning hook refused this user: its rules decide who may be created.',
+  ),
+  USER_DISABLED: generic(
+    'An administrator disabled this user: enable it in the Users table of the admin page (or PATCH /api/accounts/ACCOUNT/users/ID with "disabled": false) if they should sign in.',
   ),
   LOGIN_FAILED: generic(
     'Wrong account, e-mail or password, or password sign-in is off for the account (SSO-only).',

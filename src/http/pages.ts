@@ -10,9 +10,10 @@ const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf
 const copyScript = readFileSync(new URL('../../views/copy.js', import.meta.url), 'utf8');
 
 /** The start page's sign-in form, with the value typed before and an error, if any. */
-function startForm(value: string, error: string | null): Html {
+function startForm(value: string, error: string | null, notice: string | null = null): Html {
   return html`<h1>Sign in with single sign-on</h1>
     ${error ? html`<div class="error notice" role="alert"><p>${error}</p></div>` : ''}
+    ${notice ? html`<div class="notice" role="status"><p>${notice}</p></div>` : ''}
     <form method="get" action="/login">
       <label for="account">Account</label>
       <input
@@ -31,6 +32,19 @@ function startForm(value: string, error: string | null): Html {
     <p class="muted">
       Administrator without single sign-on yet? <a href="/login/password">Sign in with a password</a>.
     </p>`;
+}
+
+/** Notices the start page shows when another page sends the browser there (`?notice=`). */
+const START_NOTICES: Readonly<Record<string, string>> = {
+  'sso-only':
+    'SSO only is now on for this account: password sign-in is off, and your password session has ended. Sign in with single sign-on.',
+};
+
+/** The start form's arguments from its query: a pre-filled account (`?account=`) and a known notice. */
+function startPageQuery(query: Record<string, unknown>): [string, null, string | null] {
+  const account = typeof query.account === 'string' && SLUG.test(query.account) ? query.account : '';
+  const notice = typeof query.notice === 'string' ? (START_NOTICES[query.notice] ?? null) : null;
+  return [account, null, notice];
 }
 
 /** The start page (who am I / sign in with SSO) and static assets. */
@@ -59,7 +73,7 @@ export function pagesRouter(opts: { stores: Stores }): Router {
             <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
             <button type="submit">Sign out</button>
           </form>`
-      : startForm('', null);
+      : startForm(...startPageQuery(req.query));
     res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
   });
 

@@ -151,6 +151,13 @@ export function adminViewsRouter(opts: {
         actor: actorOf(req),
         clientIp: req.ip ?? null,
       });
+      // SSO only ends this browser's session when it is a password one: say so on the start page, with
+      // the account filled in, instead of a bare "sign in" page that offers the password form.
+      const slug = req.session.user!.accountSlug;
+      if (patch.ssoOnly === true && req.session.user!.via === 'password') {
+        res.redirect(303, `${req.baseUrl}/?account=${slug}&notice=sso-only`);
+        return;
+      }
       res.redirect(303, `${req.baseUrl}/admin?saved=settings`);
     },
     formErrors('settings'),
