@@ -4,8 +4,6 @@
  * signs in IdP-initiated with a form post from another origin. Every page must work under the app's CSP
  * without a single console message (CSP violations included).
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
@@ -20,12 +18,14 @@ import {
   phone,
   signInWithPassword,
   useBrowserTest,
+  screenshotPath,
+  screenshots,
 } from './support.js';
 
 const SSO_URL = 'https://test-tenant.auth0.com/samlp/TestClientId123';
 const IDP_CERT_FILE = fileURLToPath(new URL('../fixtures/idp.crt', import.meta.url));
-export const SCREENSHOT = join(tmpdir(), 'saml-sp-kit-admin.png');
-export const CONFIRM_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-confirm.png');
+export const SCREENSHOT = screenshotPath('saml-sp-kit-admin');
+export const CONFIRM_SCREENSHOT = screenshotPath('saml-sp-kit-confirm');
 
 describe.skipIf(CHROMIUM_MISSING)(`admin pages in Chromium (skipped when ${CHROMIUM} is missing)`, () => {
   const rig = useBrowserTest('sspk-browser-', {
@@ -68,7 +68,7 @@ describe.skipIf(CHROMIUM_MISSING)(`admin pages in Chromium (skipped when ${CHROM
     expect(await spValues.textContent()).toContain(`${rig.base}/sso/acme/acs`);
     expect(await page.locator('table').first().textContent()).toContain('CN=test-tenant.auth0.com');
 
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    await screenshots(page, SCREENSHOT);
     expectNoMessages();
     await page.context().close();
   }, 60_000);
@@ -105,7 +105,7 @@ describe.skipIf(CHROMIUM_MISSING)(`admin pages in Chromium (skipped when ${CHROM
     expect(await page.textContent('#bots table')).toContain('revoked');
     const refused = await fetch(`${rig.base}/api/me`, { headers: { Authorization: `Bearer ${token}` } });
     expect(refused.status).toBe(401);
-    await page.screenshot({ path: SCREENSHOT.replace('.png', '-bots.png'), fullPage: true });
+    await screenshots(page, SCREENSHOT.replace('.png', '-bots.png'));
     expectNoMessages();
     await page.context().close();
   }, 60_000);

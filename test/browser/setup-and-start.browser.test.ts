@@ -15,8 +15,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
@@ -29,6 +27,7 @@ import {
   screenshots,
   signInAtDemoIdp,
   useBrowserTest,
+  screenshotPath,
 } from './support.js';
 
 const USER_EMAIL = 'jane.doe@example.com';
@@ -36,12 +35,12 @@ const TESTER_EMAIL = 'it.admin@example.com';
 const IDP_CERT_FILE = fileURLToPath(new URL('../fixtures/idp.crt', import.meta.url));
 const IDP_FINGERPRINT = new X509Certificate(readFileSync(IDP_CERT_FILE)).fingerprint256;
 
-export const ADMIN_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-admin.png');
-export const VERDICT_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-verdict.png');
-export const REVOKED_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-revoked.png');
-export const START_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-start.png');
-export const SIGNED_IN_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-start-signed-in.png');
-export const UNKNOWN_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-setup-unknown-account.png');
+export const ADMIN_SCREENSHOT = screenshotPath('saml-sp-kit-setup-admin');
+export const VERDICT_SCREENSHOT = screenshotPath('saml-sp-kit-setup-verdict');
+export const REVOKED_SCREENSHOT = screenshotPath('saml-sp-kit-setup-revoked');
+export const START_SCREENSHOT = screenshotPath('saml-sp-kit-setup-start');
+export const SIGNED_IN_SCREENSHOT = screenshotPath('saml-sp-kit-setup-start-signed-in');
+export const UNKNOWN_SCREENSHOT = screenshotPath('saml-sp-kit-setup-unknown-account');
 
 describe.skipIf(CHROMIUM_MISSING)(
   `setup link, start page and sign-in against the demo IdP in Chromium (skipped when ${CHROMIUM} is missing)`,

@@ -9,8 +9,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
@@ -24,6 +22,7 @@ import {
   signInAtDemoIdp,
   signInWithPassword,
   useBrowserTest,
+  screenshotPath,
 } from './support.js';
 
 const TESTER_EMAIL = 'tester@example.com';
@@ -33,8 +32,8 @@ const ROTATED_CERT = readFileSync(new URL('../fixtures/idp-rotated.crt', import.
 const IDP_FINGERPRINT = new X509Certificate(IDP_CERT).fingerprint256;
 const ROTATED_FINGERPRINT = new X509Certificate(ROTATED_CERT).fingerprint256;
 
-export const PASS_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-verdict-pass.png');
-export const FAIL_SCREENSHOT = join(tmpdir(), 'saml-sp-kit-verdict-fail.png');
+export const PASS_SCREENSHOT = screenshotPath('saml-sp-kit-verdict-pass');
+export const FAIL_SCREENSHOT = screenshotPath('saml-sp-kit-verdict-fail');
 
 /** The checks of the verdict, in order (src/sso/verdict.ts). */
 const CHECKS = 13;

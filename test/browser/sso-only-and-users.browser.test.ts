@@ -6,8 +6,6 @@
  * session ends. Then the SSO admin disables a signed-in user from the users table, and that user's own
  * browser is signed out at once and cannot sign in again.
  */
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
@@ -16,16 +14,16 @@ import {
   ACME_ADMIN,
   CHROMIUM,
   CHROMIUM_MISSING,
-  PHONE,
   collectPageMessages,
   createAccount,
-  phone,
   signInWithPassword,
   useBrowserTest,
+  screenshotPath,
+  screenshots,
 } from './support.js';
 
 const SSO_URL = 'https://test-tenant.auth0.com/samlp/TestClientId123';
-const SHOTS = join(tmpdir(), 'saml-sp-kit-sso-only');
+const SHOTS = 'saml-sp-kit-sso-only';
 const ADMIN_GROUP = 'sp-admins';
 const BOSS = { nameId: 'auth0|boss', email: 'boss@example.com', groups: [ADMIN_GROUP] };
 const JANE = { nameId: 'auth0|jane', email: 'jane.doe@example.com', groups: ['staff'] };
@@ -54,15 +52,8 @@ describe.skipIf(CHROMIUM_MISSING)(
     const expectedErrorDocuments = new Set<string>();
     const { newPage, expectNoMessages } = collectPageMessages({ expectedErrorDocuments });
 
-    /** Both widths of the page as it is now. */
-    async function shoot(page: Page, name: string): Promise<void> {
-      const path = `${SHOTS}-${name}.png`;
-      await page.screenshot({ path, fullPage: true });
-      const size = page.viewportSize();
-      await page.setViewportSize(PHONE);
-      await page.screenshot({ path: phone(path), fullPage: true });
-      if (size) await page.setViewportSize(size);
-    }
+    /** Both widths of the page as it is now, nothing sticking out. */
+    const shoot = async (page: Page, name: string) => screenshots(page, screenshotPath(`${SHOTS}-${name}`));
 
     /** An IdP-initiated sign-in as `who` (the Auth0 tile), confirmed on our page: the user's own browser. */
     async function ssoSignIn(who: typeof BOSS): Promise<Page> {

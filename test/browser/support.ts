@@ -7,7 +7,7 @@
  * Not a test file itself (no `.test.ts`): the `*.browser.test.ts` files import it.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,15 @@ export const ACME_ADMIN = {
 } as const;
 /** The repository root (the demo IdP runs from there, as a developer runs it). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Where the browser tests leave their screenshots (git ignores it): look at them after a change. */
+export const SCREENSHOTS_DIR = join(ROOT, 'test-results');
+
+/** The path of the screenshot `name` (`name.png` under {@link SCREENSHOTS_DIR}, which is made if missing). */
+export function screenshotPath(name: string): string {
+  mkdirSync(SCREENSHOTS_DIR, { recursive: true });
+  return join(SCREENSHOTS_DIR, `${name}.png`);
+}
 
 /** The laptop viewport of {@link screenshots} (and of the tests' browser contexts). */
 export const LAPTOP = { width: 1280, height: 900 } as const;
