@@ -286,7 +286,7 @@ function requestOnce(
       if (settled) return;
       settled = true;
       opts.signal.removeEventListener('abort', onAbort);
-      if (err) reject(err);
+      if (err) reject(err instanceof Error ? err : new Error('metadata fetch aborted'));
       else resolve(hop!);
     };
     const client = url.protocol === 'https:' ? https : http;

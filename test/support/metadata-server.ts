@@ -1,0 +1,58 @@
+/**
+ * A real local HTTP server that serves IdP metadata (or misbehaves on purpose), for the metadata URL
+ * tests. Nothing is mocked: the SP fetches from it over the loopback interface.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** What the server does with a request (any path). */
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** A running server whose behaviour a test changes as it goes. */
+export interface MetadataServer {
+  port: number;
+  /** `http://localhost:PORT` + path. */
+  url(path: string): string;
+  /** Replaces what the server does from the next request on. */
+  handle(handler: Handler): void;
+  /** Serves `body` as metadata XML on every path. */
+  serve(body: string, contentType?: string): void;
+  /** Requests received so far (method and path with query). */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+export async function startMetadataServer(): Promise<MetadataServer> {
+  let handler: Handler = (_req, res) => {
+    res.writeHead(404).end();
+  };
+  const requests: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    handler(req, res);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: (path) => `http://localhost:${port}${path}`,
+    handle: (h) => {
+      handler = h;
+    },
+    serve: (body, contentType = 'text/xml; charset=utf-8') => {
+      handler = (_req, res) => {
+        res.writeHead(200, { 'Content-Type': contentType }).end(body);
+      };
+    },
+    requests,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
