@@ -19,6 +19,8 @@ export interface MetadataServer {
   serve(body: string, contentType?: string): void;
   /** Requests received so far (method and path with query). */
   requests: string[];
+  /** TCP connections accepted so far (a refused fetch must not even connect). */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -28,11 +30,13 @@ export async function startMetadataServer(): Promise<MetadataServer> {
   };
   const requests: string[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     handler(req, res);
   });
   server.on('connection', (s) => {
+    connections++;
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -50,9 +54,24 @@ export async function startMetadataServer(): Promise<MetadataServer> {
       };
     },
     requests,
+    get connections() {
+      return connections;
+    },
     close: async () => {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Writes `chunk` to `out` for ever (respecting back-pressure) until the peer goes away. */
+export function pumpForever(out: NodeJS.WritableStream & { destroyed: boolean }, chunk: Buffer): void {
+  const pump = () => {
+    while (!out.destroyed && out.write(chunk)) {
+      // keep writing until the buffer is full
+    }
+    if (!out.destroyed) out.once('drain', pump);
+  };
+  out.on('error', () => {});
+  pump();
 }
