@@ -95,6 +95,9 @@ export function auth0Settings(urls: SpUrls) {
   };
 }
 
+/** An ISO instant as `YYYY-MM-DD HH:MM:SS UTC` (for messages). */
+const utc = (iso: string): string => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+
 /** Connection JSON, as the admin API returns it. */
 export function connectionView(baseUrl: string, account: Account, conn: Connection) {
   const urls = spUrls(baseUrl, account.slug);
@@ -123,7 +126,7 @@ export function connectionView(baseUrl: string, account: Account, conn: Connecti
     warnings: [
       ...(conn.metadataRefreshError
         ? [
-            `The IdP metadata could not be refreshed (${conn.metadataRefreshError.at}): ${conn.metadataRefreshError.message} The last good metadata${conn.metadataRefreshedAt ? ` (fetched ${conn.metadataRefreshedAt})` : ''} stays in use.`,
+            `The IdP metadata could not be refreshed on ${utc(conn.metadataRefreshError.at)}: ${conn.metadataRefreshError.message} The last good metadata${conn.metadataRefreshedAt ? ` (fetched ${utc(conn.metadataRefreshedAt)})` : ''} stays in use.`,
           ]
         : []),
       ...conn.certificates
