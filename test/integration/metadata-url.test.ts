@@ -372,6 +372,37 @@ describe('scheduled IdP metadata refresh', () => {
     expect(idp.requests.length).toBe(seen);
   });
 
+  it('close() during a refresh in flight aborts the fetch at once (no 10 s wait)', async () => {
+    idp.serve(metadata([idpKey.cert]));
+    const t = await startSp({ metadataRefreshIntervalMinutes: 0.01 });
+    let closed = false;
+    try {
+      await request(t.app)
+        .post('/api/accounts')
+        .set('Authorization', AUTH)
+        .send({ slug: 'acme', name: 'A' })
+        .expect(201);
+      await request(t.app)
+        .put('/api/accounts/acme/saml')
+        .set('Authorization', AUTH)
+        .send({ metadataUrl: idp.url('/slow') })
+        .expect(200);
+      let hanging = 0;
+      idp.handle(() => {
+        hanging++; // never answers: the fetch would wait for its 10 s limit
+      });
+      const deadline = Date.now() + 5000;
+      while (hanging === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(hanging).toBe(1);
+      const started = Date.now();
+      await t.close();
+      closed = true;
+      expect(Date.now() - started).toBeLessThan(2000);
+    } finally {
+      if (!closed) await t.close();
+    }
+  });
+
   it('two instances on one database: each due refresh is fetched once', async () => {
     idp.serve(metadata([idpKey.cert]));
     const dir = mkdtempSync(join(tmpdir(), 'sspk-meta-'));
