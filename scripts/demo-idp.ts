@@ -6,11 +6,13 @@
  *   DEMO_IDP_PORT=4000 DEMO_SP_BASE_URL=http://localhost:3000 npm run demo-idp
  *
  * Import it into an account with: certificate test/fixtures/idp.crt, SAML Protocol URL
- * http://localhost:4000/samlp/demo. Then sign in SP-initiated (http://localhost:3000/sso/SLUG/login)
+ * http://localhost:4000/samlp/demo (or its metadata URL http://localhost:4000/samlp/metadata/demo,
+ * Auth0's shape, refreshed on a schedule like a real tenant's). Then sign in SP-initiated (http://localhost:3000/sso/SLUG/login)
  * or IdP-initiated from http://localhost:4000/ (the "app tile").
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { decodeRedirect, mintResponse, TEST_TENANT_ISSUER } from '../test/support/idp.js';
+import { idpKey, idpMetadataXml } from '../test/support/idp.js';
 
 const PORT = Number(process.env.DEMO_IDP_PORT ?? 4000);
 const SP = (process.env.DEMO_SP_BASE_URL ?? 'http://localhost:3000').replace(/\/+$/, '');
@@ -58,6 +60,12 @@ ${[...url.searchParams].map(([k, v]) => `<input type="hidden" name="${esc(k)}" v
     }
     return page(res, postForm(slug, email, request.id, request.relayState));
   }
+  if (url.pathname === '/samlp/metadata/demo') {
+    // Auth0's "Identity Provider Metadata" (https://TENANT.auth0.com/samlp/metadata/CLIENT_ID).
+    res.writeHead(200, { 'content-type': 'application/xml; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(idpMetadataXml({ entityId: TEST_TENANT_ISSUER, ssoUrl: `http://localhost:${PORT}/samlp/demo`, certs: [idpKey.cert] }));
+    return;
+  }
   if (url.pathname === '/tile') {
     // IdP-initiated: what clicking the application tile in the Auth0 dashboard does.
     const slug = url.searchParams.get('account') ?? '';
@@ -69,7 +77,7 @@ ${[...url.searchParams].map(([k, v]) => `<input type="hidden" name="${esc(k)}" v
     res,
     `<h1>Demo IdP (test keys — local trials only)</h1>
 <p>Issuer <code>${TEST_TENANT_ISSUER}</code>, SAML Protocol URL <code>http://localhost:${PORT}/samlp/demo</code>,
-certificate <code>test/fixtures/idp.crt</code>.</p>
+certificate <code>test/fixtures/idp.crt</code>, metadata URL <code>http://localhost:${PORT}/samlp/metadata/demo</code>.</p>
 <h2>App tile (IdP-initiated)</h2>
 <form method="get" action="/tile"><label>Account <input name="account" value="acme"></label>
 <label>E-mail <input name="email" value="new.user@example.com"></label> <button>Open the app</button></form>`,

@@ -8,6 +8,7 @@ import type { ConfigInput, SpConfig } from './config/schema.js';
 import { loadSpKeys } from './config/sp-keys.js';
 import { loadTokenKeys } from './config/token-keys.js';
 import { BotService, type BotPrincipal } from './bots/service.js';
+import { startMetadataRefresh } from './connections/metadata-refresh.js';
 import { ConnectionService } from './connections/service.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
@@ -56,6 +57,11 @@ export interface SamlSp {
    * {@link SpError} with a `TOKEN_*` code (401) otherwise.
    */
   authenticateBot: (token: string) => Promise<BotPrincipal>;
+  /**
+   * Runs one pass of the scheduled IdP metadata refresh now (the connections imported from a metadata
+   * URL that are due, see METADATA_REFRESH_INTERVAL_MINUTES); resolves when it is done.
+   */
+  refreshIdpMetadata: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -114,7 +120,17 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     clockSkewSeconds: config.clockSkewSeconds,
   });
   const setupLinks = new SetupLinkService(stores, config.baseUrl);
-  const connections = new ConnectionService(stores, config.baseUrl, { production, trail });
+  const connections = new ConnectionService(stores, config.baseUrl, {
+    production,
+    trail,
+    metadataFetchTimeoutMs: config.metadataFetchTimeoutMs,
+  });
+  // Connections imported from a metadata URL are fetched again on a schedule (off with 0).
+  const metadataRefresh = startMetadataRefresh({
+    connections,
+    intervalMs: Math.round(config.metadataRefreshIntervalMinutes * 60_000),
+    logger,
+  });
   const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
@@ -226,8 +242,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger,
     errorHandler: handleErrors,
     authenticateBot: (token) => bots.authenticate(token),
+    refreshIdpMetadata: () => metadataRefresh.runOnce(),
     close: async () => {
       clearInterval(sweeper);
+      await metadataRefresh.stop();
       await stores.close();
     },
   };

@@ -81,6 +81,23 @@ const catalog = {
     status: 400,
     message: 'The IdP metadata contains a DOCTYPE, which is not allowed.',
   },
+  METADATA_URL_INVALID: {
+    status: 400,
+    message: 'The metadata URL must be an absolute https:// URL without credentials or a fragment.',
+  },
+  METADATA_URL_FORBIDDEN: {
+    status: 400,
+    message:
+      'The metadata URL leads to an address that may not be fetched (private, loopback, link-local or another non-public address).',
+  },
+  METADATA_FETCH_FAILED: { status: 400, message: 'The IdP metadata could not be fetched from its URL.' },
+  METADATA_FETCH_TIMEOUT: { status: 400, message: 'The metadata URL did not answer in time.' },
+  METADATA_TOO_LARGE: { status: 400, message: 'The document at the metadata URL is too large.' },
+  METADATA_URL_MISSING: {
+    status: 409,
+    message:
+      'This connection was not imported from a metadata URL, so there is nothing to refresh. Import it with { "metadataUrl": "https://…" } first.',
+  },
   SETTINGS_INVALID: { status: 400, message: 'The account settings are invalid.' },
   AUDIT_QUERY_INVALID: {
     status: 400,

@@ -27,6 +27,7 @@ export const CHANGE_EVENT_CODES = [
   'USER_DISABLED',
   'USER_ENABLED',
   'USER_ROLE_CHANGED',
+  'IDP_METADATA_REFRESHED',
 ] as const;
 
 /** A change event's code. */

@@ -151,6 +151,18 @@ export const configSchema = z
     rateLimitAdminPerMinute: z.coerce.number().int().min(1).max(1_000_000).default(300),
     /** `AUDIT_RETENTION_DAYS`: ACS audit events older than this are deleted (swept every minute). */
     auditRetentionDays: z.coerce.number().int().min(1).max(36_500).default(90),
+    /**
+     * `METADATA_REFRESH_INTERVAL_MINUTES`: how often connections imported from a metadata URL are fetched
+     * again (a rotated certificate is picked up); 0 turns the scheduled refresh off. Decimals allowed.
+     */
+    metadataRefreshIntervalMinutes: z.coerce
+      .number()
+      .min(0)
+      .max(7 * 24 * 60)
+      .refine((v) => v === 0 || v >= 0.01, 'must be 0 (off) or at least 0.01')
+      .default(360),
+    /** `METADATA_FETCH_TIMEOUT_MS`: time limit of one metadata URL fetch, redirects included. */
+    metadataFetchTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -191,5 +203,7 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   rateLimitLoginPerMinute: 'RATE_LIMIT_LOGIN_PER_MINUTE',
   rateLimitAdminPerMinute: 'RATE_LIMIT_ADMIN_PER_MINUTE',
   auditRetentionDays: 'AUDIT_RETENTION_DAYS',
+  metadataRefreshIntervalMinutes: 'METADATA_REFRESH_INTERVAL_MINUTES',
+  metadataFetchTimeoutMs: 'METADATA_FETCH_TIMEOUT_MS',
   logLevel: 'LOG_LEVEL',
 };

@@ -1,5 +1,5 @@
 import { actorText, newReferenceId, type Actor, type AuditTrail } from '../audit/trail.js';
-import { SpError } from '../errors.js';
+import { isSpError, SpError } from '../errors.js';
 import { derBase64ToPem, parseIdpMetadata } from '../saml/idp-metadata.js';
 import type {
   Account,
@@ -11,13 +11,16 @@ import type {
 } from '../storage/types.js';
 import { lastAdminGuard, ssoAdmins } from '../users/roles.js';
 import { parseCertificates } from './pem.js';
+import { fetchMetadata, validateMetadataUrl } from './fetch-metadata.js';
 import { spUrls, type SpUrls } from './urls.js';
 import { SLUG } from '../accounts/slug.js';
 
 /** What an admin sends to import the IdP: certificate + SAML Protocol URL, or metadata XML. */
 export type IdpImport =
   | { kind: 'manual'; certificate: string | Buffer; ssoUrl: string; idpEntityId?: string | null }
-  | { kind: 'metadata'; metadataXml: string };
+  | { kind: 'metadata'; metadataXml: string }
+  /** Fetched now from the URL (SSRF-safe, see fetch-metadata.ts) and refreshed on a schedule. */
+  | { kind: 'metadataUrl'; metadataUrl: string };
 
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -92,6 +95,9 @@ export function auth0Settings(urls: SpUrls) {
   };
 }
 
+/** An ISO instant as `YYYY-MM-DD HH:MM:SS UTC` (for messages). */
+const utc = (iso: string): string => iso.replace('T', ' ').replace(/(\.\d+)?Z$/, ' UTC');
+
 /** Connection JSON, as the admin API returns it. */
 export function connectionView(baseUrl: string, account: Account, conn: Connection) {
   const urls = spUrls(baseUrl, account.slug);
@@ -112,10 +118,25 @@ export function connectionView(baseUrl: string, account: Account, conn: Connecti
       notBefore,
       notAfter,
     })),
+    // The IdP metadata URL this connection was imported from (`metadataUrl` above is the SP's own).
+    idpMetadataUrl: conn.metadataUrl,
+    idpMetadataRefreshedAt: conn.metadataRefreshedAt,
+    idpMetadataRefreshError: conn.metadataRefreshError,
     settings: account.settings,
-    warnings: conn.certificates
-      .filter((c) => Date.parse(c.notAfter) < soon)
-      .map((c) => `Certificate ${c.fingerprintSha256} expires on ${c.notAfter}: import its successor.`),
+    warnings: [
+      ...(conn.metadataRefreshError
+        ? [
+            `The IdP metadata could not be refreshed on ${utc(conn.metadataRefreshError.at)}: ${conn.metadataRefreshError.message} The last good metadata${conn.metadataRefreshedAt ? ` (fetched ${utc(conn.metadataRefreshedAt)})` : ''} stays in use.`,
+          ]
+        : []),
+      ...conn.certificates
+        .filter((c) => Date.parse(c.notAfter) < soon)
+        .map((c) =>
+          conn.metadataUrl
+            ? `Certificate ${c.fingerprintSha256} expires on ${c.notAfter}: its successor is picked up from the metadata URL once the IdP publishes it.`
+            : `Certificate ${c.fingerprintSha256} expires on ${c.notAfter}: import its successor.`,
+        ),
+    ],
     auth0: auth0Settings(urls),
   };
 }
@@ -144,8 +165,58 @@ export class ConnectionService {
      * `production`: certificates whose key ships with saml-sp-kit are refused (CERT_PUBLISHED_KEY).
      * `trail`: where settings changes are audited.
      */
-    private readonly options: { production?: boolean; trail?: AuditTrail } = {},
+    private readonly options: {
+      production?: boolean;
+      trail?: AuditTrail;
+      /** Time limit of one metadata URL fetch (redirects included). */
+      metadataFetchTimeoutMs?: number;
+    } = {},
   ) {}
+
+  /** Aborts metadata fetches in flight when the app closes. */
+  private readonly shutdown = new AbortController();
+
+  /** Stops: fetches in flight are aborted and record nothing. */
+  stop(): void {
+    this.shutdown.abort(new Error('shutting down'));
+  }
+
+  /** The IdP values of a metadata document, validated exactly as an uploaded one. */
+  private metadataWrite(xml: string): ConnectionInput {
+    const meta = parseIdpMetadata(xml);
+    return {
+      ssoUrl: validateSsoUrl(meta.ssoUrl),
+      idpEntityId: validateEntityId(meta.entityId),
+      idpEntityIdSource: 'metadata',
+      certificates: parseCertificates(meta.signingCertificates.map(derBase64ToPem).join(''), new Date(), {
+        refusePublishedKeys: this.options.production === true,
+      }),
+    };
+  }
+
+  /**
+   * Fetches and validates the metadata at `url`. Every failure is a coded SpError whose message names
+   * the URL; a document that is not valid metadata says so, with the parser's reason.
+   */
+  private async fetchMetadataWrite(url: string): Promise<ConnectionInput> {
+    const xml = await fetchMetadata(url, {
+      production: this.options.production === true,
+      ...(this.options.metadataFetchTimeoutMs === undefined
+        ? {}
+        : { timeoutMs: this.options.metadataFetchTimeoutMs }),
+      signal: this.shutdown.signal,
+    });
+    try {
+      return { ...this.metadataWrite(xml), metadataUrl: url };
+    } catch (err) {
+      if (!isSpError(err)) throw err;
+      throw new SpError(err.code, {
+        cause: err,
+        detail: err.detail ?? err.message,
+        message: `metadataUrl: ${url.slice(0, 700)} did not return usable IdP metadata: ${err.message}`,
+      });
+    }
+  }
 
   async createAccount(input: { slug: unknown; name: unknown }) {
     if (typeof input.slug !== 'string' || !SLUG.test(input.slug)) throw new SpError('ACCOUNT_SLUG_INVALID');
@@ -230,17 +301,10 @@ export class ConnectionService {
     const certOptions = { refusePublishedKeys: this.options.production === true };
     let write: ConnectionInput;
     if (input.kind === 'metadata') {
-      const meta = parseIdpMetadata(input.metadataXml);
-      write = {
-        ssoUrl: validateSsoUrl(meta.ssoUrl),
-        idpEntityId: validateEntityId(meta.entityId),
-        idpEntityIdSource: 'metadata',
-        certificates: parseCertificates(
-          meta.signingCertificates.map(derBase64ToPem).join(''),
-          new Date(),
-          certOptions,
-        ),
-      };
+      write = this.metadataWrite(input.metadataXml);
+    } else if (input.kind === 'metadataUrl') {
+      const url = validateMetadataUrl(input.metadataUrl, this.options.production === true).toString();
+      write = await this.fetchMetadataWrite(url);
     } else {
       const entityId =
         input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
@@ -253,6 +317,127 @@ export class ConnectionService {
     }
     const conn = await this.stores.connections.upsert(account.id, write);
     return connectionView(this.baseUrl, account, conn);
+  }
+
+  /**
+   * Refreshes the account's connection from its metadata URL now (an admin's "Refresh now"). A failure
+   * is recorded on the connection (the last good metadata stays) and thrown.
+   */
+  async refreshNow(slug: string, actor?: Actor) {
+    const account = await this.account(slug);
+    const conn = await this.stores.connections.getByAccount(account.id);
+    if (!conn) throw new SpError('CONNECTION_NOT_FOUND');
+    if (!conn.metadataUrl) throw new SpError('METADATA_URL_MISSING');
+    const result = await this.refreshConnection(account, conn, actor);
+    if (result.error) throw result.error;
+    const current = result.connection ?? (await this.stores.connections.getByAccount(account.id));
+    if (!current) throw new SpError('CONNECTION_NOT_FOUND');
+    return connectionView(this.baseUrl, account, current);
+  }
+
+  /**
+   * Refreshes every connection imported from a metadata URL whose last attempt is older than
+   * `staleBefore` (ISO 8601). Each is claimed first, so of several instances running this at once only
+   * one fetches it. Never throws; returns how many were refreshed (successfully or not).
+   */
+  async refreshDue(staleBefore: string, onError: (err: unknown) => void = () => {}): Promise<number> {
+    let count = 0;
+    let list: Connection[];
+    try {
+      list = await this.stores.connections.listWithMetadataUrl();
+    } catch (err) {
+      onError(err);
+      return 0;
+    }
+    for (const conn of list) {
+      if (this.shutdown.signal.aborted) break;
+      try {
+        const claimed = await this.stores.connections.claimMetadataRefresh(
+          conn.id,
+          conn.metadataUrl!,
+          staleBefore,
+          new Date().toISOString(),
+        );
+        if (!claimed) continue;
+        const account = await this.stores.accounts.getById(conn.accountId);
+        if (!account) continue;
+        await this.refreshConnection(account, conn);
+        count++;
+      } catch (err) {
+        onError(err);
+      }
+    }
+    return count;
+  }
+
+  /**
+   * One refresh: fetch, validate, and write the outcome (only while the connection still has this URL).
+   * Same certificates, SSO URL and entity ID as stored: only the refresh time changes. A failure keeps
+   * the stored values and records the error. Changes and failures are audited.
+   */
+  private async refreshConnection(
+    account: Account,
+    conn: Connection,
+    actor?: Actor,
+  ): Promise<{ connection: Connection | null; error: SpError | null }> {
+    const url = conn.metadataUrl!;
+    const by = actor ? actorText(actor) : 'by the scheduled refresh';
+    let write: ConnectionInput;
+    try {
+      write = await this.fetchMetadataWrite(url);
+    } catch (err) {
+      if (this.shutdown.signal.aborted) return { connection: null, error: null };
+      const error = isSpError(err)
+        ? err
+        : new SpError('METADATA_FETCH_FAILED', {
+            cause: err,
+            message: `metadataUrl: ${url.slice(0, 700)} could not be fetched.`,
+          });
+      const at = new Date().toISOString();
+      const stored = await this.stores.connections.recordMetadataRefresh(conn.id, url, {
+        kind: 'failed',
+        error: { at, code: error.code, message: error.message },
+      });
+      if (stored) {
+        await this.options.trail?.record(account, {
+          referenceId: newReferenceId(),
+          outcome: 'failure',
+          code: error.code,
+          detail: `IdP metadata refresh from ${url.slice(0, 300)} failed ${by}: ${error.message} (the last good metadata stays in use)`,
+          error,
+        });
+      }
+      return { connection: stored, error };
+    }
+    const at = new Date().toISOString();
+    const fingerprints = (c: { certificates: { fingerprintSha256: string }[] }) =>
+      c.certificates.map((x) => x.fingerprintSha256).sort();
+    const before = fingerprints(conn);
+    const after = fingerprints(write);
+    const changes: string[] = [];
+    const added = after.filter((f) => !before.includes(f));
+    const removed = before.filter((f) => !after.includes(f));
+    if (added.length > 0) changes.push(`certificates added: ${added.join(', ')}`);
+    if (removed.length > 0) changes.push(`certificates removed: ${removed.join(', ')}`);
+    if (write.ssoUrl !== conn.ssoUrl) changes.push(`ssoUrl: ${conn.ssoUrl} -> ${write.ssoUrl}`);
+    if (write.idpEntityId !== conn.idpEntityId) {
+      changes.push(`idpEntityId: ${conn.idpEntityId ?? 'none'} -> ${write.idpEntityId ?? 'none'}`);
+    }
+    const { metadataUrl: _url, ...input } = write;
+    const stored = await this.stores.connections.recordMetadataRefresh(
+      conn.id,
+      url,
+      changes.length === 0 ? { kind: 'unchanged', at } : { kind: 'replaced', at, input },
+    );
+    if (stored && changes.length > 0) {
+      await this.options.trail?.record(account, {
+        referenceId: newReferenceId(),
+        outcome: 'success',
+        code: 'IDP_METADATA_REFRESHED',
+        detail: `IdP metadata refreshed from ${url.slice(0, 300)} ${by}: ${changes.join('; ')}`,
+      });
+    }
+    return { connection: stored, error: null };
   }
 
   async getConnection(slug: string) {

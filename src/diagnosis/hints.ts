@@ -112,6 +112,24 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     'Download the IdP metadata from Auth0 (Addons > SAML2 Web App > Usage > "Identity Provider Metadata") and upload that file unchanged.',
   ),
   METADATA_DOCTYPE_FORBIDDEN: generic('Upload the metadata file as the IdP publishes it, without a DOCTYPE.'),
+  METADATA_URL_INVALID: generic(
+    'Give the IdP metadata URL as https://… (Auth0: Addons > SAML2 Web App > Usage > Identity Provider Metadata, https://YOUR_TENANT.auth0.com/samlp/metadata/CLIENT_ID).',
+  ),
+  METADATA_URL_FORBIDDEN: generic(
+    "Metadata is fetched from public addresses only (never private, loopback or link-local ones, also not through a redirect). Use the IdP's public metadata URL, or upload the metadata file instead.",
+  ),
+  METADATA_FETCH_FAILED: generic(
+    "Open the metadata URL in a browser: it must answer 200 with the metadata XML (Auth0: https://YOUR_TENANT.auth0.com/samlp/metadata/CLIENT_ID, with the application's Client ID). Until it does, the last good metadata stays in use.",
+  ),
+  METADATA_FETCH_TIMEOUT: generic(
+    'The IdP did not answer in time: check the host name and try again later; the last good metadata stays in use.',
+  ),
+  METADATA_TOO_LARGE: generic(
+    'The URL must point at the IdP metadata document itself (at most 512 KiB), not at a page or a file listing many entities.',
+  ),
+  METADATA_URL_MISSING: generic(
+    'Import the IdP from its metadata URL (PUT /api/accounts/:slug/saml { "metadataUrl": "https://…" } or the admin page) to have it refreshed.',
+  ),
   SETTINGS_INVALID: generic('Fix the setting the message names.'),
   AUDIT_QUERY_INVALID: generic('Use outcome=success|failure, a catalogued code and limit between 1 and 500.'),
   SSO_NOT_CONFIGURED: generic(

@@ -15,8 +15,9 @@ const MAX_METADATA_BYTES = 512 * 1024;
 
 /**
  * Parses IdP metadata XML (an EntityDescriptor, or an EntitiesDescriptor holding exactly one IdP).
- * DOCTYPEs are refused (XXE). The document is not fetched from anywhere: admins paste or upload it,
- * so there is no server-side request to abuse (SSRF).
+ * DOCTYPEs are refused (XXE). The document is uploaded or pasted by an admin, or fetched from the
+ * admin's metadata URL by src/connections/fetch-metadata.ts (which carries the SSRF rules); either
+ * way it is untrusted text here.
  */
 export function parseIdpMetadata(xml: string): IdpMetadata {
   if (Buffer.byteLength(xml, 'utf8') > MAX_METADATA_BYTES) {

@@ -56,6 +56,24 @@ export interface Connection {
   createdAt: string;
   updatedAt: string;
   activatedAt: string | null;
+  /**
+   * The IdP metadata URL the connection was imported from, refreshed on a schedule; null when it was
+   * imported from a certificate or a metadata file.
+   */
+  metadataUrl: string | null;
+  /** The last successful fetch of {@link metadataUrl} (import or refresh). */
+  metadataRefreshedAt: string | null;
+  /** The last fetch attempt, successful or not (the scheduler's claim). */
+  metadataCheckedAt: string | null;
+  /** The last failed refresh, until a fetch succeeds again; the last good metadata stays in use. */
+  metadataRefreshError: MetadataRefreshError | null;
+}
+
+/** Why a metadata refresh failed, and when. */
+export interface MetadataRefreshError {
+  at: string;
+  code: string;
+  message: string;
 }
 
 /** What an import writes. */
@@ -64,7 +82,18 @@ export interface ConnectionInput {
   idpEntityId: string | null;
   idpEntityIdSource: Connection['idpEntityIdSource'];
   certificates: StoredCertificate[];
+  /** The metadata URL it was fetched from; absent or null clears the connection's URL (and its refresh state). */
+  metadataUrl?: string | null;
 }
+
+/** What a metadata refresh found. */
+export type MetadataRefreshOutcome =
+  /** The fetched metadata, written over the connection's IdP values (certificates, SSO URL, entity ID). */
+  | { kind: 'replaced'; at: string; input: Omit<ConnectionInput, 'metadataUrl'> }
+  /** The same IdP values as stored: only the refresh time changes. */
+  | { kind: 'unchanged'; at: string }
+  /** The fetch or the metadata failed: the stored IdP values stay, the error is recorded. */
+  | { kind: 'failed'; error: MetadataRefreshError };
 
 /**
  * How a user signed in: SP-initiated SSO (the response answers our AuthnRequest), IdP-initiated SSO
@@ -196,6 +225,29 @@ export interface ConnectionStore {
   delete(accountId: string): Promise<boolean>;
   /** Marks the connection active and pins the issuer if none is known yet. Idempotent. */
   recordSuccessfulLogin(connectionId: string, issuer: string | null): Promise<void>;
+  /** Every connection imported from a metadata URL (for the scheduled refresh). */
+  listWithMetadataUrl(): Promise<Connection[]>;
+  /**
+   * Claims the next refresh of a connection for one caller among instances: sets its last attempt to
+   * `at` and returns true only when it still has `metadataUrl` and its last attempt is null or before
+   * `staleBefore`. Atomic: of callers racing with the same `staleBefore`, one gets true.
+   */
+  claimMetadataRefresh(
+    connectionId: string,
+    metadataUrl: string,
+    staleBefore: string,
+    at: string,
+  ): Promise<boolean>;
+  /**
+   * Records a refresh's outcome, only while the connection still has `metadataUrl` (a re-import made
+   * meanwhile wins); null when it no longer does. `replaced` keeps the connection's id, status and users.
+   * Idempotent: writing the same outcome twice leaves the same connection.
+   */
+  recordMetadataRefresh(
+    connectionId: string,
+    metadataUrl: string,
+    outcome: MetadataRefreshOutcome,
+  ): Promise<Connection | null>;
 }
 
 export interface UserStore {

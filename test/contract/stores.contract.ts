@@ -229,6 +229,123 @@ export function storeContract(engine: ContractEngine): void {
         });
       });
 
+      describe('connections imported from a metadata URL', () => {
+        const URL_A = 'https://t.auth0.com/samlp/metadata/abc';
+        const input = {
+          ssoUrl: 'https://t.auth0.com/samlp/abc',
+          idpEntityId: 'urn:t.auth0.com',
+          idpEntityIdSource: 'metadata' as const,
+          certificates: [cert],
+        };
+
+        it('remembers the URL at import, and any other import clears it with its refresh state', async () => {
+          const acc = await rec(a).accounts.create({ slug: `meta-${uid()}`, name: 'M' });
+          const first = await rec(a).connections.upsert(acc.id, { ...input, metadataUrl: URL_A });
+          expect(first).toMatchObject({ metadataUrl: URL_A, metadataRefreshError: null });
+          expect(first.metadataRefreshedAt).toBe(first.updatedAt);
+          expect(first.metadataCheckedAt).toBe(first.updatedAt);
+          expect((await rec(b).connections.listWithMetadataUrl()).map((c) => c.id)).toContain(first.id);
+
+          const failed = await rec(b).connections.recordMetadataRefresh(first.id, URL_A, {
+            kind: 'failed',
+            error: { at: '2030-01-01T00:00:00.000Z', code: 'METADATA_FETCH_FAILED', message: 'answered 404' },
+          });
+          expect(failed?.metadataRefreshError).toEqual({
+            at: '2030-01-01T00:00:00.000Z',
+            code: 'METADATA_FETCH_FAILED',
+            message: 'answered 404',
+          });
+
+          const manual = await rec(a).connections.upsert(acc.id, { ...input, idpEntityIdSource: 'admin' });
+          expect(manual.id).toBe(first.id);
+          expect(manual).toMatchObject({
+            metadataUrl: null,
+            metadataRefreshedAt: null,
+            metadataCheckedAt: null,
+            metadataRefreshError: null,
+          });
+          expect((await rec(b).connections.listWithMetadataUrl()).map((c) => c.id)).not.toContain(first.id);
+        });
+
+        it('records a failure without touching the IdP values, then a success clears it; replaced values keep id and status', async () => {
+          const acc = await rec(a).accounts.create({ slug: `meta-${uid()}`, name: 'M' });
+          const conn = await rec(a).connections.upsert(acc.id, { ...input, metadataUrl: URL_A });
+          await rec(a).connections.recordSuccessfulLogin(conn.id, null);
+          const activated = (await rec(a).connections.getByAccount(acc.id))!;
+          const error = { at: new Date().toISOString(), code: 'METADATA_FETCH_TIMEOUT', message: 'slow' };
+          const failed = await rec(b).connections.recordMetadataRefresh(conn.id, URL_A, {
+            kind: 'failed',
+            error,
+          });
+          expect(failed).toMatchObject({ certificates: [cert], ssoUrl: input.ssoUrl, status: 'active' });
+          expect(failed?.metadataRefreshedAt).toBe(conn.metadataRefreshedAt);
+          expect(failed?.metadataCheckedAt).toBe(error.at);
+
+          const later = new Date(Date.now() + 1000).toISOString();
+          const unchanged = await rec(a).connections.recordMetadataRefresh(conn.id, URL_A, {
+            kind: 'unchanged',
+            at: later,
+          });
+          expect(unchanged).toMatchObject({
+            metadataRefreshError: null,
+            metadataRefreshedAt: later,
+            updatedAt: activated.updatedAt,
+          });
+
+          const rotated = { ...cert, fingerprintSha256: 'EE:FF' };
+          const replace = {
+            kind: 'replaced' as const,
+            at: new Date(Date.now() + 2000).toISOString(),
+            input: { ...input, ssoUrl: 'https://t.auth0.com/samlp/new', certificates: [rotated] },
+          };
+          const replaced = await rec(b).connections.recordMetadataRefresh(conn.id, URL_A, replace);
+          expect(replaced).toMatchObject({
+            id: conn.id,
+            status: 'active',
+            ssoUrl: 'https://t.auth0.com/samlp/new',
+            certificates: [rotated],
+            metadataUrl: URL_A,
+            metadataRefreshedAt: replace.at,
+            updatedAt: replace.at,
+          });
+          // Written twice (two instances): the same connection.
+          expect(await rec(a).connections.recordMetadataRefresh(conn.id, URL_A, replace)).toEqual(replaced);
+        });
+
+        it('writes nothing once the URL changed (a re-import wins over a refresh in flight)', async () => {
+          const acc = await rec(a).accounts.create({ slug: `meta-${uid()}`, name: 'M' });
+          const conn = await rec(a).connections.upsert(acc.id, { ...input, metadataUrl: URL_A });
+          await rec(b).connections.upsert(acc.id, { ...input, idpEntityIdSource: 'admin' });
+          const outcome = {
+            kind: 'replaced' as const,
+            at: new Date().toISOString(),
+            input: { ...input, certificates: [{ ...cert, fingerprintSha256: '00:11' }] },
+          };
+          expect(await rec(a).connections.recordMetadataRefresh(conn.id, URL_A, outcome)).toBeNull();
+          expect(await rec(a).connections.claimMetadataRefresh(conn.id, URL_A, '9999', '2030')).toBe(false);
+          expect((await rec(b).connections.getByAccount(acc.id))?.certificates).toEqual([cert]);
+        });
+
+        it('lets exactly one of several racing instances claim a due refresh', async () => {
+          const acc = await rec(a).accounts.create({ slug: `meta-${uid()}`, name: 'M' });
+          const conn = await rec(a).connections.upsert(acc.id, { ...input, metadataUrl: URL_A });
+          // Not due yet: checked at the import, after the cut-off.
+          const early = new Date(Date.parse(conn.metadataCheckedAt!) - 60_000).toISOString();
+          expect(
+            await rec(a).connections.claimMetadataRefresh(conn.id, URL_A, early, new Date().toISOString()),
+          ).toBe(false);
+          const cutoff = new Date(Date.parse(conn.metadataCheckedAt!) + 1).toISOString();
+          const at = new Date(Date.now() + 5000).toISOString();
+          const claims = await Promise.all(
+            Array.from({ length: 8 }, (_, i) =>
+              rec(pick(i)).connections.claimMetadataRefresh(conn.id, URL_A, cutoff, at),
+            ),
+          );
+          expect(claims.filter(Boolean)).toHaveLength(1);
+          expect((await rec(b).connections.getByAccount(acc.id))?.metadataCheckedAt).toBe(at);
+        });
+      });
+
       describe('users', () => {
         async function connectionFor(h: ContractHandle) {
           const acc = await rec(h).accounts.create({ slug: `users-${uid()}`, name: 'U' });

@@ -87,6 +87,27 @@ describe('loadConfigFromEnv', () => {
     expect(configError(() => loadConfigFromEnv({ PORT: '-1' })).message).toMatch(/^PORT/);
   });
 
+  it('reads the metadata refresh interval (default 6 hours, 0 = off, decimals) and refuses bad values by name', () => {
+    expect(loadConfigFromEnv({}).metadataRefreshIntervalMinutes).toBe(360);
+    expect(loadConfigFromEnv({}).metadataFetchTimeoutMs).toBe(10_000);
+    expect(loadConfigFromEnv({ METADATA_REFRESH_INTERVAL_MINUTES: '0' }).metadataRefreshIntervalMinutes).toBe(
+      0,
+    );
+    expect(
+      loadConfigFromEnv({ METADATA_REFRESH_INTERVAL_MINUTES: '1.5' }).metadataRefreshIntervalMinutes,
+    ).toBe(1.5);
+    for (const bad of ['-1', 'hourly', '20000', '0.001']) {
+      expect(
+        configError(() => loadConfigFromEnv({ METADATA_REFRESH_INTERVAL_MINUTES: bad })).message,
+      ).toMatch(/^METADATA_REFRESH_INTERVAL_MINUTES: /);
+    }
+    for (const bad of ['50', '600000', 'soon']) {
+      expect(configError(() => loadConfigFromEnv({ METADATA_FETCH_TIMEOUT_MS: bad })).message).toMatch(
+        /^METADATA_FETCH_TIMEOUT_MS: /,
+      );
+    }
+  });
+
   it('a bad DATABASE_URL is refused naming DATABASE_URL', () => {
     for (const DATABASE_URL of ['mysql://db/app', 'sqlite:', './data.db']) {
       const err = configError(() => loadConfigFromEnv({ DATABASE_URL }));

@@ -30,6 +30,10 @@ const connection = {
   createdAt: '',
   updatedAt: '',
   activatedAt: null,
+  metadataUrl: null,
+  metadataRefreshedAt: null,
+  metadataCheckedAt: null,
+  metadataRefreshError: null,
 } satisfies Connection;
 const ctx = hintContext('https://sp.example', account, connection, 60);
 

@@ -59,6 +59,11 @@ const manualSchema = z
   })
   .strict();
 const metadataSchema = z.object({ metadataXml: z.string().max(512 * 1024) }).strict();
+/** `metadataUrl` (as the issue names it) or `idpMetadataUrl` (as the connection JSON shows it). */
+const metadataUrlSchema = z.union([
+  z.object({ metadataUrl: z.string().max(4096) }).strict(),
+  z.object({ idpMetadataUrl: z.string().max(4096) }).strict(),
+]);
 
 function parseImport(req: Request): IdpImport {
   const files = (req.files ?? {}) as Record<string, Express.Multer.File[] | undefined>;
@@ -66,6 +71,9 @@ function parseImport(req: Request): IdpImport {
   if (req.is('multipart/form-data')) {
     const meta = files.metadata?.[0];
     if (meta) return { kind: 'metadata', metadataXml: meta.buffer.toString('utf8') };
+    if (typeof body.metadataUrl === 'string' && body.metadataUrl.trim() !== '') {
+      return { kind: 'metadataUrl', metadataUrl: body.metadataUrl };
+    }
     const cert = files.certificate?.[0];
     if (!cert && typeof body.certificate !== 'string') throw new SpError('CERT_MISSING');
     return {
@@ -83,12 +91,24 @@ function parseImport(req: Request): IdpImport {
       });
     return { kind: 'metadata', metadataXml: parsed.data.metadataXml };
   }
+  if ('metadataUrl' in body || 'idpMetadataUrl' in body) {
+    const parsed = metadataUrlSchema.safeParse(body);
+    if (!parsed.success)
+      throw new SpError('REQUEST_INVALID', {
+        message: 'Send { "metadataUrl": "https://…" } alone.',
+      });
+    const data = parsed.data;
+    return {
+      kind: 'metadataUrl',
+      metadataUrl: 'metadataUrl' in data ? data.metadataUrl : data.idpMetadataUrl,
+    };
+  }
   if (!('certificate' in body) || body.certificate === '') throw new SpError('CERT_MISSING');
   const parsed = manualSchema.safeParse(body);
   if (!parsed.success) {
     throw new SpError('REQUEST_INVALID', {
       message:
-        'Send { "certificate": "<PEM>", "ssoUrl": "https://…", "idpEntityId"?: "…" } or { "metadataXml": "…" }.',
+        'Send { "certificate": "<PEM>", "ssoUrl": "https://…", "idpEntityId"?: "…" }, { "metadataXml": "…" } or { "metadataUrl": "https://…" }.',
       detail: parsed.error.message,
     });
   }
@@ -181,6 +201,14 @@ export function adminApiRouter(opts: {
     assertAccountAccess(req, principal(res));
     await opts.connections.deleteConnection(req.params.slug as string);
     res.status(204).end();
+  });
+
+  // Fetch the IdP metadata from the connection's metadata URL now (what the schedule does).
+  router.post('/api/accounts/:slug/saml/refresh', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res
+      .set('Cache-Control', 'no-store')
+      .json(await opts.connections.refreshNow(req.params.slug as string, actorOf(principal(res))));
   });
 
   router.post('/api/accounts/:slug/saml/tests', anyAdmin, async (req, res) => {

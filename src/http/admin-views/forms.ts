@@ -13,6 +13,8 @@ import type { IssuedForPage } from './bots-section.js';
 /** Values a failed form post showed, put back into the re-rendered form. */
 export interface FormState {
   idp?: { ssoUrl: string; idpEntityId: string };
+  /** The metadata URL a rejected import showed. */
+  metadataUrl?: string;
   settings?: {
     idpInitiated: boolean;
     allowedEmailDomains: string;
@@ -126,6 +128,17 @@ export function parseMetadataForm(req: Request): IdpImport {
   return { kind: 'metadata', metadataXml: file.buffer.toString('utf8') };
 }
 
+/** The metadata URL form (urlencoded): the IdP metadata URL. */
+export function parseMetadataUrlForm(body: Record<string, unknown>): IdpImport {
+  const url = str(body.metadataUrl).trim();
+  if (url === '') {
+    throw new SpError('METADATA_URL_INVALID', {
+      message: 'metadataUrl: give the https:// address of the IdP metadata.',
+    });
+  }
+  return { kind: 'metadataUrl', metadataUrl: url };
+}
+
 /** Multer's limit errors, translated to the catalogue (other errors go to the app's error handler). */
 export function toFormError(err: unknown): SpError | null {
   if (isSpError(err)) return err;
@@ -138,7 +151,7 @@ export function toFormError(err: unknown): SpError | null {
 }
 
 /** The forms whose rejected posts re-render the page (see {@link formStateAfter}). */
-export type FormName = 'idp' | 'metadata' | 'settings' | 'user' | 'bots';
+export type FormName = 'idp' | 'metadata' | 'metadataUrl' | 'refresh' | 'settings' | 'user' | 'bots';
 
 /**
  * The values a rejected post of `which` showed, to put back into the re-rendered form. A CSRF failure
@@ -153,6 +166,9 @@ export function formStateAfter(
   const formState: FormState = {};
   if (which === 'idp' && error.code !== 'CSRF_INVALID') {
     formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
+  }
+  if (which === 'metadataUrl' && error.code !== 'CSRF_INVALID') {
+    formState.metadataUrl = str(body.metadataUrl);
   }
   if (which === 'bots' && error.code !== 'CSRF_INVALID' && path === '/admin/bots') {
     formState.bot = { name: str(body.name), role: str(body.role) };

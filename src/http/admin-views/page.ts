@@ -29,6 +29,9 @@ const SAVED: Readonly<Record<string, string>> = {
   idp: 'The identity provider was imported. Sign in once with single sign-on to activate the connection.',
   metadata:
     'The identity provider metadata was imported. Sign in once with single sign-on to activate the connection.',
+  'metadata-url':
+    'The identity provider metadata was fetched from its URL and imported; it is refreshed on a schedule from now on. Sign in once with single sign-on to activate the connection.',
+  refreshed: 'The identity provider metadata was fetched again from its URL.',
   settings: 'The settings were saved.',
   user: 'The user was changed.',
   'link-revoked': 'The setup link was revoked; the sessions it opened have ended.',
@@ -144,7 +147,7 @@ export async function renderAdminPage(
         </form>
       </header>
       <h1>Single sign-on for ${account.name}</h1>
-      ${noticeHtml} ${connectionSection(conn)} ${auth0Section(deps.baseUrl, account)}
+      ${noticeHtml} ${connectionSection(conn, base, token)} ${auth0Section(deps.baseUrl, account)}
       ${importSection(base, token, conn, formState)} ${testSection(base, token, conn)}
       ${auth0JsonSection(deps.baseUrl, account)}
       ${settingsSection(base, token, account, conn, formState, admins)}

@@ -27,6 +27,7 @@ import {
   formStateAfter,
   parseIdpForm,
   parseMetadataForm,
+  parseMetadataUrlForm,
   parseSettingsForm,
   parseUserForm,
   toFormError,
@@ -136,6 +137,34 @@ export function adminViewsRouter(opts: {
       res.redirect(303, `${req.baseUrl}/admin?saved=metadata`);
     },
     formErrors('metadata'),
+  );
+
+  router.post(
+    '/admin/idp/metadata-url',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataUrlForm(body));
+      res.redirect(303, `${req.baseUrl}/admin?saved=metadata-url`);
+    },
+    formErrors('metadataUrl'),
+  );
+
+  // "Refresh now": a failure is recorded on the connection and shown in the re-rendered page.
+  router.post(
+    '/admin/idp/refresh',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.connections.refreshNow(req.session.user!.accountSlug, actorOf(req));
+      res.redirect(303, `${req.baseUrl}/admin?saved=refreshed`);
+    },
+    formErrors('refresh'),
   );
 
   router.post(

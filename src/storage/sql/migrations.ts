@@ -272,6 +272,34 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         }
       },
     },
+    // 0009: IdP metadata imported from a URL and refreshed on a schedule (0010 is another branch's).
+    '0009_idp_metadata_url': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // The URL the connection was imported from (null: imported from a certificate or a file), the
+          // last successful fetch, the last attempt (claimed by one instance at a time), and the last
+          // failure as JSON { at, code, message } (null once a fetch succeeds again).
+          for (const column of [
+            'metadata_url',
+            'metadata_refreshed_at',
+            'metadata_checked_at',
+            'metadata_error',
+          ]) {
+            await tx.schema.alterTable('connections').addColumn(column, 'text').execute();
+          }
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        for (const column of [
+          'metadata_error',
+          'metadata_checked_at',
+          'metadata_refreshed_at',
+          'metadata_url',
+        ]) {
+          await db.schema.alterTable('connections').dropColumn(column).execute();
+        }
+      },
+    },
     // 0005 is taken by a parallel change; numbers only order migrations.
     '0006_bots': {
       async up(db: Kysely<unknown>) {

@@ -20,6 +20,12 @@ export interface ConnectionsTable {
   created_at: string;
   updated_at: string;
   activated_at: string | null;
+  /** See migration 0009. */
+  metadata_url: string | null;
+  metadata_refreshed_at: string | null;
+  metadata_checked_at: string | null;
+  /** JSON `{ at, code, message }` of the last failed refresh. */
+  metadata_error: string | null;
 }
 
 export interface UsersTable {

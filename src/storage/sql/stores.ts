@@ -15,6 +15,8 @@ import type {
   ChangeGuard,
   Connection,
   ConnectionStore,
+  MetadataRefreshError,
+  MetadataRefreshOutcome,
   LoginFlow,
   OneTimeStore,
   SetupLink,
@@ -83,7 +85,23 @@ function toConnection(row: Selectable<ConnectionsTable>): Connection {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     activatedAt: row.activated_at,
+    metadataUrl: row.metadata_url ?? null,
+    metadataRefreshedAt: row.metadata_refreshed_at ?? null,
+    metadataCheckedAt: row.metadata_checked_at ?? null,
+    metadataRefreshError: parseRefreshError(row.metadata_error ?? null),
   };
+}
+
+function parseRefreshError(text: string | null): MetadataRefreshError | null {
+  if (text === null) return null;
+  try {
+    const v = JSON.parse(text) as Partial<MetadataRefreshError>;
+    return typeof v.at === 'string' && typeof v.code === 'string' && typeof v.message === 'string'
+      ? { at: v.at, code: v.code, message: v.message }
+      : null;
+  } catch {
+    return null;
+  }
 }
 
 const LOGIN_FLOWS: readonly string[] = ['sp-initiated', 'idp-initiated', 'password', 'setup-link'];
@@ -260,6 +278,14 @@ export class SqlConnectionStore implements ConnectionStore {
 
   async upsert(accountId: string, input: Parameters<ConnectionStore['upsert']>[1]): Promise<Connection> {
     const t = now();
+    // An import from a URL starts its refresh state afresh; any other import clears it.
+    const metadataUrl = input.metadataUrl ?? null;
+    const metadata = {
+      metadata_url: metadataUrl,
+      metadata_refreshed_at: metadataUrl === null ? null : t,
+      metadata_checked_at: metadataUrl === null ? null : t,
+      metadata_error: null,
+    };
     const row = await this.db
       .insertInto('connections')
       .values({
@@ -273,6 +299,7 @@ export class SqlConnectionStore implements ConnectionStore {
         created_at: t,
         updated_at: t,
         activated_at: null,
+        ...metadata,
       })
       .onConflict((oc) =>
         oc.column('account_id').doUpdateSet({
@@ -281,6 +308,7 @@ export class SqlConnectionStore implements ConnectionStore {
           idp_entity_id_source: input.idpEntityIdSource,
           certificates: JSON.stringify(input.certificates),
           updated_at: t,
+          ...metadata,
         }),
       )
       .returningAll()
@@ -314,6 +342,71 @@ export class SqlConnectionStore implements ConnectionStore {
           .execute();
       }
     });
+  }
+
+  async listWithMetadataUrl(): Promise<Connection[]> {
+    const rows = await this.db
+      .selectFrom('connections')
+      .selectAll()
+      .where('metadata_url', 'is not', null)
+      .orderBy('id')
+      .execute();
+    return rows.map(toConnection);
+  }
+
+  async claimMetadataRefresh(
+    connectionId: string,
+    metadataUrl: string,
+    staleBefore: string,
+    at: string,
+  ): Promise<boolean> {
+    // One conditional UPDATE: the row lock (PostgreSQL) or the database lock (SQLite) lets exactly one
+    // of several racing instances match the condition.
+    const res = await this.db
+      .updateTable('connections')
+      .set({ metadata_checked_at: at })
+      .where('id', '=', connectionId)
+      .where('metadata_url', '=', metadataUrl)
+      .where((eb) =>
+        eb.or([eb('metadata_checked_at', 'is', null), eb('metadata_checked_at', '<', staleBefore)]),
+      )
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) > 0;
+  }
+
+  async recordMetadataRefresh(
+    connectionId: string,
+    metadataUrl: string,
+    outcome: MetadataRefreshOutcome,
+  ): Promise<Connection | null> {
+    const base = this.db
+      .updateTable('connections')
+      .where('id', '=', connectionId)
+      .where('metadata_url', '=', metadataUrl);
+    const query =
+      outcome.kind === 'failed'
+        ? base.set({
+            metadata_error: JSON.stringify(outcome.error),
+            metadata_checked_at: outcome.error.at,
+          })
+        : outcome.kind === 'unchanged'
+          ? base.set({
+              metadata_refreshed_at: outcome.at,
+              metadata_checked_at: outcome.at,
+              metadata_error: null,
+            })
+          : base.set({
+              sso_url: outcome.input.ssoUrl,
+              idp_entity_id: outcome.input.idpEntityId,
+              idp_entity_id_source: outcome.input.idpEntityIdSource,
+              certificates: JSON.stringify(outcome.input.certificates),
+              updated_at: outcome.at,
+              metadata_refreshed_at: outcome.at,
+              metadata_checked_at: outcome.at,
+              metadata_error: null,
+            });
+    const row = await query.returningAll().executeTakeFirst();
+    return row ? toConnection(row) : null;
   }
 }
 

@@ -13,8 +13,45 @@ function expiresIn(iso: string): string {
   return days === 0 ? 'expires today' : `expires in ${days} day${days === 1 ? '' : 's'}`;
 }
 
+/** "3 hours ago" / "just now", for a past instant. */
+function ago(iso: string): string {
+  const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60_000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 120) return `${minutes} minute${minutes === 1 ? '' : 's'} ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} hours ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}
+
+/** Where the IdP values come from when a metadata URL is refreshed: the URL, the last refresh, the last error. */
+function metadataUrlValues(base: string, token: string, conn: ConnectionJson): Html {
+  if (!conn.idpMetadataUrl) return html``;
+  const error = conn.idpMetadataRefreshError;
+  return html`<dt>IdP metadata URL</dt>
+    <dd><code class="wrap">${conn.idpMetadataUrl}</code></dd>
+    <dt>Last refreshed</dt>
+    <dd>
+      ${fmtTime(conn.idpMetadataRefreshedAt)}
+      ${conn.idpMetadataRefreshedAt ? html`<span class="muted">(${ago(conn.idpMetadataRefreshedAt)})</span>` : ''}
+      <form method="post" action="${`${base}/admin/idp/refresh`}" class="inline">
+        <input type="hidden" name="_csrf" value="${token}" />
+        <button type="submit" class="secondary small">Refresh now</button>
+      </form>
+    </dd>
+    <dt>Last refresh error</dt>
+    <dd>
+      ${
+        error
+          ? html`<span class="refresh-error"
+                ><strong>${fmtTime(error.at)}</strong> <code>${error.code}</code><br />${error.message}</span
+              ><br /><span class="muted">The last good metadata stays in use until a refresh succeeds.</span>`
+          : html`<span class="muted">none</span>`
+      }
+    </dd>`;
+}
+
 /** The connection: its status, warnings, the IdP values and the trusted certificates. */
-export function connectionSection(conn: ConnectionJson | null): Html {
+export function connectionSection(conn: ConnectionJson | null, base = '', token = ''): Html {
   if (!conn) {
     return html`<section>
       <h2>Connection <span class="badge badge-none">not connected</span></h2>
@@ -58,6 +95,7 @@ export function connectionSection(conn: ConnectionJson | null): Html {
       </dd>
       <dt>Last import</dt>
       <dd>${fmtTime(conn.updatedAt)}</dd>
+      ${metadataUrlValues(base, token, conn)}
     </dl>
     <h3>Trusted certificates</h3>
     ${table(['SHA-256 fingerprint', 'Subject', 'Valid from', 'Valid until'], certs)}

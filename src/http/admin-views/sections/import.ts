@@ -3,7 +3,7 @@ import { html, type Html } from '../../views.js';
 import type { FormState } from '../forms.js';
 import type { ConnectionJson } from './connection.js';
 
-/** The import forms: certificate + SAML Protocol URL (+ entity ID), or the IdP metadata file. */
+/** The import forms: certificate + SAML Protocol URL (+ entity ID), the IdP metadata URL, or the metadata file. */
 export function importSection(
   base: string,
   token: string,
@@ -11,6 +11,7 @@ export function importSection(
   form: FormState,
 ): Html {
   const ssoUrl = form.idp?.ssoUrl ?? conn?.ssoUrl ?? '';
+  const metadataUrl = form.metadataUrl ?? conn?.idpMetadataUrl ?? '';
   const entityId =
     form.idp?.idpEntityId ?? (conn?.idpEntityIdSource === 'admin' ? (conn.idpEntityId ?? '') : '');
   return html`<section>
@@ -50,7 +51,26 @@ export function importSection(
       <input id="idpEntityId" name="idpEntityId" value="${entityId}" spellcheck="false" />
       <button type="submit">Import</button>
     </form>
-    <h3>…or import the IdP metadata</h3>
+    <h3>…or import from the IdP metadata URL <span class="muted">(refreshed on a schedule)</span></h3>
+    <p class="muted">
+      The metadata is fetched now and again on a schedule, so a certificate the IdP rotates is picked up
+      without an outage. In Auth0: Addons &gt; SAML2 Web App &gt; Usage &gt; Identity Provider Metadata.
+    </p>
+    <form method="post" action="${`${base}/admin/idp/metadata-url`}">
+      <input type="hidden" name="_csrf" value="${token}" />
+      <label for="metadataUrl">IdP metadata URL</label>
+      <input
+        id="metadataUrl"
+        name="metadataUrl"
+        type="url"
+        required
+        value="${metadataUrl}"
+        spellcheck="false"
+        placeholder="https://TENANT.auth0.com/samlp/metadata/CLIENT_ID"
+      />
+      <button type="submit">Import from URL</button>
+    </form>
+    <h3>…or upload the IdP metadata file</h3>
     <form method="post" action="${`${base}/admin/idp/metadata`}" enctype="multipart/form-data">
       <input type="hidden" name="_csrf" value="${token}" />
       <label for="metadata">IdP metadata XML file</label>
