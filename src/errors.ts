@@ -201,7 +201,7 @@ const catalog = {
     message: 'Your e-mail domain is not allowed to sign in to this account.',
   },
   PROVISIONING_REJECTED: { status: 403, message: 'Your user could not be provisioned in this account.' },
-  USER_DISABLED: {
+  USER_IS_DISABLED: {
     status: 403,
     message: 'Your user is disabled in this account. Ask your administrator to enable it.',
   },

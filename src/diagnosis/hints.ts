@@ -226,7 +226,7 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   PROVISIONING_REJECTED: generic(
     'The host application’s provisioning hook refused this user: its rules decide who may be created.',
   ),
-  USER_DISABLED: generic(
+  USER_IS_DISABLED: generic(
     'An administrator disabled this user: enable it in the Users table of the admin page (or PATCH /api/accounts/ACCOUNT/users/ID with "disabled": false) if they should sign in.',
   ),
   LOGIN_FAILED: generic(

@@ -81,7 +81,7 @@ export async function provisionUser(
     role: suggestedRole,
     flow,
   });
-  if (user.disabled) throw new SpError('USER_DISABLED', { detail: `user ${user.id} is disabled` });
+  if (user.disabled) throw new SpError('USER_IS_DISABLED', { detail: `user ${user.id} is disabled` });
   // The session gets the effective role: an admin's override wins over the groups.
   return { id: user.id, email: user.email, role: effectiveRole(user, account.settings.adminGroups), created };
 }

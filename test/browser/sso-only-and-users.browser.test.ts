@@ -171,7 +171,7 @@ describe.skipIf(CHROMIUM_MISSING)(
         expectedErrorDocuments.add(`403 ${rig.base}/sso/acme/confirm`);
         await Promise.all([jane.waitForLoadState('load'), jane.click('form button[type=submit]')]);
       }
-      expect(await jane.textContent('body')).toContain('USER_DISABLED');
+      expect(await jane.textContent('body')).toContain('USER_IS_DISABLED');
       await shoot(jane, 'disabled-user-refused');
       expect(await meStatus(jane)).toBe(401);
       await jane.context().close();

@@ -271,7 +271,7 @@ describe('PATCH /api/accounts/:slug/users/:userId', () => {
 
     const again = await postAcs(t, 'acme', responseFor(t, 'acme', JANE));
     expect(again.status).toBe(403);
-    expect(again.body.error.code).toBe('USER_DISABLED');
+    expect(again.body.error.code).toBe('USER_IS_DISABLED');
 
     expect((await patchUser(id, { disabled: false })).status).toBe(200);
     await me(t, jane).expect(401); // ended, not suspended

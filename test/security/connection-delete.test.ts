@@ -98,14 +98,14 @@ for (const engine of sqlEngines) {
       // An operator disables the user in the store (the CLI's disable-user does this for local users).
       expect(await t.sp.stores.users.setDisabled(mallory!.id, true)).toBe(true);
       const refused = await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|mallory' }));
-      expect(refused.body.error?.code).toBe('USER_DISABLED');
+      expect(refused.body.error?.code).toBe('USER_IS_DISABLED');
 
       for (let round = 1; round <= 2; round++) {
         await deleteConnection(t, 'acme').expect(204);
         await reimport(t, 'acme');
         const again = await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|mallory' }));
         expect(again.status, `round ${round}`).toBe(403);
-        expect(again.body.error.code).toBe('USER_DISABLED');
+        expect(again.body.error.code).toBe('USER_IS_DISABLED');
         expect(await users(t, 'acme')).toEqual([
           expect.objectContaining({ id: mallory!.id, disabled: true }),
         ]);
