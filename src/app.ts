@@ -9,6 +9,8 @@ import { loadSpKeys } from './config/sp-keys.js';
 import { loadTokenKeys } from './config/token-keys.js';
 import { BotService, type BotPrincipal } from './bots/service.js';
 import { ConnectionService } from './connections/service.js';
+import { OidcConnectionService } from './connections/oidc-service.js';
+import { SecretBox } from './connections/secret-box.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
 import { localLoginRouter } from './http/local-login-routes.js';
@@ -115,6 +117,14 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   });
   const setupLinks = new SetupLinkService(stores, config.baseUrl);
   const connections = new ConnectionService(stores, config.baseUrl, { production, trail });
+  // OIDC client secrets are sealed under a key derived from the SP private key (stable across restarts
+  // and instances, never in the database).
+  const oidcConnections = new OidcConnectionService(stores, new SecretBox(keys.privateKey), {
+    baseUrl: config.baseUrl,
+    production,
+    trail,
+    clockSkewSeconds: config.clockSkewSeconds,
+  });
   const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
@@ -128,6 +138,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     },
     logger,
     options.provisionUser,
+    oidcConnections,
   );
 
   const router = Router();
@@ -195,6 +206,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     adminApiRouter({
       connections,
+      oidcConnections,
       sso,
       stores,
       users,

@@ -27,6 +27,8 @@ export const CHANGE_EVENT_CODES = [
   'USER_DISABLED',
   'USER_ENABLED',
   'USER_ROLE_CHANGED',
+  'OIDC_CONNECTION_CONFIGURED',
+  'OIDC_CONNECTION_DELETED',
 ] as const;
 
 /** A change event's code. */
