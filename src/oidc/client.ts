@@ -226,6 +226,14 @@ interface ErrorShape {
 const text = (v: unknown): string | undefined =>
   typeof v === 'string' ? v.replace(/[\p{Cc}]/gu, ' ').slice(0, 300) : undefined;
 
+/**
+ * The details object of an openid-client error: openid-client wraps oauth4webapi's error (whose
+ * `cause` holds the claim, the expected value, the header…) in a ClientError with the same code.
+ */
+function detailsOf(e: ErrorShape): unknown {
+  return e.cause instanceof Error ? (e.cause as ErrorShape).cause : e.cause;
+}
+
 function providerText(e: ErrorShape): string {
   const description = text(e.error_description);
   return `${text(e.error) ?? 'error'}${description ? `: ${description}` : ''}`;
@@ -248,7 +256,7 @@ function networkDetail(err: unknown): string {
 
 function translateDiscoveryError(err: unknown, issuer: string): SpError {
   const e = (err ?? {}) as ErrorShape;
-  const cause = (e.cause ?? {}) as { attribute?: unknown; body?: { issuer?: unknown } };
+  const cause = (detailsOf(e) ?? {}) as { attribute?: unknown; body?: { issuer?: unknown } };
   if (e.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && cause.attribute === 'issuer') {
     return new SpError('OIDC_ISSUER_MISMATCH', {
       cause: err,
@@ -318,7 +326,7 @@ export function translateSignInError(err: unknown, step: 'token' | 'userinfo' = 
     });
   }
   const e = (err ?? {}) as ErrorShape;
-  const cause = (e.cause ?? {}) as {
+  const cause = (detailsOf(e) ?? {}) as {
     claim?: unknown;
     attribute?: unknown;
     expected?: unknown;
