@@ -177,6 +177,13 @@ describe('provider refusals', () => {
   });
 });
 
+describe('the start page', () => {
+  it('sends an account connected over OpenID Connect only to its OIDC login', async () => {
+    const res = await request(t.app).get('/login').query({ account: 'spa' }).expect(200);
+    expect(res.text).toContain('/sso/spa/oidc/login');
+  });
+});
+
 describe('the same machinery as SAML', () => {
   it('a login started by a cross-site navigation waits for the confirmation on our page', async () => {
     await createAccount(t, 'confirm', { loginConfirmation: true });
