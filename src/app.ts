@@ -10,6 +10,8 @@ import { loadTokenKeys } from './config/token-keys.js';
 import { BotService, type BotPrincipal } from './bots/service.js';
 import { startMetadataRefresh } from './connections/metadata-refresh.js';
 import { ConnectionService } from './connections/service.js';
+import { OidcConnectionService } from './connections/oidc-service.js';
+import { SecretBox } from './connections/secret-box.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
 import { localLoginRouter } from './http/local-login-routes.js';
@@ -131,6 +133,14 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     intervalMs: Math.round(config.metadataRefreshIntervalMinutes * 60_000),
     logger,
   });
+  // OIDC client secrets are sealed under a key derived from the SP private key (stable across restarts
+  // and instances, never in the database).
+  const oidcConnections = new OidcConnectionService(stores, new SecretBox(keys.privateKey), {
+    baseUrl: config.baseUrl,
+    production,
+    trail,
+    clockSkewSeconds: config.clockSkewSeconds,
+  });
   const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
@@ -144,6 +154,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     },
     logger,
     options.provisionUser,
+    oidcConnections,
   );
 
   const router = Router();
@@ -211,6 +222,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     adminApiRouter({
       connections,
+      oidcConnections,
       sso,
       stores,
       users,

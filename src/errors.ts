@@ -208,6 +208,98 @@ const catalog = {
   LOGIN_FAILED: { status: 401, message: 'Wrong e-mail or password.' },
   CSRF_INVALID: { status: 403, message: 'The form expired. Reload the page and try again.' },
 
+  // OAuth 2.0 / OpenID Connect connections (admin API)
+  OIDC_CONNECTION_NOT_FOUND: { status: 404, message: 'This account has no OpenID Connect connection.' },
+  OIDC_CONFIG_INVALID: { status: 400, message: 'The OpenID Connect settings are invalid.' },
+  OIDC_CLIENT_SECRET_REQUIRED: {
+    status: 400,
+    message:
+      'A confidential client (Auth0 application type "Regular Web Application") needs both the client ID and the client secret: the Authorization Code flow exchanges the code for tokens with the secret. Paste the Client Secret, or choose "public" for a Single Page Application.',
+  },
+  OIDC_CLIENT_SECRET_FORBIDDEN: {
+    status: 400,
+    message:
+      'A public client (Auth0 application type "Single Page Application") has only a client ID: providing both the client ID and the client secret will fail. Remove the client secret, or choose "confidential" for a Regular Web Application.',
+  },
+  OIDC_URL_INVALID: {
+    status: 400,
+    message:
+      'The issuer and endpoint URLs must be absolute https:// URLs (http:// only for localhost outside production), without credentials or fragment.',
+  },
+  OIDC_DISCOVERY_FAILED: {
+    status: 400,
+    message:
+      "The issuer's discovery document (/.well-known/openid-configuration) could not be read: check the issuer URL (Auth0: https://YOUR_TENANT.auth0.com/), or give the endpoints explicitly.",
+  },
+  OIDC_ISSUER_MISMATCH: {
+    status: 400,
+    message:
+      'The discovery document names another issuer than the one given. Use the issuer exactly as the provider publishes it (Auth0: with the trailing slash).',
+  },
+
+  // OAuth 2.0 / OpenID Connect sign-in
+  OIDC_TRANSACTION_INVALID: {
+    status: 401,
+    message: 'This sign-in was not started in this browser, has expired or was already used. Sign in again.',
+  },
+  OIDC_STATE_MISMATCH: {
+    status: 401,
+    message: 'The sign-in answer does not belong to the sign-in started in this browser. Sign in again.',
+  },
+  OIDC_ACCESS_DENIED: { status: 403, message: 'The identity provider did not sign you in (access denied).' },
+  OIDC_CALLBACK_URL_REJECTED: {
+    status: 400,
+    message: "The identity provider refused this site's callback URL.",
+  },
+  OIDC_PROVIDER_ERROR: { status: 400, message: 'The identity provider answered with an error.' },
+  OIDC_CLIENT_AUTH_FAILED: {
+    status: 401,
+    message:
+      'The identity provider refused the client credentials of this connection (invalid_client). An administrator must fix the client secret or type.',
+  },
+  OIDC_TOKEN_REQUEST_FAILED: {
+    status: 400,
+    message: 'The identity provider refused to exchange the sign-in code. Sign in again.',
+  },
+  OIDC_PROVIDER_UNAVAILABLE: {
+    status: 502,
+    message: 'The identity provider could not be reached. Try again shortly.',
+  },
+  OIDC_ID_TOKEN_INVALID: { status: 401, message: 'The ID token is missing or invalid.' },
+  OIDC_ID_TOKEN_SIGNATURE_INVALID: {
+    status: 401,
+    message: "The ID token signature is not valid for any key of the provider's JWKS.",
+  },
+  OIDC_ID_TOKEN_ISSUER_MISMATCH: { status: 401, message: 'The ID token comes from an unexpected issuer.' },
+  OIDC_ID_TOKEN_AUDIENCE_MISMATCH: {
+    status: 401,
+    message: 'The ID token is meant for another application (audience mismatch).',
+  },
+  OIDC_ID_TOKEN_EXPIRED: {
+    status: 401,
+    message: 'The ID token has expired or is not valid yet (check the clocks). Sign in again.',
+  },
+  OIDC_ID_TOKEN_NONCE_MISMATCH: {
+    status: 401,
+    message: 'The ID token does not answer the sign-in started here (nonce mismatch).',
+  },
+  OIDC_EMAIL_NOT_VERIFIED: {
+    status: 403,
+    message: 'Your e-mail address is not verified at the identity provider: verify it, then sign in again.',
+  },
+  OIDC_EMAIL_MISSING: {
+    status: 403,
+    message: 'Your identity provider did not send an e-mail address, which this account requires.',
+  },
+  OIDC_USERINFO_SUBJECT_MISMATCH: {
+    status: 401,
+    message: 'The user information does not belong to the user of the ID token.',
+  },
+  OIDC_USERINFO_INVALID: {
+    status: 401,
+    message: 'The user information from the identity provider is invalid.',
+  },
+
   // bots and their tokens (admin API)
   BOT_INVALID: {
     status: 400,

@@ -28,6 +28,8 @@ export const CHANGE_EVENT_CODES = [
   'USER_ENABLED',
   'USER_ROLE_CHANGED',
   'IDP_METADATA_REFRESHED',
+  'OIDC_CONNECTION_CONFIGURED',
+  'OIDC_CONNECTION_DELETED',
 ] as const;
 
 /** A change event's code. */

@@ -61,7 +61,7 @@ export function validateEntityId(value: unknown): string {
 }
 
 /** The exact values an admin pastes into Auth0's SAML2 Web App addon. */
-export function auth0Settings(urls: SpUrls) {
+export function auth0Settings(urls: Pick<SpUrls, 'acsUrl' | 'spEntityId' | 'loginUrl'>) {
   const claims = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
   return {
     applicationCallbackUrl: urls.acsUrl,
@@ -100,7 +100,7 @@ const utc = (iso: string): string => iso.replace('T', ' ').replace(/(\.\d+)?Z$/,
 
 /** Connection JSON, as the admin API returns it. */
 export function connectionView(baseUrl: string, account: Account, conn: Connection) {
-  const urls = spUrls(baseUrl, account.slug);
+  const { oidcLoginUrl: _oidcLogin, oidcCallbackUrl: _oidcCallback, ...urls } = spUrls(baseUrl, account.slug);
   const soon = Date.now() + 30 * 24 * 3600 * 1000;
   return {
     account: account.slug,
@@ -255,7 +255,7 @@ export class ConnectionService {
     const accept = opts.acceptCliRecoveryOnly === true;
     const guard: ChangeGuard = (before, after) => {
       if (after.account.settings.ssoOnly && !before.account.settings.ssoOnly) {
-        if (after.connection?.status !== 'active') {
+        if (after.connection?.status !== 'active' && after.oidcConnection?.status !== 'active') {
           throw new SpError('SETTINGS_INVALID', {
             message:
               'SSO-only can be turned on once single sign-on is active (after a first successful SSO login).',

@@ -4,6 +4,10 @@ export interface SpUrls {
   acsUrl: string;
   metadataUrl: string;
   loginUrl: string;
+  /** Where an OAuth 2.0 / OIDC sign-in starts. */
+  oidcLoginUrl: string;
+  /** The OIDC redirect URI (Auth0: "Allowed Callback URLs"). */
+  oidcCallbackUrl: string;
 }
 
 /** Builds the per-account URLs from the public base URL. */
@@ -14,5 +18,7 @@ export function spUrls(baseUrl: string, slug: string): SpUrls {
     acsUrl: `${base}/acs`,
     metadataUrl: `${base}/metadata`,
     loginUrl: `${base}/login`,
+    oidcLoginUrl: `${base}/oidc/login`,
+    oidcCallbackUrl: `${base}/oidc/callback`,
   };
 }

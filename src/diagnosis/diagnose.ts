@@ -1,6 +1,6 @@
 import type { ErrorCode, SpError } from '../errors.js';
 import { spUrls } from '../connections/urls.js';
-import type { Account, Connection } from '../storage/types.js';
+import type { Account, Connection, OidcConnection } from '../storage/types.js';
 import { hintFor, type HintContext } from './hints.js';
 
 /** What an admin is told about one failed sign-in. */
@@ -17,9 +17,15 @@ export function hintContext(
   account: Account,
   connection: Connection | null,
   clockSkewSeconds: number,
+  oidc: OidcConnection | null = null,
 ): HintContext {
   const urls = spUrls(baseUrl, account.slug);
   return {
+    oidcCallbackUrl: urls.oidcCallbackUrl,
+    oidcLoginUrl: urls.oidcLoginUrl,
+    oidcIssuer: oidc?.issuer ?? null,
+    oidcClientId: oidc?.clientId ?? null,
+    oidcClientType: oidc?.clientType ?? null,
     acsUrl: urls.acsUrl,
     spEntityId: urls.spEntityId,
     loginUrl: urls.loginUrl,
@@ -48,6 +54,15 @@ function defaultExpected(code: ErrorCode, ctx: HintContext): string | undefined 
       return ctx.trustedFingerprints.length > 0 ? ctx.trustedFingerprints.join(', ') : undefined;
     case 'SAML_IDP_INITIATED_DISABLED':
       return `a sign-in started at ${ctx.loginUrl}`;
+    case 'OIDC_CALLBACK_URL_REJECTED':
+    case 'OIDC_TOKEN_REQUEST_FAILED':
+      return ctx.oidcCallbackUrl;
+    case 'OIDC_ID_TOKEN_ISSUER_MISMATCH':
+      return ctx.oidcIssuer ?? undefined;
+    case 'OIDC_ID_TOKEN_AUDIENCE_MISMATCH':
+      return ctx.oidcClientId ?? undefined;
+    case 'OIDC_EMAIL_NOT_VERIFIED':
+      return 'email_verified: true';
     case 'USER_EMAIL_DOMAIN_NOT_ALLOWED':
       return ctx.allowedEmailDomains.join(', ');
     default:

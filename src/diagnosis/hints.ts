@@ -21,6 +21,16 @@ export interface HintContext {
   clockSkewSeconds: number;
   /** The account's e-mail domain allow-list. */
   allowedEmailDomains: readonly string[];
+  /** This account's OIDC callback URL (Auth0: "Allowed Callback URLs"). */
+  oidcCallbackUrl: string;
+  /** Where an OIDC sign-in starts. */
+  oidcLoginUrl: string;
+  /** The OIDC issuer this account trusts, when configured. */
+  oidcIssuer: string | null;
+  /** The OIDC client ID, when configured. */
+  oidcClientId: string | null;
+  /** The OIDC client type, when configured. */
+  oidcClientType: 'confidential' | 'public' | null;
 }
 
 /** The facts of one failure: the value expected and the value received (either may be unknown). */
@@ -36,6 +46,12 @@ const ADDON =
   'In Auth0, open Applications > Applications > your application > Addons > SAML2 Web App > Settings';
 const CERT_DOWNLOAD =
   'Download the current signing certificate from Auth0 (Applications > your application > Settings > Advanced Settings > Certificates, "Download Certificate" as PEM, or https://YOUR_TENANT.auth0.com/pem) and import it here';
+
+const AUTH0_APP = 'In Auth0, open Applications > Applications > your application > Settings';
+
+const oidcCallbackHint: Hint = (f, c) =>
+  `${AUTH0_APP}: add ${c.oidcCallbackUrl} to "Allowed Callback URLs" (several URLs are separated by commas) and save.` +
+  (f.received ? ` The provider said: ${f.received}.` : '');
 
 const seconds = (n: number): string => `${n} second${Math.abs(n) === 1 ? '' : 's'}`;
 
@@ -233,6 +249,60 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     'Wrong account, e-mail or password, or password sign-in is off for the account (SSO-only).',
   ),
   CSRF_INVALID: generic('Reload the page and submit again; posts from other sites are refused.'),
+  OIDC_CONNECTION_NOT_FOUND: generic(
+    'Configure the OpenID Connect connection first (PUT /api/accounts/:slug/oidc with the issuer, client ID and client type).',
+  ),
+  OIDC_CONFIG_INVALID: generic('Fix the field the message names (PUT /api/accounts/:slug/oidc).'),
+  OIDC_CLIENT_SECRET_REQUIRED: () =>
+    `${AUTH0_APP}: a "Regular Web Application" (confidential client) has a Client Secret under Basic Information: copy it with the Client ID. For a "Single Page Application", send "clientType": "public" and no secret.`,
+  OIDC_CLIENT_SECRET_FORBIDDEN: () =>
+    `A "Single Page Application" (public client) authenticates with its Client ID alone and PKCE: remove the secret. If the Auth0 application is a "Regular Web Application", send "clientType": "confidential" with its Client Secret.`,
+  OIDC_URL_INVALID: generic(
+    'Use the https:// URLs Auth0 shows under Applications > your application > Settings > Advanced Settings > Endpoints (the issuer is https://YOUR_TENANT.auth0.com/); http:// works only for localhost outside production.',
+  ),
+  OIDC_DISCOVERY_FAILED: (f) =>
+    `The discovery document could not be read${f.received ? ` (${f.received})` : ''}. Check the issuer: in Auth0 it is https://YOUR_TENANT.auth0.com/ (Advanced Settings > Endpoints > "OpenID Configuration" without /.well-known/openid-configuration); or send authorizationUrl, tokenUrl and jwksUri explicitly.`,
+  OIDC_ISSUER_MISMATCH: (f) =>
+    `The discovery document names the issuer ${f.received ?? '(none)'} but ${f.expected ?? 'another'} was given: use the issuer exactly as published (Auth0's ends with a slash).`,
+  OIDC_TRANSACTION_INVALID: (_f, c) =>
+    `The sign-in answer reached this site without the sign-in it answers: started in another browser, expired, cookies blocked, or the answer was delivered twice (Back or reload). Start again from ${c.oidcLoginUrl} in the same browser.`,
+  OIDC_STATE_MISMATCH: (_f, c) =>
+    `The "state" of the answer does not match the sign-in started in this browser: the answer was altered or belongs to another sign-in. Start again from ${c.oidcLoginUrl}.`,
+  OIDC_ACCESS_DENIED: (f) =>
+    `The provider refused the sign-in (error=access_denied${f.received ? `: ${f.received}` : ''}). In Auth0, look up the login under Monitoring > Logs: common causes are a user who declined consent, a Rule/Action that denied access, or a connection not enabled for the application (Applications > your application > Connections).`,
+  OIDC_CALLBACK_URL_REJECTED: oidcCallbackHint,
+  OIDC_PROVIDER_ERROR: (f, c) =>
+    `The provider answered with an error${f.received ? ` (${f.received})` : ''}. In Auth0, look up the login under Monitoring > Logs, and check that ${c.oidcCallbackUrl} is in "Allowed Callback URLs".`,
+  OIDC_CLIENT_AUTH_FAILED: (f, c) =>
+    `The token endpoint refused the client credentials (invalid_client${f.received ? `: ${f.received}` : ''}). ${AUTH0_APP}: copy the Client ID${c.oidcClientId ? ` (${c.oidcClientId})` : ''} and Client Secret again, and check that "Token Endpoint Authentication Method" (Credentials tab) matches this connection's tokenEndpointAuthMethod (Post = client_secret_post, Basic = client_secret_basic). A "Single Page Application" uses "None": configure it as "clientType": "public".`,
+  OIDC_TOKEN_REQUEST_FAILED: (f, c) =>
+    `The token endpoint refused the code${f.received ? ` (${f.received})` : ''}: the code expired or was used, or the redirect URI differs. ${AUTH0_APP}: "Allowed Callback URLs" must contain ${c.oidcCallbackUrl}, and "Grant Types" (Advanced Settings) must include Authorization Code.`,
+  OIDC_PROVIDER_UNAVAILABLE: (f) =>
+    `The provider's endpoint did not answer${f.received ? ` (${f.received})` : ''}: check the endpoint URLs of the connection and this server's outbound network.`,
+  OIDC_ID_TOKEN_INVALID: (f) =>
+    `The provider sent no usable ID token${f.received ? ` (${f.received})` : ''}: the "openid" scope is always requested; check the application's Grant Types include Authorization Code and the token endpoint is the provider's.`,
+  OIDC_ID_TOKEN_SIGNATURE_INVALID: (f, c) =>
+    `The ID token signature does not verify with the provider's JWKS${f.received ? ` (${f.received})` : ''}: it was forged or altered, or signed with HS256. ${AUTH0_APP} > Advanced Settings > OAuth: set "JSON Web Token (JWT) Signature Algorithm" to RS256. The issuer is ${c.oidcIssuer ?? '(not configured)'}.`,
+  OIDC_ID_TOKEN_ISSUER_MISMATCH: (f, c) =>
+    `The ID token comes from issuer ${f.received ?? '(none)'}, but this connection trusts ${c.oidcIssuer ?? f.expected ?? '(unknown)'}: if the tenant or custom domain changed, configure the connection again with the new issuer (exactly as published, with Auth0's trailing slash).`,
+  OIDC_ID_TOKEN_AUDIENCE_MISMATCH: (f, c) =>
+    `The ID token is meant for ${f.received ?? 'another client'}, not the client ID ${c.oidcClientId ?? f.expected ?? '(unknown)'}: copy the Client ID of the Auth0 application the users sign in to.`,
+  OIDC_ID_TOKEN_EXPIRED: (_f, c) =>
+    `The ID token had expired when it arrived (or was issued in the future): make sure this server keeps time with NTP (allowed difference: ${c.clockSkewSeconds} s); a user who reloaded an old page signs in again from ${c.oidcLoginUrl}.`,
+  OIDC_ID_TOKEN_NONCE_MISMATCH: (_f, c) =>
+    `The ID token does not carry the nonce of the sign-in started in this browser: it was replayed or belongs to another sign-in. Start again from ${c.oidcLoginUrl}.`,
+  OIDC_EMAIL_NOT_VERIFIED: generic(
+    'The provider says the e-mail is not verified (email_verified is not true): the user verifies it (Auth0 sends a verification e-mail; an admin can resend it under User Management > Users), then signs in again.',
+  ),
+  OIDC_EMAIL_MISSING: generic(
+    'The provider sent no e-mail: the "email" scope is requested; check the user has an e-mail at the provider (Auth0: User Management > Users). An account that does not need e-mails can turn requireEmail off.',
+  ),
+  OIDC_USERINFO_SUBJECT_MISMATCH: generic(
+    "The userinfo endpoint answered for another user than the ID token: check the connection's userinfoUrl is the provider's own (Auth0: https://YOUR_TENANT.auth0.com/userinfo).",
+  ),
+  OIDC_USERINFO_INVALID: generic(
+    "The userinfo endpoint answered with something that is not the user's claims: check the connection's userinfoUrl (Auth0: https://YOUR_TENANT.auth0.com/userinfo).",
+  ),
   BOT_INVALID: generic('Send { "name": "…", "role": "admin" | "member" }.'),
   BOT_NOT_FOUND: generic('Check the bot id (GET /api/accounts/:slug/bots).'),
   BOT_DISABLED: generic('Disabled bots get no new tokens: create a new bot.'),

@@ -97,7 +97,11 @@ export function pagesRouter(opts: { stores: Stores }): Router {
         .send(page('saml-sp-kit', startForm(typed, message)));
       return;
     }
-    const next = `${req.baseUrl}/sso/${account}/login`;
+    // SAML when the account has it; an account connected over OpenID Connect only signs in there.
+    const oidcOnly =
+      (await opts.stores.connections.getByAccount(known.id)) === null &&
+      (await opts.stores.oidcConnections.getByAccount(known.id)) !== null;
+    const next = `${req.baseUrl}/sso/${account}/${oidcOnly ? 'oidc/login' : 'login'}`;
     res
       .set('Cache-Control', 'no-store')
       .type('html')

@@ -14,8 +14,22 @@ import {
   type VerifiedAssertion,
 } from '../saml/validate-response.js';
 import { buildVerdict, CHECK_LABELS } from './verdict.js';
-import type { Account, Connection, LoginFlow, SignInCheck, Stores } from '../storage/types.js';
-import { mapAttributes } from '../users/attributes.js';
+import type {
+  Account,
+  Connection,
+  LoginFlow,
+  OidcConnection,
+  SignInCheck,
+  Stores,
+} from '../storage/types.js';
+import {
+  claimsToAttributes,
+  mapAttributes,
+  mapOidcAttributes,
+  type MappedProfile,
+} from '../users/attributes.js';
+import type { OidcConnectionService } from '../connections/oidc-service.js';
+import { authorizationRequest, completeSignIn, type OidcTransactionSecrets } from '../oidc/client.js';
 import {
   checkSignInPolicy,
   provisionUser,
@@ -48,16 +62,28 @@ export interface AcsSuccess {
   referenceId: string;
   /** How the sign-in came: an answer to our AuthnRequest, or an unsolicited (IdP-initiated) response. */
   flow: Extract<LoginFlow, 'sp-initiated' | 'idp-initiated'>;
+  /** The protocol of the connection the user signed in through. */
+  protocol: 'saml' | 'oidc';
 }
 
-/** The parts of a verified assertion a sign-in needs after the ACS (kept while a confirmation waits). */
-export type ConfirmedAssertion = Pick<VerifiedAssertion, 'assertionId' | 'issuer' | 'nameId' | 'attributes'>;
+/**
+ * The parts of a verified sign-in needed after the ACS or the OIDC callback (kept while a confirmation
+ * waits). For OIDC (`protocol: 'oidc'`): `nameId` is the `sub`, `attributes` the verified claims.
+ */
+export type ConfirmedAssertion = Pick<
+  VerifiedAssertion,
+  'assertionId' | 'issuer' | 'nameId' | 'attributes'
+> & {
+  protocol?: 'oidc';
+};
 
 /** The browser's current login session, as far as the ACS needs to know it. */
 export interface CurrentSession {
   accountSlug: string;
   nameId: string;
   via: 'sso' | 'password' | 'setup-link';
+  /** For `via: 'sso'`: the protocol (absent: SAML). */
+  protocol?: 'saml' | 'oidc' | undefined;
 }
 
 /** A sign-in that waits for the user to confirm it on a page of this origin. */
@@ -83,6 +109,7 @@ export type AcsOutcome =
 /** A pending confirmation as stored in the one-time store. */
 interface StoredConfirmation {
   accountId: string;
+  /** The SAML connection, or the OIDC one when `assertion.protocol` is `oidc`. */
   connectionId: string;
   browserHash: string;
   relayState: string;
@@ -98,6 +125,11 @@ export const CONFIRMATION_TTL_MS = 5 * 60_000;
 const UNKNOWN_SLUG_LOGGED = 64;
 
 const hashNonce = (nonce: string): string => createHash('sha256').update(nonce).digest('hex');
+
+/** Constant-time comparison of two strings (state values). */
+function sameText(a: string, b: string): boolean {
+  return sameHash(hashNonce(a), hashNonce(b));
+}
 
 function sameHash(a: string, b: string): boolean {
   const x = Buffer.from(a, 'hex');
@@ -115,7 +147,34 @@ export const oneTimeKeys = {
   assertion: (accountId: string, assertionId: string) => `replay:${accountId}:${assertionId}`,
   confirmation: (accountId: string, tokenHash: string) => `confirm:${accountId}:${tokenHash}`,
   testRequest: (connectionId: string, requestId: string) => `testreq:${connectionId}:${requestId}`,
+  /** An OIDC sign-in in flight, under the hash of the random id its browser holds in a cookie. */
+  oidcTransaction: (oidcConnectionId: string, idHash: string) => `oidctx:${oidcConnectionId}:${idHash}`,
 };
+
+/** An OIDC sign-in in flight, as stored until its callback (consumed once). */
+interface StoredOidcTransaction extends OidcTransactionSecrets {
+  relayState: string;
+  /** The login was started by a cross-site navigation (confirmed on our page before it signs in). */
+  crossSite: boolean;
+}
+
+/** Shape of the random transaction id an OIDC login cookie carries. */
+export const OIDC_TRANSACTION_ID = /^[a-f0-9]{64}$/;
+
+const isOidc = (c: Connection | OidcConnection): c is OidcConnection => 'clientId' in c;
+
+/** The profile of a confirmed sign-in, by protocol. */
+function profileOf(assertion: ConfirmedAssertion): MappedProfile {
+  return assertion.protocol === 'oidc'
+    ? mapOidcAttributes(assertion.attributes)
+    : mapAttributes(assertion.attributes, assertion.nameId);
+}
+
+const emailMissingCode = (a: ConfirmedAssertion) =>
+  a.protocol === 'oidc' ? ('OIDC_EMAIL_MISSING' as const) : ('SAML_EMAIL_MISSING' as const);
+
+/** What a `sub` may be: 1 to 255 characters, no control characters, no surrounding white space. */
+const SUBJECT = /^(?!\s)[^\p{Cc}]{1,255}(?<!\s)$/u;
 
 /** How long a test sign-in link may wait to be followed and answered. */
 export const SIGN_IN_TEST_TTL_MS = 30 * 60_000;
@@ -147,6 +206,8 @@ export class SsoService {
     private readonly settings: SsoSettings,
     private readonly logger: Logger,
     private readonly hook?: ProvisionHook,
+    /** OAuth 2.0 / OpenID Connect connections (their client settings); without it OIDC sign-in is off. */
+    private readonly oidc?: OidcConnectionService,
   ) {}
 
   /** The account with this slug; null for a slug that cannot exist or does not. */
@@ -272,31 +333,168 @@ export class SsoService {
       const start = await this.checkSolicitation(account, connection, assertion, input.browserNonce);
       // checkSolicitation has matched a present InResponseTo to a request of ours (or refused it).
       const flow = assertion.inResponseTo === null ? 'idp-initiated' : 'sp-initiated';
-      const profile = mapAttributes(assertion.attributes, assertion.nameId);
-      checkSignInPolicy(account, profile);
-      const reason = confirmationReason(account, assertion, start, input.current);
-      if (reason !== null) {
-        const pending = await this.holdForConfirmation(account, connection, assertion, profile.email, {
-          reason,
-          relayState: input.relayState,
-          flow,
-        });
-        this.logger.info(
-          { referenceId: input.referenceId, account: account.slug, reason },
-          'sign-in waits for the user to confirm it',
-        );
-        return { kind: 'confirm', pending };
-      }
-      const success = await this.complete(account, connection, assertion, flow, input.referenceId, establish);
-      await this.audit(input, account, connection, assertion, {
-        outcome: 'success',
-        code: 'OK',
-        userId: success.user.id,
-        detail: `SSO sign-in (${flow})`,
-      });
-      return { kind: 'signed-in', success };
+      return await this.finish(input, account, connection, assertion, start, flow, establish);
     } catch (err) {
       throw await this.failure(err, input, account, connection, assertion);
+    }
+  }
+
+  /**
+   * The common end of a verified sign-in, whatever the protocol: the account policy, then either a
+   * confirmation page (a sign-in that did not start here, or one that would replace the browser's
+   * session of someone else) or provisioning, the session and activation, audited.
+   */
+  private async finish(
+    input: {
+      slug: string;
+      relayState: string;
+      current: CurrentSession | null;
+      clientIp: string | null;
+      referenceId: string;
+    },
+    account: Account,
+    connection: Connection | OidcConnection,
+    assertion: ConfirmedAssertion,
+    start: SignInStart,
+    flow: AcsSuccess['flow'],
+    establish: (success: AcsSuccess) => Promise<void>,
+  ): Promise<AcsOutcome> {
+    const profile = profileOf(assertion);
+    checkSignInPolicy(account, profile, emailMissingCode(assertion));
+    const reason = confirmationReason(account, assertion, start, input.current);
+    if (reason !== null) {
+      const pending = await this.holdForConfirmation(account, connection, assertion, profile.email, {
+        reason,
+        relayState: input.relayState,
+        flow,
+      });
+      this.logger.info(
+        { referenceId: input.referenceId, account: account.slug, reason },
+        'sign-in waits for the user to confirm it',
+      );
+      return { kind: 'confirm', pending };
+    }
+    const success = await this.complete(account, connection, assertion, flow, input.referenceId, establish);
+    await this.audit(input, account, connection, assertion, {
+      outcome: 'success',
+      code: 'OK',
+      userId: success.user.id,
+      detail: `${assertion.protocol === 'oidc' ? 'OIDC' : 'SSO'} sign-in (${flow})`,
+    });
+    return { kind: 'signed-in', success };
+  }
+
+  /**
+   * Starts an OAuth 2.0 / OIDC sign-in: the authorization request (state, nonce, PKCE S256) and its
+   * transaction, stored in the shared one-time store (any instance can take the callback) under the
+   * hash of a random id the caller binds to the browser with a cookie.
+   */
+  async startOidcLogin(
+    slug: string,
+    relayState: string,
+    opts: { crossSite?: boolean } = {},
+  ): Promise<{ url: string; transactionId: string }> {
+    const account = await this.findAccount(slug);
+    if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+    const connection = this.oidc ? await this.stores.oidcConnections.getByAccount(account.id) : null;
+    if (!connection || !this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
+    const { url, secrets } = await authorizationRequest(
+      this.oidc.clientSettings(connection),
+      spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl,
+    );
+    const transactionId = randomBytes(32).toString('hex');
+    const transaction: StoredOidcTransaction = { ...secrets, relayState, crossSite: opts.crossSite === true };
+    await this.stores.oneTime.put(
+      oneTimeKeys.oidcTransaction(connection.id, hashNonce(transactionId)),
+      JSON.stringify(transaction),
+      this.settings.requestTtlMs,
+    );
+    return { url, transactionId };
+  }
+
+  /**
+   * The OIDC callback. The transaction named by the browser's cookie is taken (once: a replayed or
+   * cross-browser callback finds none), `state` must be its own, then the code is exchanged and the ID
+   * token verified (src/oidc/client.ts). An e-mail the provider does not call verified refuses the
+   * sign-in. The rest is the common end of a sign-in ({@link finish}). Every failure is audited.
+   */
+  async consumeOidcCallback(
+    input: {
+      slug: string;
+      /** The callback's query string, `?` included (the provider's parameters). */
+      search: string;
+      transactionId: string | null;
+      current: CurrentSession | null;
+      clientIp: string | null;
+      referenceId: string;
+    },
+    establish: (success: AcsSuccess) => Promise<void>,
+  ): Promise<{ outcome: AcsOutcome; relayState: string }> {
+    let account: Account | null = null;
+    let connection: OidcConnection | null = null;
+    let subject: { nameId: string } | null = null;
+    try {
+      account = await this.findAccount(input.slug);
+      if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
+      connection = this.oidc ? await this.stores.oidcConnections.getByAccount(account.id) : null;
+      if (!connection || !this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
+      // Login CSRF and replay: only the browser that started this sign-in holds the id of its
+      // transaction, and taking it is atomic, so a callback is accepted once, in that browser.
+      const raw =
+        input.transactionId === null
+          ? null
+          : await this.stores.oneTime.take(
+              oneTimeKeys.oidcTransaction(connection.id, hashNonce(input.transactionId)),
+            );
+      if (raw === null) {
+        throw new SpError('OIDC_TRANSACTION_INVALID', {
+          detail:
+            input.transactionId === null ? 'no transaction cookie' : 'unknown, used or expired transaction',
+        });
+      }
+      const transaction = JSON.parse(raw) as StoredOidcTransaction;
+      const callbackUrl = new URL(
+        `${spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl}${input.search.slice(0, 8192)}`,
+      );
+      const state = callbackUrl.searchParams.get('state');
+      if (state === null || !sameText(state, transaction.state)) {
+        throw new SpError('OIDC_STATE_MISMATCH', { detail: state === null ? 'no state' : 'state differs' });
+      }
+      const signIn = await completeSignIn(this.oidc.clientSettings(connection), callbackUrl, transaction);
+      if (!SUBJECT.test(signIn.sub)) {
+        throw new SpError('OIDC_ID_TOKEN_INVALID', {
+          detail: 'sub empty, too long or with control characters',
+        });
+      }
+      subject = { nameId: signIn.sub };
+      // An unverified e-mail is whatever someone typed at sign-up: it must never sign anyone in, nor
+      // pass the account's domain allow-list.
+      if (signIn.claims.email !== undefined && signIn.claims.email_verified !== true) {
+        throw new SpError('OIDC_EMAIL_NOT_VERIFIED', {
+          detail: `email_verified is ${JSON.stringify(signIn.claims.email_verified ?? null)}`,
+          received: `email_verified: ${JSON.stringify(signIn.claims.email_verified ?? null)}`,
+        });
+      }
+      const assertion: ConfirmedAssertion = {
+        // Unique per sign-in, for the record only (the one-time transaction stops replays).
+        assertionId: `oidc:${hashNonce(input.transactionId ?? '').slice(0, 32)}`,
+        issuer: signIn.issuer,
+        nameId: signIn.sub,
+        attributes: claimsToAttributes(signIn.claims),
+        protocol: 'oidc',
+      };
+      const outcome = await this.finish(
+        { ...input, relayState: transaction.relayState },
+        account,
+        connection,
+        assertion,
+        transaction.crossSite ? 'cross-site-start' : 'same-site-start',
+        'sp-initiated',
+        establish,
+      );
+      return { outcome, relayState: transaction.relayState };
+    } catch (err) {
+      throw await this.failure(err, input, account, connection, subject);
     }
   }
 
@@ -316,7 +514,7 @@ export class SsoService {
     establish: (success: AcsSuccess) => Promise<void>,
   ): Promise<{ success: AcsSuccess; relayState: string }> {
     let account: Account | null = null;
-    let connection: Connection | null = null;
+    let connection: Connection | OidcConnection | null = null;
     let held: StoredConfirmation | null = null;
     try {
       ({ account, connection } = await this.load(input.slug));
@@ -329,6 +527,9 @@ export class SsoService {
       held = JSON.parse(raw) as StoredConfirmation;
       if (input.browserNonce === null || !sameHash(held.browserHash, hashNonce(input.browserNonce))) {
         throw new SpError('LOGIN_CONFIRMATION_INVALID', { detail: 'confirmation from another browser' });
+      }
+      if (held.assertion.protocol === 'oidc') {
+        connection = await this.stores.oidcConnections.getByAccount(account.id);
       }
       // The IdP connection the response was checked against must still be the one in place.
       if (!connection || connection.id !== held.connectionId) {
@@ -349,7 +550,7 @@ export class SsoService {
         outcome: 'success',
         code: 'OK',
         userId: success.user.id,
-        detail: `SSO sign-in (${flow}), confirmed by the user`,
+        detail: `${held.assertion.protocol === 'oidc' ? 'OIDC' : 'SSO'} sign-in (${flow}), confirmed by the user`,
       });
       return { success, relayState: held.relayState };
     } catch (err) {
@@ -362,7 +563,7 @@ export class SsoService {
     err: unknown,
     input: { slug: string; clientIp: string | null; referenceId: string },
     account: Account | null,
-    connection: Connection | null,
+    connection: Connection | OidcConnection | null,
     subject: Pick<VerifiedAssertion, 'nameId'> | null,
   ): Promise<SpError> {
     const error = toSsoError(err);
@@ -495,37 +696,41 @@ export class SsoService {
   /** Provisions the user, lets the caller make the session, then activates the connection. */
   private async complete(
     account: Account,
-    connection: Connection,
+    connection: Connection | OidcConnection,
     assertion: ConfirmedAssertion,
     flow: AcsSuccess['flow'],
     referenceId: string,
     establish: (success: AcsSuccess) => Promise<void>,
   ): Promise<AcsSuccess> {
-    const profile = mapAttributes(assertion.attributes, assertion.nameId);
+    const profile = profileOf(assertion);
+    const protocol = isOidc(connection) ? 'oidc' : 'saml';
     // Provisioning records the sign-in (last sign-in time and flow) on the user, in the same write.
     const user = await provisionUser(
       this.stores.users,
       account,
-      connection,
+      { id: connection.id, protocol },
       assertion.nameId,
       profile,
       assertion.attributes,
       this.hook,
       flow,
     );
-    const success = { account, user, assertion, referenceId, flow };
+    const success: AcsSuccess = { account, user, assertion, referenceId, flow, protocol };
     await establish(success);
-    await this.stores.connections.recordSuccessfulLogin(
-      connection.id,
-      connection.idpEntityId === null ? assertion.issuer : null,
-    );
+    if (isOidc(connection)) await this.stores.oidcConnections.recordSuccessfulLogin(connection.id);
+    else {
+      await this.stores.connections.recordSuccessfulLogin(
+        connection.id,
+        connection.idpEntityId === null ? assertion.issuer : null,
+      );
+    }
     return success;
   }
 
   private async holdForConfirmation(
     account: Account,
-    connection: Connection,
-    assertion: VerifiedAssertion,
+    connection: Connection | OidcConnection,
+    assertion: ConfirmedAssertion,
     email: string | null,
     opts: { reason: PendingConfirmation['reason']; relayState: string; flow: AcsSuccess['flow'] },
   ): Promise<PendingConfirmation> {
@@ -542,6 +747,7 @@ export class SsoService {
         issuer: assertion.issuer,
         nameId: assertion.nameId,
         attributes: assertion.attributes,
+        ...(assertion.protocol === 'oidc' ? { protocol: 'oidc' as const } : {}),
       },
     };
     await this.stores.oneTime.put(
@@ -615,7 +821,7 @@ export class SsoService {
   private async audit(
     input: { slug: string; clientIp: string | null; referenceId: string },
     account: Account | null,
-    connection: Connection | null,
+    connection: Connection | OidcConnection | null,
     assertion: Pick<VerifiedAssertion, 'nameId'> | null,
     outcome: {
       outcome: 'success' | 'failure';
@@ -637,10 +843,12 @@ export class SsoService {
       );
       return;
     }
+    const saml = connection !== null && !isOidc(connection) ? connection : null;
+    const oidc = connection !== null && isOidc(connection) ? connection : null;
     const diagnosis = outcome.error
       ? diagnose(
           outcome.error,
-          hintContext(this.settings.baseUrl, account, connection, this.settings.clockSkewMs / 1000),
+          hintContext(this.settings.baseUrl, account, saml, this.settings.clockSkewMs / 1000, oidc),
         )
       : null;
     try {
@@ -683,7 +891,7 @@ const TOKEN = /^[A-Za-z0-9_-]{43}$/;
  */
 function confirmationReason(
   account: Account,
-  assertion: VerifiedAssertion,
+  assertion: ConfirmedAssertion,
   start: SignInStart,
   current: CurrentSession | null,
 ): PendingConfirmation['reason'] | null {
@@ -692,7 +900,12 @@ function confirmationReason(
   }
   if (
     current !== null &&
-    !(current.via === 'sso' && current.accountSlug === account.slug && current.nameId === assertion.nameId)
+    !(
+      current.via === 'sso' &&
+      current.accountSlug === account.slug &&
+      current.nameId === assertion.nameId &&
+      (current.protocol ?? 'saml') === (assertion.protocol ?? 'saml')
+    )
   ) {
     return 'replaces-session';
   }

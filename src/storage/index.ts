@@ -11,6 +11,7 @@ import {
   SqlAccountStore,
   SqlAuditStore,
   SqlConnectionStore,
+  SqlOidcConnectionStore,
   SqlOneTimeStore,
   SqlSetupLinkStore,
   SqlSignInTestStore,
@@ -116,6 +117,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
   const stores: Stores = {
     accounts: guardStore(new SqlAccountStore(db)),
     connections: guardStore(new SqlConnectionStore(db)),
+    oidcConnections: guardStore(new SqlOidcConnectionStore(db)),
     users: guardStore(new SqlUserStore(db)),
     audit: guardStore(sqlAudit),
     signInTests: guardStore(sqlSignInTests),

@@ -94,6 +94,45 @@ export type MetadataRefreshOutcome =
   | { kind: 'unchanged'; at: string }
   /** The fetch or the metadata failed: the stored IdP values stay, the error is recorded. */
   | { kind: 'failed'; error: MetadataRefreshError };
+/** Whether a client can keep a secret: Auth0 "Regular Web Application" (confidential) or "Single Page Application" (public). */
+export type OidcClientType = 'confidential' | 'public';
+
+/** How a client authenticates at the token endpoint (`none` for public clients). */
+export type OidcTokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+/**
+ * The account's OAuth 2.0 / OpenID Connect connection (one per account, beside its SAML connection).
+ * The client secret is only ever held encrypted here (`clientSecretEnc`, see src/connections/secret-box.ts).
+ */
+export interface OidcConnection {
+  id: string;
+  accountId: string;
+  /** The issuer, exactly as the provider publishes it (Auth0's ends with a slash). */
+  issuer: string;
+  authorizationUrl: string;
+  tokenUrl: string;
+  jwksUri: string;
+  userinfoUrl: string | null;
+  clientId: string;
+  /** AES-256-GCM box of the client secret; null for public clients. */
+  clientSecretEnc: string | null;
+  clientType: OidcClientType;
+  tokenEndpointAuthMethod: OidcTokenEndpointAuthMethod;
+  /** `discovery`: endpoints read from the issuer's discovery document; `manual`: given by the admin. */
+  source: 'discovery' | 'manual';
+  /** The signing algorithms the provider announces for ID tokens (discovery), else empty (RS256 then). */
+  idTokenSigningAlgs: string[];
+  status: 'pending' | 'active';
+  createdAt: string;
+  updatedAt: string;
+  activatedAt: string | null;
+}
+
+/** What configuring an OIDC connection writes. */
+export type OidcConnectionInput = Omit<
+  OidcConnection,
+  'id' | 'accountId' | 'status' | 'createdAt' | 'updatedAt' | 'activatedAt'
+>;
 
 /**
  * How a user signed in: SP-initiated SSO (the response answers our AuthnRequest), IdP-initiated SSO
@@ -133,12 +172,24 @@ export interface User {
    * NameID; `connectionId` is the connection it last signed in through, null once that is deleted.
    */
   kind: 'local' | 'sso';
+  /**
+   * For an SSO user, the protocol of the connection that knows it: `saml` (identified by its NameID,
+   * `connectionId`) or `oidc` (identified by its `sub`, kept in `nameId`, `oidcConnectionId`). The same
+   * person signing in through both is two users: a NameID and a `sub` are names in different namespaces.
+   * Null for local users.
+   */
+  protocol: 'saml' | 'oidc' | null;
+  /** For an OIDC user: the OIDC connection it last signed in through, null once that is deleted. */
+  oidcConnectionId: string | null;
 }
 
 /** Attributes JIT provisioning writes on every login. */
 export interface UserUpsert {
   accountId: string;
+  /** The connection of `protocol` the user signed in through. */
   connectionId: string;
+  /** Default `saml`: `connectionId` is the SAML connection; `oidc`: the OIDC connection and `nameId` the `sub`. */
+  protocol?: 'saml' | 'oidc';
   nameId: string;
   email: string | null;
   name: string | null;
@@ -158,6 +209,8 @@ export interface UserAdminPatch {
 export interface AccountState {
   account: Account;
   connection: Connection | null;
+  /** The account's OIDC connection (absent: not read, treated as none). */
+  oidcConnection?: OidcConnection | null;
   users: User[];
 }
 
@@ -248,6 +301,15 @@ export interface ConnectionStore {
     metadataUrl: string,
     outcome: MetadataRefreshOutcome,
   ): Promise<Connection | null>;
+}
+
+export interface OidcConnectionStore {
+  getByAccount(accountId: string): Promise<OidcConnection | null>;
+  /** Creates or replaces the account's OIDC connection, keeping its id and status (users stay attached). */
+  upsert(accountId: string, input: OidcConnectionInput): Promise<OidcConnection>;
+  delete(accountId: string): Promise<boolean>;
+  /** Marks the connection active. Idempotent. */
+  recordSuccessfulLogin(connectionId: string): Promise<void>;
 }
 
 export interface UserStore {
@@ -432,6 +494,7 @@ export interface BotStore {
 export interface Stores {
   accounts: AccountStore;
   connections: ConnectionStore;
+  oidcConnections: OidcConnectionStore;
   users: UserStore;
   audit: AuditStore;
   signInTests: SignInTestStore;

@@ -37,6 +37,10 @@ export interface UserView {
    * by a connection delete (they count as able to sign in again once they have, see roles.ts).
    */
   connectionId: string | null;
+  /** For an SSO user: `saml` (nameId is the NameID) or `oidc` (nameId is the provider's `sub`). */
+  protocol: 'saml' | 'oidc' | null;
+  /** The OIDC connection an OIDC user last signed in through (null once deleted). */
+  oidcConnectionId: string | null;
 }
 
 /** The admin view of a user, with its effective role under the account's settings. */
@@ -55,6 +59,8 @@ export function userView(user: User, account: Account): UserView {
     lastLoginAt: user.lastLoginAt,
     lastLoginFlow: user.lastLoginFlow,
     connectionId: user.connectionId,
+    protocol: user.protocol,
+    oidcConnectionId: user.oidcConnectionId,
   };
 }
 

@@ -63,6 +63,48 @@ export function mapAttributes(attrs: Record<string, string[]>, nameId: string): 
   };
 }
 
+/**
+ * Maps the claims of an OpenID Connect sign-in (ID token, completed by userinfo; flattened to lists of
+ * strings) to the same profile as SAML attributes. The e-mail counts only when the provider says it is
+ * verified (`email_verified: true`): an unverified address is whatever the user typed at sign-up. The
+ * `sub` never stands in for an e-mail. Groups come from `groups` and from namespaced custom claims
+ * whose name ends with `/groups` (Auth0 Actions must namespace them, e.g. `https://example.com/groups`).
+ */
+export function mapOidcAttributes(attrs: Record<string, string[]>): MappedProfile {
+  const verified = attrs.email_verified?.[0] === 'true';
+  const raw = attrs.email?.[0];
+  const email = verified && raw !== undefined && EMAIL.test(raw) ? raw.toLowerCase() : null;
+  const givenName = first(attrs, ['given_name']);
+  const familyName = first(attrs, ['family_name']);
+  const joined = [givenName, familyName].filter(Boolean).join(' ');
+  const name = first(attrs, ['name', 'nickname']) ?? (joined || null);
+  const groups = new Set<string>();
+  for (const [claim, values] of Object.entries(attrs)) {
+    if (claim === 'groups' || claim.endsWith('/groups')) for (const g of values) if (g) groups.add(g);
+  }
+  return {
+    email,
+    name: name ? name.slice(0, 200) : null,
+    givenName,
+    familyName,
+    groups: [...groups].slice(0, 200),
+  };
+}
+
+/** OIDC claims as attribute lists: strings, numbers and booleans as strings; lists of those; objects dropped. */
+export function claimsToAttributes(claims: Record<string, unknown>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(claims).slice(0, 200)) {
+    const list = Array.isArray(value) ? value : [value];
+    const strings = list
+      .filter((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean')
+      .slice(0, 200)
+      .map((v) => String(v).slice(0, 1024));
+    if (strings.length > 0) out[name.slice(0, 256)] = strings;
+  }
+  return out;
+}
+
 /** The domain of an e-mail address, lower-cased. */
 export function emailDomain(email: string): string {
   return email.slice(email.lastIndexOf('@') + 1).toLowerCase();

@@ -1,4 +1,5 @@
 import { SpError } from '../errors.js';
+import type { ErrorCode } from '../errors.js';
 import type { Account, Connection, LoginFlow, UserStore } from '../storage/types.js';
 import { emailDomain, type MappedProfile } from './attributes.js';
 import { effectiveRole, roleFromGroups } from './roles.js';
@@ -8,7 +9,10 @@ export { roleFromGroups } from './roles.js';
 /** What a provisioning hook receives at each successful SSO login. */
 export interface ProvisionInput {
   account: { id: string; slug: string };
+  /** The connection the user signed in through (a SAML connection, or an OIDC one: see `protocol`). */
   connectionId: string;
+  /** `saml`: `nameId` is the NameID; `oidc`: `nameId` is the provider's `sub`. */
+  protocol: 'saml' | 'oidc';
   nameId: string;
   /** Mapped profile (e-mail lower-cased, groups de-duplicated). */
   profile: MappedProfile;
@@ -33,9 +37,18 @@ export interface ProvisionedUser {
 export type ProvisionHook = (input: ProvisionInput) => Promise<ProvisionedUser>;
 
 /** The account's sign-in policy for an SSO profile (e-mail domain allow-list). */
-export function checkSignInPolicy(account: Account, profile: MappedProfile): void {
+export function checkSignInPolicy(
+  account: Account,
+  profile: MappedProfile,
+  emailMissing: Extract<ErrorCode, 'SAML_EMAIL_MISSING' | 'OIDC_EMAIL_MISSING'> = 'SAML_EMAIL_MISSING',
+): void {
   if (account.settings.requireEmail && !profile.email) {
-    throw new SpError('SAML_EMAIL_MISSING', { detail: 'no e-mail attribute and no e-mail NameID' });
+    throw new SpError(emailMissing, {
+      detail:
+        emailMissing === 'SAML_EMAIL_MISSING'
+          ? 'no e-mail attribute and no e-mail NameID'
+          : 'no verified e-mail claim',
+    });
   }
   const allowed = account.settings.allowedEmailDomains;
   if (allowed.length > 0 && (!profile.email || !allowed.includes(emailDomain(profile.email)))) {
@@ -47,20 +60,27 @@ export function checkSignInPolicy(account: Account, profile: MappedProfile): voi
 export async function provisionUser(
   users: UserStore,
   account: Account,
-  connection: Connection,
+  /** The connection signed in through: a SAML {@link Connection}, or `{ id, protocol: 'oidc' }`. */
+  connection: Pick<Connection, 'id'> & { protocol?: 'saml' | 'oidc' },
   nameId: string,
   profile: MappedProfile,
   attributes: Record<string, string[]>,
   hook: ProvisionHook | undefined,
   flow: LoginFlow,
 ): Promise<ProvisionedUser> {
-  checkSignInPolicy(account, profile);
+  const source = { protocol: connection.protocol ?? 'saml', connectionId: connection.id };
+  checkSignInPolicy(
+    account,
+    profile,
+    source.protocol === 'oidc' ? 'OIDC_EMAIL_MISSING' : 'SAML_EMAIL_MISSING',
+  );
   const suggestedRole = roleFromGroups(profile.groups, account.settings.adminGroups);
   if (hook) {
     try {
       return await hook({
         account: { id: account.id, slug: account.slug },
-        connectionId: connection.id,
+        connectionId: source.connectionId,
+        protocol: source.protocol,
         nameId,
         profile,
         attributes,
@@ -73,7 +93,8 @@ export async function provisionUser(
   }
   const { user, created } = await users.upsertFromSso({
     accountId: account.id,
-    connectionId: connection.id,
+    connectionId: source.connectionId,
+    protocol: source.protocol,
     nameId,
     email: profile.email,
     name: profile.name,

@@ -34,9 +34,17 @@ export function effectiveRole(
  * connection delete is not, until it signs in through the new connection: nobody has shown that the new
  * IdP knows it.
  */
-export function canSignInWithSso(user: User, state: Pick<AccountState, 'connection'>): boolean {
+export function canSignInWithSso(
+  user: User,
+  state: Pick<AccountState, 'connection' | 'oidcConnection'>,
+): boolean {
+  if (user.kind !== 'sso' || user.disabled) return false;
+  if (user.protocol === 'oidc') {
+    const oidc = state.oidcConnection ?? null;
+    return oidc !== null && user.oidcConnectionId === oidc.id;
+  }
   const conn = state.connection;
-  return user.kind === 'sso' && !user.disabled && conn !== null && user.connectionId === conn.id;
+  return conn !== null && user.connectionId === conn.id;
 }
 
 /** A local user that can sign in now: enabled, with a password, in an account that is not SSO-only. */

@@ -7,6 +7,8 @@ export interface SessionClaims {
   userId: string;
   accountSlug: string;
   via: 'sso' | 'password' | 'setup-link';
+  /** For `via: 'sso'` through an OIDC connection. */
+  protocol?: 'oidc' | undefined;
   role: string;
   loginAt: string;
   setupLinkId?: string | undefined;
@@ -50,7 +52,10 @@ export async function revalidateSession(
   const user = await stores.users.getById(claims.userId);
   if (!user) {
     if (claims.via === 'sso' && opts.hookProvisioning) {
-      const connection = await stores.connections.getByAccount(account.id);
+      const connection =
+        claims.protocol === 'oidc'
+          ? await stores.oidcConnections.getByAccount(account.id)
+          : await stores.connections.getByAccount(account.id);
       return connection
         ? { valid: true, role: claims.role }
         : { valid: false, reason: 'IdP connection removed' };
@@ -63,7 +68,10 @@ export async function revalidateSession(
   // groups the IdP sent at the last sign-in, else (local) the stored role.
   const role = effectiveRole(user, account.settings.adminGroups);
   if (claims.via === 'password') return { valid: true, role };
-  const connection = await stores.connections.getByAccount(account.id);
+  const connection =
+    user.protocol === 'oidc'
+      ? await stores.oidcConnections.getByAccount(account.id)
+      : await stores.connections.getByAccount(account.id);
   if (!connection) return { valid: false, reason: 'IdP connection removed' };
   return { valid: true, role };
 }

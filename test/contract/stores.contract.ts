@@ -20,7 +20,7 @@ export interface ContractHandle {
   /** The record stores (accounts, connections, users, audit), when the engine holds them. */
   records?: Pick<
     Stores,
-    'accounts' | 'connections' | 'users' | 'audit' | 'signInTests' | 'setupLinks' | 'bots'
+    'accounts' | 'connections' | 'oidcConnections' | 'users' | 'audit' | 'signInTests' | 'setupLinks' | 'bots'
   >;
   oneTime?: OneTimeStore;
   sessionStore?: session.Store;
@@ -343,6 +343,123 @@ export function storeContract(engine: ContractEngine): void {
           );
           expect(claims.filter(Boolean)).toHaveLength(1);
           expect((await rec(b).connections.getByAccount(acc.id))?.metadataCheckedAt).toBe(at);
+        });
+      });
+
+      describe('OIDC connections', () => {
+        const oidc = {
+          issuer: 'https://t.auth0.com/',
+          authorizationUrl: 'https://t.auth0.com/authorize',
+          tokenUrl: 'https://t.auth0.com/oauth/token',
+          jwksUri: 'https://t.auth0.com/.well-known/jwks.json',
+          userinfoUrl: 'https://t.auth0.com/userinfo',
+          clientId: 'client-1',
+          clientSecretEnc: 'v1.box',
+          clientType: 'confidential' as const,
+          tokenEndpointAuthMethod: 'client_secret_basic' as const,
+          source: 'discovery' as const,
+          idTokenSigningAlgs: ['RS256'],
+        };
+
+        it('upserts beside the SAML connection (keeping its id and status), activates once, deletes', async () => {
+          const acc = await rec(a).accounts.create({ slug: `oidc-${uid()}`, name: 'O' });
+          await rec(a).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/1',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [cert],
+          });
+          expect(await rec(a).oidcConnections.getByAccount(acc.id)).toBeNull();
+          const first = await rec(a).oidcConnections.upsert(acc.id, oidc);
+          expect(first).toMatchObject({ ...oidc, accountId: acc.id, status: 'pending', activatedAt: null });
+          await Promise.all([
+            rec(a).oidcConnections.recordSuccessfulLogin(first.id),
+            rec(b).oidcConnections.recordSuccessfulLogin(first.id),
+          ]);
+          const active = await rec(b).oidcConnections.getByAccount(acc.id);
+          expect(active?.status).toBe('active');
+          const again = await rec(b).oidcConnections.upsert(acc.id, {
+            ...oidc,
+            clientType: 'public',
+            clientSecretEnc: null,
+            tokenEndpointAuthMethod: 'none',
+            userinfoUrl: null,
+            source: 'manual',
+            idTokenSigningAlgs: [],
+          });
+          expect(again).toMatchObject({
+            id: first.id,
+            status: 'active',
+            clientType: 'public',
+            clientSecretEnc: null,
+          });
+          expect(await rec(a).oidcConnections.delete(acc.id)).toBe(true);
+          expect(await rec(b).oidcConnections.delete(acc.id)).toBe(false);
+          expect(await rec(a).connections.getByAccount(acc.id)).not.toBeNull();
+        });
+
+        it('keys OIDC users by (connection, sub), apart from SAML users with the same NameID; orphaned on delete', async () => {
+          const acc = await rec(a).accounts.create({ slug: `oidcu-${uid()}`, name: 'O' });
+          const saml = await rec(a).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/1',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [cert],
+          });
+          const conn = await rec(a).oidcConnections.upsert(acc.id, oidc);
+          const base = {
+            accountId: acc.id,
+            nameId: 'auth0|same',
+            email: null,
+            name: null,
+            groups: [],
+            role: 'member' as const,
+          };
+          const samlUser = await rec(a).users.upsertFromSso({
+            ...base,
+            connectionId: saml.id,
+            flow: 'sp-initiated',
+          });
+          const [x, y] = await Promise.all([
+            rec(a).users.upsertFromSso({
+              ...base,
+              connectionId: conn.id,
+              protocol: 'oidc',
+              flow: 'sp-initiated',
+            }),
+            rec(b).users.upsertFromSso({
+              ...base,
+              connectionId: conn.id,
+              protocol: 'oidc',
+              flow: 'sp-initiated',
+            }),
+          ]);
+          expect(x.user.id).toBe(y.user.id);
+          expect([x.created, y.created].sort()).toEqual([false, true]);
+          expect(x.user.id).not.toBe(samlUser.user.id);
+          expect(x.user).toMatchObject({
+            protocol: 'oidc',
+            oidcConnectionId: conn.id,
+            connectionId: null,
+            kind: 'sso',
+          });
+          expect(samlUser.user).toMatchObject({
+            protocol: 'saml',
+            connectionId: saml.id,
+            oidcConnectionId: null,
+          });
+
+          await rec(a).oidcConnections.delete(acc.id);
+          expect((await rec(a).users.getById(x.user.id))?.oidcConnectionId).toBeNull();
+          expect((await rec(a).users.getById(samlUser.user.id))?.connectionId).toBe(saml.id);
+          const back = await rec(b).oidcConnections.upsert(acc.id, oidc);
+          const again = await rec(a).users.upsertFromSso({
+            ...base,
+            connectionId: back.id,
+            protocol: 'oidc',
+            flow: 'sp-initiated',
+          });
+          expect(again).toMatchObject({ created: false, user: { id: x.user.id, oidcConnectionId: back.id } });
         });
       });
 

@@ -122,6 +122,8 @@ describe('GET /api/accounts/:slug/users', () => {
           'lastLoginFlow',
           'name',
           'nameId',
+          'oidcConnectionId',
+          'protocol',
           'role',
           'roleOverride',
         ].sort(),

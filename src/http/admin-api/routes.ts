@@ -5,6 +5,7 @@ import { parseSettingsChange, SETTINGS_FIELDS } from '../../accounts/settings.js
 import { isAuditCode, type Actor } from '../../audit/trail.js';
 import type { Actor as BotActor, BotService } from '../../bots/service.js';
 import type { ConnectionService, IdpImport } from '../../connections/service.js';
+import type { OidcConnectionService } from '../../connections/oidc-service.js';
 import { SpError } from '../../errors.js';
 import type { SsoService } from '../../sso/service.js';
 import type { AuditQuery, Stores } from '../../storage/types.js';
@@ -124,6 +125,7 @@ const requireJsonOrMultipart: RequestHandler = (req, _res, next) => {
 /** The admin JSON API. */
 export function adminApiRouter(opts: {
   connections: ConnectionService;
+  oidcConnections: OidcConnectionService;
   sso: SsoService;
   stores: Stores;
   users: UserAdmin;
@@ -209,6 +211,32 @@ export function adminApiRouter(opts: {
     res
       .set('Cache-Control', 'no-store')
       .json(await opts.connections.refreshNow(req.params.slug as string, actorOf(principal(res))));
+  });
+
+  // OAuth 2.0 / OpenID Connect connection (beside the SAML one). The client secret goes in, never out.
+  router.put('/api/accounts/:slug/oidc', anyAdmin, json, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    if (!req.is('application/json')) throw new SpError('UNSUPPORTED_MEDIA_TYPE');
+    res.set('Cache-Control', 'no-store').json(
+      await opts.oidcConnections.configure(req.params.slug as string, req.body ?? {}, {
+        actor: actorOf(principal(res)),
+        clientIp: req.ip ?? null,
+      }),
+    );
+  });
+
+  router.get('/api/accounts/:slug/oidc', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    res.set('Cache-Control', 'no-store').json(await opts.oidcConnections.get(req.params.slug as string));
+  });
+
+  router.delete('/api/accounts/:slug/oidc', anyAdmin, async (req, res) => {
+    assertAccountAccess(req, principal(res));
+    await opts.oidcConnections.delete(req.params.slug as string, {
+      actor: actorOf(principal(res)),
+      clientIp: req.ip ?? null,
+    });
+    res.status(204).end();
   });
 
   router.post('/api/accounts/:slug/saml/tests', anyAdmin, async (req, res) => {

@@ -107,7 +107,8 @@ export async function renderAdminPage(
     deps.links.list(account),
     deps.bots.listBots(account),
   ]);
-  const admins = ssoAdmins({ account, connection: stored, users });
+  const oidcConnection = await deps.stores.oidcConnections.getByAccount(account.id);
+  const admins = ssoAdmins({ account, connection: stored, oidcConnection, users });
   const bots = await Promise.all(
     botList
       .slice(0, BOTS_SHOWN)

@@ -3,7 +3,7 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { BotService } from '../../bots/service.js';
 import { looksLikeJwt } from '../../bots/token.js';
 import { SpError } from '../../errors.js';
-import type { AcsSuccess, SsoService } from '../../sso/service.js';
+import { OIDC_TRANSACTION_ID, type AcsOutcome, type AcsSuccess, type SsoService } from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
@@ -18,6 +18,8 @@ import { confirmPage } from './confirm-page.js';
 export const LOGIN_COOKIE = 'sspk_login';
 /** Name of the short-lived cookie that binds a sign-in confirmation to the browser that received it. */
 export const CONFIRM_COOKIE = 'sspk_confirm';
+/** Name of the short-lived cookie that binds an OIDC sign-in (its transaction id) to the browser that started it. */
+export const OIDC_COOKIE = 'sspk_oidc';
 
 /** The session a successful sign-in establishes. */
 function establishSession(req: Request) {
@@ -29,6 +31,7 @@ function establishSession(req: Request) {
       email: result.user.email,
       role: result.user.role,
       via: 'sso',
+      ...(result.protocol === 'oidc' ? { protocol: 'oidc' as const } : {}),
     });
 }
 
@@ -95,6 +98,102 @@ export function ssoRouter(opts: {
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
   });
 
+  /** Answers a verified sign-in: the return path, a test verdict, or the confirmation page. */
+  const respond = (req: Request, res: Response, slug: string, outcome: AcsOutcome, relayState: string) => {
+    const current = req.session?.user;
+    res.set('Cache-Control', 'no-store');
+    if (outcome.kind === 'signed-in') {
+      res.redirect(303, relayState);
+      return;
+    }
+    if (outcome.kind === 'test') {
+      // A test sign-in: no session was made. The verdict page is for the account's admins.
+      if (req.accepts(['html', 'json']) === 'json') {
+        res.json({ test: { id: outcome.testId, status: outcome.status } });
+      } else {
+        res.redirect(303, `${basePath}/admin/tests/${outcome.testId}`);
+      }
+      return;
+    }
+    const { pending } = outcome;
+    const action = `${basePath}/sso/${slug}/confirm`;
+    res.cookie(CONFIRM_COOKIE, pending.browserNonce, {
+      path: action,
+      httpOnly: true,
+      secure: secureCookie,
+      sameSite: 'lax',
+      maxAge: Date.parse(pending.expiresAt) - Date.now(),
+    });
+    if (req.accepts(['html', 'json']) === 'json') {
+      res.json({
+        confirmation: {
+          url: `${origin}${action}`,
+          token: pending.token,
+          expiresAt: pending.expiresAt,
+          reason: pending.reason,
+          account: { slug: pending.account.slug, name: pending.account.name },
+          identity: pending.identity,
+        },
+      });
+      return;
+    }
+    res.type('html').send(confirmPage({ action, startPage: `${basePath}/`, pending, current }));
+  };
+
+  // OAuth 2.0 / OpenID Connect: the start of a sign-in (authorization code flow, state, nonce, PKCE).
+  router.get('/sso/:slug/oidc/login', loginLimit, async (req, res) => {
+    const slug = String(req.params.slug);
+    const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
+    const site = req.get('sec-fetch-site');
+    const crossSite = site === 'cross-site' || site === 'same-site';
+    const { url, transactionId } = await opts.sso.startOidcLogin(slug, relayState, { crossSite });
+    // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
+    // cross-site subresource or POST does not. Scoped to this account's callback, HttpOnly.
+    res.cookie(OIDC_COOKIE, transactionId, {
+      path: `${basePath}/sso/${slug}/oidc/callback`,
+      httpOnly: true,
+      secure: secureCookie,
+      sameSite: 'lax',
+      maxAge: opts.requestTtlMs,
+    });
+    res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
+  });
+
+  // The OIDC redirect URI (Auth0: "Allowed Callback URLs").
+  router.get('/sso/:slug/oidc/callback', acsLimit, async (req: Request, res: Response) => {
+    res.locals.referenceId = newReferenceId();
+    const slug = String(req.params.slug);
+    const cookie = readCookie(req, OIDC_COOKIE);
+    const current = req.session?.user;
+    // consumeOidcCallback() audits every outcome itself.
+    res.locals.acsAudited = true;
+    // The transaction is consumed whatever happens next: the cookie has no further use.
+    res.clearCookie(OIDC_COOKIE, { path: `${basePath}/sso/${slug}/oidc/callback` });
+    const at = req.originalUrl.indexOf('?');
+    const { outcome, relayState } = await opts.sso
+      .consumeOidcCallback(
+        {
+          slug,
+          search: at >= 0 ? req.originalUrl.slice(at) : '',
+          transactionId: cookie !== null && OIDC_TRANSACTION_ID.test(cookie) ? cookie : null,
+          current: current
+            ? {
+                accountSlug: current.accountSlug,
+                nameId: current.nameId,
+                via: current.via,
+                protocol: current.protocol,
+              }
+            : null,
+          clientIp: req.ip ?? null,
+          referenceId: res.locals.referenceId as string,
+        },
+        establishSession(req),
+      )
+      .catch((err: unknown) => dropSessionOnFailure(req, err));
+    res.set('Referrer-Policy', 'no-referrer');
+    respond(req, res, slug, outcome, relayState);
+  });
+
   router.post(
     '/sso/:slug/acs',
     acsLimit,
@@ -118,7 +217,12 @@ export function ssoRouter(opts: {
             relayState,
             browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
             current: current
-              ? { accountSlug: current.accountSlug, nameId: current.nameId, via: current.via }
+              ? {
+                  accountSlug: current.accountSlug,
+                  nameId: current.nameId,
+                  via: current.via,
+                  protocol: current.protocol,
+                }
               : null,
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
@@ -126,43 +230,7 @@ export function ssoRouter(opts: {
           establishSession(req),
         )
         .catch((err: unknown) => dropSessionOnFailure(req, err));
-      res.set('Cache-Control', 'no-store');
-      if (outcome.kind === 'signed-in') {
-        res.redirect(303, relayState);
-        return;
-      }
-      if (outcome.kind === 'test') {
-        // A test sign-in: no session was made. The verdict page is for the account's admins.
-        if (req.accepts(['html', 'json']) === 'json') {
-          res.json({ test: { id: outcome.testId, status: outcome.status } });
-        } else {
-          res.redirect(303, `${basePath}/admin/tests/${outcome.testId}`);
-        }
-        return;
-      }
-      const { pending } = outcome;
-      const action = `${basePath}/sso/${slug}/confirm`;
-      res.cookie(CONFIRM_COOKIE, pending.browserNonce, {
-        path: action,
-        httpOnly: true,
-        secure: secureCookie,
-        sameSite: 'lax',
-        maxAge: Date.parse(pending.expiresAt) - Date.now(),
-      });
-      if (req.accepts(['html', 'json']) === 'json') {
-        res.json({
-          confirmation: {
-            url: `${origin}${action}`,
-            token: pending.token,
-            expiresAt: pending.expiresAt,
-            reason: pending.reason,
-            account: { slug: pending.account.slug, name: pending.account.name },
-            identity: pending.identity,
-          },
-        });
-        return;
-      }
-      res.type('html').send(confirmPage({ action, startPage: `${basePath}/`, pending, current }));
+      respond(req, res, slug, outcome, relayState);
     },
     // Requests refused before the handler ran (body too large, unparsable form) are audited here;
     // rate-limited ones are not (an attacker would turn a flood into database writes).

@@ -272,7 +272,7 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         }
       },
     },
-    // 0009: IdP metadata imported from a URL and refreshed on a schedule (0010 is another branch's).
+    // 0009: IdP metadata imported from a URL and refreshed on a schedule.
     '0009_idp_metadata_url': {
       async up(db: Kysely<unknown>) {
         await inTransaction(db, async (tx) => {
@@ -298,6 +298,86 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         ]) {
           await db.schema.alterTable('connections').dropColumn(column).execute();
         }
+      },
+    },
+    // 0010: OAuth 2.0 / OpenID Connect connections.
+    '0010_oidc_connections': {
+      async up(db: Kysely<unknown>) {
+        await inTransaction(db, async (tx) => {
+          // An account's OAuth 2.0 / OpenID Connect connection, beside (not instead of) its SAML one. The
+          // client secret is stored only as an AES-256-GCM box (src/connections/secret-box.ts).
+          await tx.schema
+            .createTable('oidc_connections')
+            .addColumn('id', 'text', (c) => c.primaryKey())
+            .addColumn('account_id', 'text', (c) =>
+              c.notNull().unique().references('accounts.id').onDelete('cascade'),
+            )
+            .addColumn('issuer', 'text', (c) => c.notNull())
+            .addColumn('authorization_url', 'text', (c) => c.notNull())
+            .addColumn('token_url', 'text', (c) => c.notNull())
+            .addColumn('jwks_uri', 'text', (c) => c.notNull())
+            .addColumn('userinfo_url', 'text')
+            .addColumn('client_id', 'text', (c) => c.notNull())
+            .addColumn('client_secret_enc', 'text')
+            .addColumn('client_type', 'text', (c) =>
+              c.notNull().check(sql`client_type IN ('confidential', 'public')`),
+            )
+            .addColumn('token_endpoint_auth_method', 'text', (c) => c.notNull())
+            .addColumn('source', 'text', (c) => c.notNull())
+            .addColumn('metadata', 'text', (c) => c.notNull())
+            .addColumn('status', 'text', (c) => c.notNull())
+            .addColumn('created_at', 'text', (c) => c.notNull())
+            .addColumn('updated_at', 'text', (c) => c.notNull())
+            .addColumn('activated_at', 'text')
+            .execute();
+          // OIDC users are the provider's `sub` (kept in name_id). A `sub` and a SAML NameID live in
+          // different namespaces: an OIDC provider that mints the `sub` of some SAML user's NameID must
+          // not sign in as that user. So SSO users now say which protocol knows them, and are unique per
+          // (account, kind, protocol, name_id): an OIDC user orphaned by a connection delete is the same
+          // user after the connection is configured again, as SAML users are (see SqlUserStore).
+          await tx.schema
+            .alterTable('users')
+            .addColumn('protocol', 'text', (c) =>
+              c
+                .notNull()
+                .defaultTo('saml')
+                .check(sql`protocol IN ('saml', 'oidc')`),
+            )
+            .execute();
+          await tx.schema
+            .alterTable('users')
+            .addColumn('oidc_connection_id', 'text', (c) =>
+              c.references('oidc_connections.id').onDelete('set null'),
+            )
+            .execute();
+          await tx.schema.dropIndex('users_account_kind_name_id').execute();
+          await tx.schema
+            .createIndex('users_account_kind_protocol_name_id')
+            .on('users')
+            .columns(['account_id', 'kind', 'protocol', 'name_id'])
+            .unique()
+            .execute();
+          await tx.schema
+            .createIndex('users_oidc_connection_name_id')
+            .on('users')
+            .columns(['oidc_connection_id', 'name_id'])
+            .unique()
+            .execute();
+        });
+      },
+      async down(db: Kysely<unknown>) {
+        await db.schema.dropIndex('users_oidc_connection_name_id').ifExists().execute();
+        await db.schema.dropIndex('users_account_kind_protocol_name_id').ifExists().execute();
+        await sql`DELETE FROM users WHERE protocol = 'oidc'`.execute(db);
+        await db.schema
+          .createIndex('users_account_kind_name_id')
+          .on('users')
+          .columns(['account_id', 'kind', 'name_id'])
+          .unique()
+          .execute();
+        await db.schema.alterTable('users').dropColumn('oidc_connection_id').execute();
+        await db.schema.alterTable('users').dropColumn('protocol').execute();
+        await db.schema.dropTable('oidc_connections').ifExists().execute();
       },
     },
     // 0005 is taken by a parallel change; numbers only order migrations.

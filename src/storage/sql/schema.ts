@@ -47,6 +47,30 @@ export interface UsersTable {
   /** 'admin', 'member' or null (follow the groups); see migration 0007. */
   role_override: string | null;
   last_login_flow: string | null;
+  /** 'saml' or 'oidc' (local users: 'saml', unused); see migration 0010. */
+  protocol: string;
+  oidc_connection_id: string | null;
+}
+
+export interface OidcConnectionsTable {
+  id: string;
+  account_id: string;
+  issuer: string;
+  authorization_url: string;
+  token_url: string;
+  jwks_uri: string;
+  userinfo_url: string | null;
+  client_id: string;
+  client_secret_enc: string | null;
+  client_type: string;
+  token_endpoint_auth_method: string;
+  source: string;
+  /** JSON: discovered metadata the flow needs (ID token signing algorithms). */
+  metadata: string;
+  status: string;
+  created_at: string;
+  updated_at: string;
+  activated_at: string | null;
 }
 
 export interface AuditTable {
@@ -127,6 +151,7 @@ export interface BotTokensTable {
 export interface Database {
   accounts: AccountsTable;
   connections: ConnectionsTable;
+  oidc_connections: OidcConnectionsTable;
   users: UsersTable;
   audit: AuditTable;
   sign_in_tests: SignInTestsTable;

@@ -18,6 +18,9 @@ import type {
   MetadataRefreshError,
   MetadataRefreshOutcome,
   LoginFlow,
+  OidcConnection,
+  OidcConnectionInput,
+  OidcConnectionStore,
   OneTimeStore,
   SetupLink,
   SetupLinkStore,
@@ -33,6 +36,7 @@ import type {
   AuditTable,
   ConnectionsTable,
   Database,
+  OidcConnectionsTable,
   SetupLinksTable,
   SignInTestsTable,
   UsersTable,
@@ -126,6 +130,34 @@ function toUser(row: Selectable<UsersTable>): User {
     passwordHash: row.password_hash,
     disabled: Number(row.disabled) === 1,
     kind: row.kind === 'local' ? 'local' : 'sso',
+    protocol: row.kind === 'local' ? null : row.protocol === 'oidc' ? 'oidc' : 'saml',
+    oidcConnectionId: row.oidc_connection_id,
+  };
+}
+
+function toOidcConnection(row: Selectable<OidcConnectionsTable>): OidcConnection {
+  const metadata = JSON.parse(row.metadata) as { idTokenSigningAlgs?: string[] };
+  return {
+    id: row.id,
+    accountId: row.account_id,
+    issuer: row.issuer,
+    authorizationUrl: row.authorization_url,
+    tokenUrl: row.token_url,
+    jwksUri: row.jwks_uri,
+    userinfoUrl: row.userinfo_url,
+    clientId: row.client_id,
+    clientSecretEnc: row.client_secret_enc,
+    clientType: row.client_type === 'public' ? 'public' : 'confidential',
+    tokenEndpointAuthMethod:
+      row.token_endpoint_auth_method === 'client_secret_post' || row.token_endpoint_auth_method === 'none'
+        ? row.token_endpoint_auth_method
+        : 'client_secret_basic',
+    source: row.source === 'manual' ? 'manual' : 'discovery',
+    idTokenSigningAlgs: Array.isArray(metadata.idTokenSigningAlgs) ? metadata.idTokenSigningAlgs : [],
+    status: row.status === 'active' ? 'active' : 'pending',
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    activatedAt: row.activated_at,
   };
 }
 
@@ -192,6 +224,11 @@ async function readAccountState(trx: Transaction<Database>, accountId: string): 
     .selectAll()
     .where('account_id', '=', accountId)
     .executeTakeFirst();
+  const oidcConnection = await trx
+    .selectFrom('oidc_connections')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .executeTakeFirst();
   const users = await trx
     .selectFrom('users')
     .selectAll()
@@ -201,6 +238,7 @@ async function readAccountState(trx: Transaction<Database>, accountId: string): 
   return {
     account: toAccount(account),
     connection: connection ? toConnection(connection) : null,
+    oidcConnection: oidcConnection ? toOidcConnection(oidcConnection) : null,
     users: users.map(toUser),
   };
 }
@@ -410,6 +448,70 @@ export class SqlConnectionStore implements ConnectionStore {
   }
 }
 
+/** OAuth 2.0 / OpenID Connect connections in SQL (one per account). */
+export class SqlOidcConnectionStore implements OidcConnectionStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async getByAccount(accountId: string): Promise<OidcConnection | null> {
+    const row = await this.db
+      .selectFrom('oidc_connections')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    return row ? toOidcConnection(row) : null;
+  }
+
+  async upsert(accountId: string, input: OidcConnectionInput): Promise<OidcConnection> {
+    const t = now();
+    const fields = {
+      issuer: input.issuer,
+      authorization_url: input.authorizationUrl,
+      token_url: input.tokenUrl,
+      jwks_uri: input.jwksUri,
+      userinfo_url: input.userinfoUrl,
+      client_id: input.clientId,
+      client_secret_enc: input.clientSecretEnc,
+      client_type: input.clientType,
+      token_endpoint_auth_method: input.tokenEndpointAuthMethod,
+      source: input.source,
+      metadata: JSON.stringify({ idTokenSigningAlgs: input.idTokenSigningAlgs }),
+      updated_at: t,
+    };
+    const row = await this.db
+      .insertInto('oidc_connections')
+      .values({
+        id: randomUUID(),
+        account_id: accountId,
+        ...fields,
+        status: 'pending',
+        created_at: t,
+        activated_at: null,
+      })
+      .onConflict((oc) => oc.column('account_id').doUpdateSet(fields))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return toOidcConnection(row);
+  }
+
+  async delete(accountId: string): Promise<boolean> {
+    const res = await this.db
+      .deleteFrom('oidc_connections')
+      .where('account_id', '=', accountId)
+      .executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
+  }
+
+  async recordSuccessfulLogin(connectionId: string): Promise<void> {
+    const t = now();
+    await this.db
+      .updateTable('oidc_connections')
+      .set({ status: 'active', activated_at: t, updated_at: t })
+      .where('id', '=', connectionId)
+      .where('status', '<>', 'active')
+      .execute();
+  }
+}
+
 /**
  * Users in SQL. Local password users and SSO users are told apart by `kind`, and each is unique per
  * (account, kind, NameID).
@@ -429,6 +531,12 @@ export class SqlUserStore implements UserStore {
     input: Parameters<UserStore['upsertFromSso']>[0],
   ): Promise<{ user: User; created: boolean }> {
     const t = now();
+    const protocol = input.protocol ?? 'saml';
+    // The connection column of the user's protocol; the other stays as it is (null for a new user).
+    const attach =
+      protocol === 'oidc'
+        ? { oidc_connection_id: input.connectionId }
+        : { connection_id: input.connectionId };
     const profile = {
       email: input.email,
       name: input.name,
@@ -447,9 +555,12 @@ export class SqlUserStore implements UserStore {
       .values({
         id: randomUUID(),
         account_id: input.accountId,
-        connection_id: input.connectionId,
+        connection_id: null,
+        oidc_connection_id: null,
+        ...attach,
         name_id: input.nameId,
         kind: 'sso',
+        protocol,
         password_hash: null,
         disabled: 0,
         role_override: null,
@@ -463,9 +574,10 @@ export class SqlUserStore implements UserStore {
     // Re-attaches a user orphaned by a connection delete; `disabled` is never touched here.
     const updated = await this.db
       .updateTable('users')
-      .set({ ...profile, connection_id: input.connectionId })
+      .set({ ...profile, ...attach })
       .where('account_id', '=', input.accountId)
       .where('kind', '=', 'sso')
+      .where('protocol', '=', protocol)
       .where('name_id', '=', input.nameId)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -485,8 +597,10 @@ export class SqlUserStore implements UserStore {
         id: randomUUID(),
         account_id: input.accountId,
         connection_id: null,
+        oidc_connection_id: null,
         name_id: localNameId(input.email),
         kind: 'local',
+        protocol: 'saml',
         email: input.email,
         name: input.name,
         role: input.role,
@@ -499,7 +613,7 @@ export class SqlUserStore implements UserStore {
         last_login_at: null,
         last_login_flow: null,
       })
-      .onConflict((oc) => oc.columns(['account_id', 'kind', 'name_id']).doNothing())
+      .onConflict((oc) => oc.columns(['account_id', 'kind', 'protocol', 'name_id']).doNothing())
       .returningAll()
       .executeTakeFirst();
     return row ? toUser(row) : null;
