@@ -18,6 +18,7 @@ import { localLoginRouter } from './http/local-login-routes.js';
 import { csrfProtection } from './http/middleware/csrf.js';
 import { errorHandler, notFound } from './http/middleware/errors.js';
 import { sessionGuard } from './http/middleware/session-guard.js';
+import { openApiRouter } from './http/openapi.js';
 import { pagesRouter } from './http/pages.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
@@ -244,6 +245,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       loginPerMinute: config.rateLimitLoginPerMinute,
     }),
   );
+  router.use(openApiRouter(config.baseUrl));
   const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input) });
   router.use(handleErrors);
 
