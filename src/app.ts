@@ -88,7 +88,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const tokenKeys = await loadTokenKeys(config.tokenSigningKeyFile, config.tokenVerifyKeyFiles, production);
   if (tokenKeys.isDevKey)
     logger.warn(
-      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npm run cli -- generate-token-key)',
+      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npx saml-sp-kit generate-token-key)',
     );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
@@ -97,7 +97,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   }
   if (!config.adminApiToken)
     logger.warn(
-      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npm run cli -- create-account)',
+      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npx saml-sp-kit create-account)',
     );
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
