@@ -3,8 +3,7 @@
 // installed it had the keys, and a deployment that started from the installed copy's defaults signed
 // with a public key. Now `files` lists what the package holds and a test reads every packed file.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -131,60 +130,5 @@ describe('the npm package', () => {
   });
 });
 
-describe('an installed copy (no certs/ beside it) started without SP_KEY_FILE', () => {
-  it('stops at start-up with one line naming SP_KEY_FILE and how to make a key pair', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
-    try {
-      const tsx = import.meta.resolve('tsx');
-      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
-        cwd,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0' },
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      expect(res.error).toBeUndefined();
-      expect(res.status).toBe(1);
-      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^saml-sp-kit: configuration error: SP_KEY_FILE: cannot read certs\/sp-dev\.key/,
-      );
-      expect(lines[0]).toContain('SP_CERT_FILE');
-      expect(lines[0]).toContain('certs/README.md');
-      expect(existsSync(join(cwd, 'data'))).toBe(false);
-    } finally {
-      rmSync(cwd, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('an installed copy given its SP key pair but no TOKEN_SIGNING_KEY_FILE', () => {
-  it('stops at start-up with one line naming TOKEN_SIGNING_KEY_FILE and how to generate a key (no dev token key ships)', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
-    try {
-      const tsx = import.meta.resolve('tsx');
-      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
-        cwd,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          PORT: '0',
-          SP_KEY_FILE: join(ROOT, 'test', 'fixtures', 'idp.key'),
-          SP_CERT_FILE: join(ROOT, 'test', 'fixtures', 'idp.crt'),
-        },
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      expect(res.error).toBeUndefined();
-      expect(res.status).toBe(1);
-      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^saml-sp-kit: configuration error: TOKEN_SIGNING_KEY_FILE: cannot read certs\/token-dev\.key \(ENOENT\): generate one with: npx saml-sp-kit generate-token-key/,
-      );
-      expect(existsSync(join(cwd, 'data'))).toBe(false);
-    } finally {
-      rmSync(cwd, { recursive: true, force: true });
-    }
-  });
-});
+// What an installed copy does without its keys is checked on a real install of the packed tarball:
+// test/package/tarball.test.ts.

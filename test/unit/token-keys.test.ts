@@ -39,7 +39,7 @@ function rfc7638(key: KeyObject): string {
 describe('TOKEN_SIGNING_KEY_FILE / TOKEN_VERIFY_KEY_FILES in the configuration', () => {
   it('default to the dev key and no verify-only keys; the list is comma-separated', () => {
     const config = loadConfigFromEnv({});
-    expect(config.tokenSigningKeyFile).toBe('certs/token-dev.key');
+    expect(config.tokenSigningKeyFile).toBe(join(ROOT, 'certs', 'token-dev.key'));
     expect(config.tokenVerifyKeyFiles).toEqual([]);
     expect(
       loadConfigFromEnv({ TOKEN_VERIFY_KEY_FILES: ' /a/k1.pem, /b/k0.pem ,' }).tokenVerifyKeyFiles,
