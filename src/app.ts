@@ -20,6 +20,9 @@ import { errorHandler, notFound } from './http/middleware/errors.js';
 import { sessionGuard } from './http/middleware/session-guard.js';
 import { openApiRouter } from './http/openapi.js';
 import { pagesRouter } from './http/pages.js';
+import { siteFor, type Branding } from './http/site.js';
+import { eventEmitter, type SpEventListener } from './events.js';
+import { startCertificateExpiryCheck } from './connections/certificate-expiry.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
 import { SetupLinkService } from './accounts/setup-links.js';
@@ -41,6 +44,16 @@ export interface SamlSpOptions {
   provisionUser?: ProvisionHook;
   /** A pino logger; one is created from config.logLevel otherwise. */
   logger?: Logger;
+  /** Product name and extra stylesheet of the pages (start, sign-in, admin and error pages). */
+  branding?: Branding;
+  /**
+   * Called for every sign-in (succeeded, or failed with its code and audit reference), connection
+   * activation, and IdP certificate expiring within {@link SamlSpOptions.certificateExpiryDays} (checked at
+   * start and daily). Errors it throws are logged, never passed on.
+   */
+  onEvent?: SpEventListener;
+  /** Days before an IdP certificate's expiry from which `certificate.expiring` is emitted. Default 30. */
+  certificateExpiryDays?: number;
 }
 
 /** A built SP: mount `router` in an Express app; call `close()` on shutdown. */
@@ -89,7 +102,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   const tokenKeys = await loadTokenKeys(config.tokenSigningKeyFile, config.tokenVerifyKeyFiles, production);
   if (tokenKeys.isDevKey)
     logger.warn(
-      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npm run cli -- generate-token-key)',
+      'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npx saml-sp-kit generate-token-key)',
     );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
@@ -98,13 +111,15 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   }
   if (!config.adminApiToken)
     logger.warn(
-      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npm run cli -- create-account)',
+      'ADMIN_API_TOKEN is not set: the admin API accepts only admin sessions, so accounts are created with the CLI (npx saml-sp-kit create-account)',
     );
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
 
   // With REDIS_URL, sessions and one-time values (request IDs, replay cache) move to Redis so that
   // instances behind a load balancer without sticky sessions share them.
+  // The router's path prefix (from baseUrl's path) and branding, for every page, link and cookie path.
+  const site = siteFor(config.baseUrl, options.branding);
   const storage = await openStorage({
     databaseUrl: config.databaseUrl,
     redisUrl: config.redisUrl,
@@ -142,6 +157,14 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     trail,
     clockSkewSeconds: config.clockSkewSeconds,
   });
+  const emit = eventEmitter(options.onEvent, logger);
+  const expiryDays = options.certificateExpiryDays ?? 30;
+  if (!Number.isInteger(expiryDays) || expiryDays < 0 || expiryDays > 3650) {
+    throw new TypeError('certificateExpiryDays must be an integer from 0 to 3650');
+  }
+  const expiryCheck = options.onEvent
+    ? startCertificateExpiryCheck({ stores, emit, withinDays: expiryDays, logger })
+    : null;
   const bots = new BotService(stores, tokenKeys, config.baseUrl);
   const users = new UserAdmin(stores, trail);
   const sso = new SsoService(
@@ -156,9 +179,27 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger,
     options.provisionUser,
     oidcConnections,
+    emit,
   );
 
   const router = Router();
+  let mountChecked = false;
+  router.use((req, res, next) => {
+    res.locals.site = site;
+    // Mounted under a prefix that baseUrl does not carry (or the other way round): the ACS URL, entity
+    // IDs and redirects built from baseUrl would miss the router. A proxy that strips the prefix leaves
+    // req.baseUrl empty, which is fine.
+    if (!mountChecked) {
+      mountChecked = true;
+      if (req.baseUrl !== '' && req.baseUrl !== site.base) {
+        logger.warn(
+          { mountedAt: req.baseUrl, baseUrlPath: site.base || '/' },
+          `the SP router is mounted at ${req.baseUrl} but baseUrl's path is "${site.base || '/'}": set baseUrl to the public URL of the mount point (e.g. https://host${req.baseUrl})`,
+        );
+      }
+    }
+    next();
+  });
   router.use(
     session({
       name: SESSION_COOKIE,
@@ -173,7 +214,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
         sameSite: 'lax',
         secure: config.baseUrl.startsWith('https:'),
         maxAge: config.sessionTtlSeconds * 1000,
-        path: '/',
+        path: site.base || '/',
       },
     }),
   );
@@ -188,7 +229,11 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     }),
   );
   router.use(
-    csrfProtection({ secret: config.sessionSecret, secureCookie: config.baseUrl.startsWith('https:') }),
+    csrfProtection({
+      secret: config.sessionSecret,
+      secureCookie: config.baseUrl.startsWith('https:'),
+      cookiePath: site.base || '/',
+    }),
   );
   router.get('/readyz', async (_req, res) => {
     const health = await storage.health();
@@ -240,13 +285,15 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       stores,
       adminApiToken: config.adminApiToken,
       origin: new URL(config.baseUrl).origin,
-      basePath: new URL(config.baseUrl).pathname.replace(/\/$/, ''),
+      basePath: site.base,
       perMinute: config.rateLimitAdminPerMinute,
       loginPerMinute: config.rateLimitLoginPerMinute,
     }),
   );
   router.use(openApiRouter(config.baseUrl));
-  const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input) });
+  // The start page, the pages' assets and /healthz: part of the router, so they follow it under a prefix.
+  router.use(pagesRouter({ stores, brandCss: options.branding?.css }));
+  const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input), site });
   router.use(handleErrors);
 
   return {
@@ -259,6 +306,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     refreshIdpMetadata: () => metadataRefresh.runOnce(),
     close: async () => {
       clearInterval(sweeper);
+      expiryCheck?.stop();
       await metadataRefresh.stop();
       await stores.close();
     },
@@ -292,9 +340,6 @@ export async function createApp(
     }),
   );
   app.use(sp.router);
-  const pages = pagesRouter({ stores: sp.stores });
-  // The start page needs the session; mount it behind the SP router's session middleware.
-  sp.router.use(pages);
   app.use(notFound);
   app.use(sp.errorHandler);
   return { app, sp, close: () => sp.close() };

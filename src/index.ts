@@ -10,3 +10,5 @@ export type { ErrorCode } from './errors.js';
 export type { BotPrincipal } from './bots/service.js';
 export type { ProvisionHook, ProvisionInput, ProvisionedUser } from './users/provision.js';
 export type { MappedProfile } from './users/attributes.js';
+export type { SpEvent, SpEventListener } from './events.js';
+export type { Branding } from './http/site.js';

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { chmodSync, writeFileSync } from 'node:fs';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { Command, Option } from 'commander';
@@ -14,10 +15,12 @@ import type { Account, RoleOverride, Stores } from '../storage/types.js';
 import { UserAdmin, type UserSelector, type UserView } from '../users/admin.js';
 import { createLocalAdmin, resetLocalPassword } from '../users/local-login.js';
 import { userLabel } from '../users/roles.js';
+import { migrateCommand } from './migrate.js';
 
 /**
- * The operator's command line (`npm run cli -- <command>`). It talks to the database named by
- * DATABASE_URL directly, so it works when nobody can sign in any more.
+ * The operator's command line: `npx saml-sp-kit <command>` in an installed copy (the package's `bin`,
+ * compiled to dist/cli/index.js), `npm run cli -- <command>` in a clone. It talks to the database named
+ * by DATABASE_URL directly, so it works when nobody can sign in any more.
  */
 async function withStores<T>(
   fn: (stores: Stores, connections: ConnectionService, users: UserAdmin) => Promise<T>,
@@ -98,6 +101,19 @@ const program = new Command()
   .name('saml-sp-kit')
   .description('saml-sp-kit administration (uses DATABASE_URL)')
   .showHelpAfterError();
+
+program
+  .command('migrate')
+  .description('apply pending database migrations to DATABASE_URL (sqlite:PATH or postgres://…)')
+  .action(() => migrateCommand());
+
+program
+  .command('start')
+  .description('start the SP server (what `npm start` runs; settings from the environment, see the README)')
+  .action(async () => {
+    // The server entry point listens as soon as it is loaded; its errors end the process with one line.
+    await import('../server.js');
+  });
 
 program
   .command('create-account')

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
@@ -18,19 +19,24 @@ function isProxyAddress(entry: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) >= min && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
-/**
- * Default SP_KEY_FILE / SP_CERT_FILE, relative to the working directory: the public development pair,
- * which exists only in a clone of the repository. The npm package ships no private key (and so no dev
- * pair): an installed copy must be given its own pair, and start-up says so, naming SP_KEY_FILE.
- */
-export const DEV_SP_KEY_FILE = 'certs/sp-dev.key';
-export const DEV_SP_CERT_FILE = 'certs/sp-dev.crt';
+/** A file of the package's certs/ directory (src/config/ and dist/config/ both sit two levels below). */
+const packageCert = (name: string) => fileURLToPath(new URL(`../../certs/${name}`, import.meta.url));
 
 /**
- * Default TOKEN_SIGNING_KEY_FILE: the public development key for bot tokens (EC P-256), which, like the
- * dev SP pair, exists only in a clone of the repository and is refused when NODE_ENV=production.
+ * Default SP_KEY_FILE / SP_CERT_FILE, in the package's own certs/ directory (not the working
+ * directory's): the public development pair, which exists only in a clone of the repository. The npm
+ * package ships no private key (and so no dev pair): an installed copy must be given its own pair, and
+ * start-up says so, naming SP_KEY_FILE.
  */
-export const DEV_TOKEN_KEY_FILE = 'certs/token-dev.key';
+export const DEV_SP_KEY_FILE = packageCert('sp-dev.key');
+export const DEV_SP_CERT_FILE = packageCert('sp-dev.crt');
+
+/**
+ * Default TOKEN_SIGNING_KEY_FILE: the public development key for bot tokens (EC P-256) in the package's
+ * certs/, which, like the dev SP pair, exists only in a clone of the repository and is refused when
+ * NODE_ENV=production.
+ */
+export const DEV_TOKEN_KEY_FILE = packageCert('token-dev.key');
 
 /**
  * Every setting of the kit, with its default and its documentation. This is the single source of

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { ConfigError } from './load.js';
 import { DEV_TOKEN_KEY_FILE } from './schema.js';
+import { cliCommand } from '../cli/command.js';
 
 /**
  * SHA-256 of the public key (SPKI DER) of the dev token key shipped in certs/. Matched on the key, not
@@ -39,7 +40,7 @@ export interface TokenKeyRing {
 
 const SIGNING = 'TOKEN_SIGNING_KEY_FILE';
 const VERIFY = 'TOKEN_VERIFY_KEY_FILES';
-const GENERATE = 'generate one with: npm run cli -- generate-token-key --out FILE';
+const GENERATE = `generate one with: ${cliCommand('generate-token-key --out FILE')}`;
 
 function readPem(setting: string, file: string): string {
   try {

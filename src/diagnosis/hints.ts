@@ -104,7 +104,7 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     'Give the admin role to another user who can sign in (role override on the users list, or an IdP group in adminGroups) before taking it away here; an operator can force it with the command line (disable-user, set-role).',
   ),
   SSO_ONLY_NO_SSO_ADMIN: generic(
-    'Sign in once with single sign-on as a member of an adminGroups group (or give an SSO user the admin role on the users list), then switch SSO-only on; or send "acceptCliRecoveryOnly": true if recovery through the operator command line (npm run cli -- sso-only SLUG off) is acceptable.',
+    'Sign in once with single sign-on as a member of an adminGroups group (or give an SSO user the admin role on the users list), then switch SSO-only on; or send "acceptCliRecoveryOnly": true if recovery through the operator command line (npx saml-sp-kit sso-only SLUG off) is acceptable.',
   ),
   CONNECTION_NOT_FOUND: generic('Import the IdP first (certificate and SAML Protocol URL, or metadata).'),
   CERT_MISSING: generic('Upload the IdP signing certificate (PEM).'),

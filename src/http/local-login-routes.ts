@@ -8,6 +8,7 @@ import { csrfToken, verifyCsrf } from './middleware/csrf.js';
 import { toSpError } from './middleware/errors.js';
 import { perClientLimit } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
+import { siteOf } from './site.js';
 import './session-user.js';
 import { isSlug } from '../accounts/slug.js';
 
@@ -23,10 +24,11 @@ export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perM
       .type('html')
       .send(
         page(
+          siteOf(res),
           'Password sign-in',
           html`<h1>Administrator sign-in</h1>
             <p class="muted">For local administrator accounts. Everyone else signs in with single sign-on.</p>
-            <form method="post" action="/login/password">
+            <form method="post" action="${`${siteOf(res).base}/login/password`}">
               <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
               <label for="account">Account</label
               ><input id="account" name="account" required value="${account}" />
@@ -74,7 +76,7 @@ export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perM
             via: 'password',
           }),
       );
-      res.redirect(303, '/admin');
+      res.redirect(303, `${siteOf(res).base}/admin`);
     },
     // Refused before the credentials were looked at (no CSRF token, unreadable form): audited in the
     // account the form named. Rate-limited posts are not (a flood would become database writes).

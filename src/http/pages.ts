@@ -3,6 +3,7 @@ import { Router } from 'express';
 import { csrfToken } from './middleware/csrf.js';
 import type { Stores } from '../storage/types.js';
 import { esc, html, page, type Html } from './views.js';
+import { siteOf } from './site.js';
 import './session-user.js';
 import { SLUG } from '../accounts/slug.js';
 
@@ -10,11 +11,11 @@ const css = readFileSync(new URL('../../views/style.css', import.meta.url), 'utf
 const copyScript = readFileSync(new URL('../../views/copy.js', import.meta.url), 'utf8');
 
 /** The start page's sign-in form, with the value typed before and an error, if any. */
-function startForm(value: string, error: string | null, notice: string | null = null): Html {
+function startForm(base: string, value: string, error: string | null, notice: string | null = null): Html {
   return html`<h1>Sign in with single sign-on</h1>
     ${error ? html`<div class="error notice" role="alert"><p>${error}</p></div>` : ''}
     ${notice ? html`<div class="notice" role="status"><p>${notice}</p></div>` : ''}
-    <form method="get" action="/login">
+    <form method="get" action="${`${base}/login`}">
       <label for="account">Account</label>
       <input
         id="account"
@@ -30,7 +31,8 @@ function startForm(value: string, error: string | null, notice: string | null = 
       <button type="submit">Continue</button>
     </form>
     <p class="muted">
-      Administrator without single sign-on yet? <a href="/login/password">Sign in with a password</a>.
+      Administrator without single sign-on yet?
+      <a href="${`${base}/login/password`}">Sign in with a password</a>.
     </p>`;
 }
 
@@ -47,9 +49,19 @@ function startPageQuery(query: Record<string, unknown>): [string, null, string |
   return [account, null, notice];
 }
 
-/** The start page (who am I / sign in with SSO) and static assets. */
-export function pagesRouter(opts: { stores: Stores }): Router {
+/**
+ * The start page (who am I / sign in with SSO), the pages' assets (the kit's stylesheet and copy script,
+ * and the host's brand CSS when given) and `/healthz`.
+ */
+export function pagesRouter(opts: { stores: Stores; brandCss?: string | undefined }): Router {
   const router = Router();
+  const brandCss = opts.brandCss;
+
+  if (brandCss !== undefined) {
+    router.get('/assets/brand.css', (_req, res) => {
+      res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(brandCss);
+    });
+  }
 
   router.get('/assets/style.css', (_req, res) => {
     res.type('text/css').set('Cache-Control', 'public, max-age=3600').send(css);
@@ -69,12 +81,15 @@ export function pagesRouter(opts: { stores: Stores }): Router {
               <code>${user.accountSlug}</code> (role ${user.role}).
             </p>
           </div>
-          <form method="post" action="/logout">
+          <form method="post" action="${`${siteOf(res).base}/logout`}">
             <input type="hidden" name="_csrf" value="${csrfToken(res)}" />
             <button type="submit">Sign out</button>
           </form>`
-      : startForm(...startPageQuery(req.query));
-    res.set('Cache-Control', 'no-store').type('html').send(page('saml-sp-kit', body));
+      : startForm(siteOf(res).base, ...startPageQuery(req.query));
+    res
+      .set('Cache-Control', 'no-store')
+      .type('html')
+      .send(page(siteOf(res), siteOf(res).productName, body));
   });
 
   // The start page's form lands here. Browsers apply the page's CSP `form-action 'self'` to every
@@ -94,19 +109,20 @@ export function pagesRouter(opts: { stores: Stores }): Router {
         .status(SLUG.test(account) ? 404 : 400)
         .set('Cache-Control', 'no-store')
         .type('html')
-        .send(page('saml-sp-kit', startForm(typed, message)));
+        .send(page(siteOf(res), siteOf(res).productName, startForm(siteOf(res).base, typed, message)));
       return;
     }
     // SAML when the account has it; an account connected over OpenID Connect only signs in there.
     const oidcOnly =
       (await opts.stores.connections.getByAccount(known.id)) === null &&
       (await opts.stores.oidcConnections.getByAccount(known.id)) !== null;
-    const next = `${req.baseUrl}/sso/${account}/${oidcOnly ? 'oidc/login' : 'login'}`;
+    const next = `${siteOf(res).base}/sso/${account}/${oidcOnly ? 'oidc/login' : 'login'}`;
     res
       .set('Cache-Control', 'no-store')
       .type('html')
       .send(
         page(
+          siteOf(res),
           'Signing in…',
           html`<h1>Signing in to ${account}…</h1>
             <p>Taking you to your identity provider. <a href="${next}">Continue</a> if nothing happens.</p>`,

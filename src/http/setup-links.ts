@@ -10,6 +10,7 @@ import { isSameOrigin } from './middleware/csrf.js';
 import { newReferenceId } from './middleware/errors.js';
 import { perClientLimit } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
+import { siteOf } from './site.js';
 import './session-user.js';
 
 const createSchema = z
@@ -116,6 +117,7 @@ export function setupLinksRouter(opts: {
         .type('html')
         .send(
           page(
+            siteOf(res),
             `Set up single sign-on for ${account.name}`,
             html`<h1>Set up single sign-on for ${account.name}?</h1>
               <p>

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Site } from './site.js';
 
 const layout = readFileSync(new URL('../../views/layout.html', import.meta.url), 'utf8');
 
@@ -32,13 +33,19 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
 }
 
 /**
- * Renders a full page in views/layout.html. Every slot is filled in one pass over the layout alone:
- * content put into one slot is never searched again, so a title containing `{{body}}` cannot move
- * the body (or anything else) into another slot.
+ * Renders a full page in views/layout.html for `site` (its path prefix and branding: the stylesheet
+ * links carry the prefix, so the page works wherever the router is mounted). Every slot is filled in
+ * one pass over the layout alone: content put into one slot is never searched again, so a title
+ * containing `{{body}}` cannot move the body (or anything else) into another slot.
  */
-export function page(title: string, body: Html): string {
-  const slots: Record<string, string> = { title: esc(title), body: body.value };
-  return layout.replace(/\{\{(title|body)\}\}/g, (_m, name: string) => slots[name] ?? '');
+export function page(site: Site, title: string, body: Html): string {
+  const slots: Record<string, string> = {
+    title: esc(title),
+    base: esc(site.base),
+    stylesheets: site.stylesheets.map((href) => `\n<link rel="stylesheet" href="${esc(href)}">`).join(''),
+    body: body.value,
+  };
+  return layout.replace(/\{\{(title|base|stylesheets|body)\}\}/g, (_m, name: string) => slots[name] ?? '');
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { EmitEvent } from '../events.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
@@ -208,6 +209,8 @@ export class SsoService {
     private readonly hook?: ProvisionHook,
     /** OAuth 2.0 / OpenID Connect connections (their client settings); without it OIDC sign-in is off. */
     private readonly oidc?: OidcConnectionService,
+    /** The host's `onEvent`: sign-ins, refusals and activations (never test sign-ins). */
+    private readonly emit: EmitEvent = () => undefined,
   ) {}
 
   /** The account with this slug; null for a slug that cannot exist or does not. */
@@ -682,12 +685,14 @@ export class SsoService {
         connection.id,
         connection.idpEntityId === null ? evaluation.assertion.issuer : null,
       );
+      if (connection.status === 'pending') this.emitActivated(account, connection);
     }
     await this.audit(input, account, connection, evaluation.assertion, {
       outcome: passed ? 'success' : 'failure',
       code: passed ? 'OK' : (firstFailure?.code ?? 'SAML_RESPONSE_INVALID'),
       userId: null,
       detail: `test sign-in ${test.testId}: ${status} (no session, no user)`,
+      test: true,
       ...(firstFailure ? { error: firstFailure } : {}),
     });
     return { kind: 'test', testId: test.testId, status };
@@ -724,6 +729,7 @@ export class SsoService {
         connection.idpEntityId === null ? assertion.issuer : null,
       );
     }
+    if (connection.status === 'pending') this.emitActivated(account, connection);
     return success;
   }
 
@@ -829,6 +835,8 @@ export class SsoService {
       userId: string | null;
       detail?: string | null;
       error?: SpError;
+      /** A test sign-in: audited, but no event for the host (nobody signed in). */
+      test?: boolean;
     },
   ): Promise<void> {
     if (account === null) {
@@ -874,6 +882,39 @@ export class SsoService {
       this.logger.error({ err, referenceId: input.referenceId }, 'audit write failed');
       if (outcome.outcome === 'success') throw err;
     }
+    if (outcome.test) return;
+    const protocol = connection === null ? null : isOidc(connection) ? 'oidc' : 'saml';
+    const at = new Date().toISOString();
+    this.emit(
+      outcome.outcome === 'success' && protocol !== null
+        ? {
+            type: 'sign-in.succeeded',
+            account: account.slug,
+            protocol,
+            userId: outcome.userId,
+            subject: assertion?.nameId ?? null,
+            referenceId: input.referenceId,
+            at,
+          }
+        : {
+            type: 'sign-in.failed',
+            account: account.slug,
+            protocol,
+            code: outcome.code,
+            referenceId: input.referenceId,
+            at,
+          },
+    );
+  }
+
+  private emitActivated(account: Account, connection: Connection | OidcConnection): void {
+    this.emit({
+      type: 'connection.activated',
+      account: account.slug,
+      protocol: isOidc(connection) ? 'oidc' : 'saml',
+      connectionId: connection.id,
+      at: new Date().toISOString(),
+    });
   }
 }
 

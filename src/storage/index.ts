@@ -2,7 +2,8 @@ import { sql } from 'kysely';
 import type session from 'express-session';
 import { errorCatalog } from '../errors.js';
 import { guardStore, throwStoreError } from './errors.js';
-import { openRedisBackend, type RedisBackend } from './redis/index.js';
+import { importOptional } from './optional.js';
+import type { RedisBackend } from './redis/index.js';
 import { SqlBotStore } from './sql/bot-store.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
@@ -85,6 +86,12 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
     await migrateToLatest(db, dialect, schema);
     if (opts.redisUrl) {
       const log = opts.logger;
+      // The Redis client and session store are optional peer dependencies, loaded only with REDIS_URL.
+      const { openRedisBackend } = await importOptional(
+        'REDIS_URL',
+        'REDIS_URL',
+        () => import('./redis/index.js'),
+      );
       redis = await openRedisBackend({
         url: opts.redisUrl,
         sessionTtlMs: opts.sessionTtlMs,

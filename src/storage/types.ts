@@ -278,6 +278,8 @@ export interface ConnectionStore {
   delete(accountId: string): Promise<boolean>;
   /** Marks the connection active and pins the issuer if none is known yet. Idempotent. */
   recordSuccessfulLogin(connectionId: string, issuer: string | null): Promise<void>;
+  /** Every SAML connection (for the certificate expiry check). */
+  list(): Promise<Connection[]>;
   /** Every connection imported from a metadata URL (for the scheduled refresh). */
   listWithMetadataUrl(): Promise<Connection[]>;
   /**

@@ -3,11 +3,12 @@ import { SpError } from '../errors.js';
 import type { Account, Stores, User } from '../storage/types.js';
 import { DUMMY_HASH_PROMISE, hashPassword, verifyPassword } from './password.js';
 import { SLUG } from '../accounts/slug.js';
+import { cliCommand } from '../cli/command.js';
 
 const EMAIL_SHAPE = /^[^\s@]{1,64}@[^\s@]{1,253}\.[^\s@]{2,63}$/;
 
 /** The command an operator runs to get back in when SSO-only locks everyone out (README "Recovering access"). */
-export const recoveryHint = (slug: string) => `npm run cli -- sso-only ${slug} off`;
+export const recoveryHint = (slug: string) => cliCommand(`sso-only ${slug} off`);
 
 /**
  * Password sign-in for local users (the bootstrap admin). Refused once the account is SSO-only, so

@@ -3,8 +3,7 @@
 // installed it had the keys, and a deployment that started from the installed copy's defaults signed
 // with a public key. Now `files` lists what the package holds and a test reads every packed file.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -53,15 +52,71 @@ describe('the npm package', () => {
 
   it('contains only the build, the views and documentation (an allow-list, so a new directory is a decision)', () => {
     const allowed =
-      /^(dist\/.+|views\/.+|certs\/README\.md|docs\/ERRORS\.md|README\.md|SECURITY\.md|LICENSE|package\.json)$/;
+      /^(dist\/.+|views\/.+|certs\/README\.md|docs\/[^/]+\.(md|json)|README\.md|SECURITY\.md|CHANGELOG\.md|LICENSE|package\.json)$/;
     expect(files.filter((f) => !allowed.test(f))).toEqual([]);
     expect(files).toEqual(
-      expect.arrayContaining(['views/layout.html', 'views/style.css', 'certs/README.md']),
+      expect.arrayContaining([
+        'views/layout.html',
+        'views/style.css',
+        'views/copy.js',
+        'certs/README.md',
+        'docs/ERRORS.md',
+        'LICENSE',
+        'CHANGELOG.md',
+        'README.md',
+      ]),
     );
     // dist/ is packed when it exists (prepack builds it; this test skips the build to stay fast).
     if (existsSync(join(ROOT, 'dist', 'index.js'))) {
-      expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/server.js']));
+      expect(files).toEqual(
+        expect.arrayContaining(['dist/index.js', 'dist/index.d.ts', 'dist/server.js', 'dist/cli/index.js']),
+      );
     }
+  });
+
+  it('has a bin that runs the compiled CLI with Node (no tsx), engines, and an MIT LICENSE', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+      engines: Record<string, string>;
+      license: string;
+    };
+    expect(pkg.bin).toEqual({ 'saml-sp-kit': 'dist/cli/index.js' });
+    // The compiled file keeps the shebang of its source; npm makes it executable on install.
+    expect(readFileSync(join(ROOT, 'src', 'cli', 'index.ts'), 'utf8').split('\n')[0]).toBe(
+      '#!/usr/bin/env node',
+    );
+    expect(pkg.engines.node).toMatch(/^>=\d+/);
+    expect(pkg.license).toBe('MIT');
+    expect(readFileSync(join(ROOT, 'LICENSE'), 'utf8')).toMatch(/^MIT License\n/);
+  });
+
+  it('needs pg, redis and connect-redis only when DATABASE_URL / REDIS_URL ask for them (optional peers)', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    for (const name of ['pg', 'redis', 'connect-redis']) {
+      expect(pkg.dependencies, name).not.toHaveProperty(name);
+      expect(pkg.peerDependencies, name).toHaveProperty(name);
+      expect(pkg.peerDependenciesMeta?.[name], name).toEqual({ optional: true });
+      // The repository's own tests run against PostgreSQL and Redis.
+      expect(pkg.devDependencies, name).toHaveProperty(name);
+    }
+    // The embedded default stays installed with the package.
+    expect(pkg.dependencies).toHaveProperty('better-sqlite3');
+    // No static import of them anywhere in the build's sources but the modules loaded on demand.
+    const res = spawnSync('grep', ['-rlE', "from '(pg|redis|connect-redis)'", join(ROOT, 'src')], {
+      encoding: 'utf8',
+    });
+    const importers = res.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((f) => f.slice(ROOT.length).replace(/\\/g, '/'));
+    expect(importers.sort()).toEqual([
+      'src/storage/redis/client.ts',
+      'src/storage/redis/session-store.ts',
+      'src/storage/sql/postgres.ts',
+    ]);
   });
 
   it('is built from a clean dist/ before packing', () => {
@@ -75,60 +130,5 @@ describe('the npm package', () => {
   });
 });
 
-describe('an installed copy (no certs/ beside it) started without SP_KEY_FILE', () => {
-  it('stops at start-up with one line naming SP_KEY_FILE and how to make a key pair', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
-    try {
-      const tsx = import.meta.resolve('tsx');
-      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
-        cwd,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0' },
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      expect(res.error).toBeUndefined();
-      expect(res.status).toBe(1);
-      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^saml-sp-kit: configuration error: SP_KEY_FILE: cannot read certs\/sp-dev\.key/,
-      );
-      expect(lines[0]).toContain('SP_CERT_FILE');
-      expect(lines[0]).toContain('certs/README.md');
-      expect(existsSync(join(cwd, 'data'))).toBe(false);
-    } finally {
-      rmSync(cwd, { recursive: true, force: true });
-    }
-  });
-});
-
-describe('an installed copy given its SP key pair but no TOKEN_SIGNING_KEY_FILE', () => {
-  it('stops at start-up with one line naming TOKEN_SIGNING_KEY_FILE and how to generate a key (no dev token key ships)', () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'sspk-installed-'));
-    try {
-      const tsx = import.meta.resolve('tsx');
-      const res = spawnSync(process.execPath, ['--import', tsx, join(ROOT, 'src', 'server.ts')], {
-        cwd,
-        env: {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '',
-          PORT: '0',
-          SP_KEY_FILE: join(ROOT, 'test', 'fixtures', 'idp.key'),
-          SP_CERT_FILE: join(ROOT, 'test', 'fixtures', 'idp.crt'),
-        },
-        encoding: 'utf8',
-        timeout: 20_000,
-      });
-      expect(res.error).toBeUndefined();
-      expect(res.status).toBe(1);
-      const lines = res.stderr.split('\n').filter((l) => l.trim() !== '');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toMatch(
-        /^saml-sp-kit: configuration error: TOKEN_SIGNING_KEY_FILE: cannot read certs\/token-dev\.key \(ENOENT\): generate one with: npm run cli -- generate-token-key/,
-      );
-      expect(existsSync(join(cwd, 'data'))).toBe(false);
-    } finally {
-      rmSync(cwd, { recursive: true, force: true });
-    }
-  });
-});
+// What an installed copy does without its keys is checked on a real install of the packed tarball:
+// test/package/tarball.test.ts.

@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { esc, Html, html, page } from '../../src/http/views.js';
+import { siteFor } from '../../src/http/site.js';
+import { esc, Html, html, page as renderPage } from '../../src/http/views.js';
 import { createLocalAdmin } from '../../src/users/local-login.js';
 import {
   ADMIN_TOKEN,
@@ -20,7 +21,12 @@ import {
 } from '../support/harness.js';
 import { idpKey } from '../support/idp.js';
 
-const layout = readFileSync(new URL('../../views/layout.html', import.meta.url), 'utf8');
+// Rendered at the root without branding: the prefix and stylesheet slots are empty.
+const layout = readFileSync(new URL('../../views/layout.html', import.meta.url), 'utf8')
+  .replace('{{base}}', '')
+  .replace('{{stylesheets}}', '');
+const ROOT = siteFor('http://localhost');
+const page = (title: string, body: Html) => renderPage(ROOT, title, body);
 
 /** Splits a rendered page into its two slots, checking that everything around them is the layout. */
 function slotsOf(doc: string): { title: string; main: string } {

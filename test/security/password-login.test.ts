@@ -105,6 +105,7 @@ describe('local password sign-in and SSO-only', () => {
     // No oracle (which accounts exist and are SSO-only) and no operator command on a public page.
     expect({ ...res.body.error, referenceId: null }).toEqual({ ...unknown.body.error, referenceId: null });
     expect(JSON.stringify(res.body)).not.toContain('npm run cli');
+    expect(JSON.stringify(res.body)).not.toContain('sso-only');
     await me(t, cookiesFrom(res)).expect(401);
     // SSO keeps working.
     const sso = await postAcs(t, 'acme', responseFor(t, 'acme'));

@@ -34,8 +34,9 @@ describe('loadConfigFromEnv', () => {
     expect(config.baseUrl).toBe('http://localhost:3000');
     expect(config.databaseUrl).toBe('sqlite:./data/saml-sp-kit.db');
     expect(config.nodeEnv).toBe('development');
-    expect(config.spKeyFile).toBe('certs/sp-dev.key');
-    expect(config.spCertFile).toBe('certs/sp-dev.crt');
+    // In the package's certs/, whatever the working directory (an embedding host runs from its own).
+    expect(config.spKeyFile).toBe(DEV_KEY);
+    expect(config.spCertFile).toBe(DEV_CERT);
     expect(config.adminApiToken).toBeUndefined();
     expect(config.redisUrl).toBeUndefined();
     // a random secret per process in development

@@ -39,7 +39,7 @@ function rfc7638(key: KeyObject): string {
 describe('TOKEN_SIGNING_KEY_FILE / TOKEN_VERIFY_KEY_FILES in the configuration', () => {
   it('default to the dev key and no verify-only keys; the list is comma-separated', () => {
     const config = loadConfigFromEnv({});
-    expect(config.tokenSigningKeyFile).toBe('certs/token-dev.key');
+    expect(config.tokenSigningKeyFile).toBe(join(ROOT, 'certs', 'token-dev.key'));
     expect(config.tokenVerifyKeyFiles).toEqual([]);
     expect(
       loadConfigFromEnv({ TOKEN_VERIFY_KEY_FILES: ' /a/k1.pem, /b/k0.pem ,' }).tokenVerifyKeyFiles,
@@ -92,7 +92,7 @@ describe('loadTokenKeys', () => {
     for (const file of [DEV_TOKEN_KEY_PATH, copy]) {
       const err = await configError(loadTokenKeys(file, [], true));
       expect(err.setting).toBe('TOKEN_SIGNING_KEY_FILE');
-      expect(err.message).toMatch(/^TOKEN_SIGNING_KEY_FILE: .*npm run cli -- generate-token-key/);
+      expect(err.message).toMatch(/^TOKEN_SIGNING_KEY_FILE: .*npx saml-sp-kit generate-token-key/);
     }
     // Accepting tokens signed with a public key is as bad as signing with it.
     const own = newKeyFile('ec', 'own.key', dir);
@@ -177,7 +177,7 @@ describe('server start-up in production with the shipped token key', () => {
     const lines = result.stderr.split('\n').filter((l) => l.trim() !== '');
     expect(lines).toEqual([
       expect.stringMatching(
-        /^saml-sp-kit: configuration error: TOKEN_SIGNING_KEY_FILE: the shipped development token key .* refused when NODE_ENV=production; generate one with: npm run cli -- generate-token-key/,
+        /^saml-sp-kit: configuration error: TOKEN_SIGNING_KEY_FILE: the shipped development token key .* refused when NODE_ENV=production; generate one with: npx saml-sp-kit generate-token-key/,
       ),
     ]);
   });

@@ -12,6 +12,7 @@ import { ssoAdmins } from '../../users/roles.js';
 import { allowFormRedirectTo } from '../csp.js';
 import { csrfToken } from '../middleware/csrf.js';
 import { html, page } from '../views.js';
+import { siteOf } from '../site.js';
 import { botsSection, BOTS_SHOWN } from './bots-section.js';
 import type { FormState } from './forms.js';
 import { auditSection } from './sections/audit.js';
@@ -58,6 +59,7 @@ export function signInPage(req: Request, res: Response, signedIn: boolean): void
     .type('html')
     .send(
       page(
+        siteOf(res),
         'Sign in',
         html`<h1>Sign in as an administrator</h1>
           <p>
@@ -166,5 +168,5 @@ export async function renderAdminPage(
     .status(status)
     .set('Cache-Control', 'no-store')
     .type('html')
-    .send(page(`SSO setup · ${account.name}`, body));
+    .send(page(siteOf(res), `SSO setup · ${account.name}`, body));
 }

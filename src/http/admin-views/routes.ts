@@ -22,6 +22,7 @@ import type { UserAdmin } from '../../users/admin.js';
 import { verifyCsrf } from '../middleware/csrf.js';
 import { perClientLimit } from '../middleware/rate-limit.js';
 import { html, page } from '../views.js';
+import { siteOf } from '../site.js';
 import { parseBotForm, parseTokenForm } from './bots-section.js';
 import {
   formStateAfter,
@@ -226,7 +227,7 @@ export function adminViewsRouter(opts: {
       .status(mine ? 200 : 404)
       .set('Cache-Control', 'no-store')
       .type('html')
-      .send(page(`Reference ${ref}`, referenceBody(req.baseUrl, ref, mine)));
+      .send(page(siteOf(res), `Reference ${ref}`, referenceBody(req.baseUrl, ref, mine)));
   });
 
   router.post(
@@ -246,6 +247,7 @@ export function adminViewsRouter(opts: {
           .type('html')
           .send(
             page(
+              siteOf(res),
               'Setup link revoked',
               html`<h1>Setup link revoked</h1>
                 <p>The link you signed in with was revoked, so this browser is now signed out.</p>
@@ -272,6 +274,7 @@ export function adminViewsRouter(opts: {
     if (user?.role !== 'admin') {
       res.send(
         page(
+          siteOf(res),
           'Test sign-in',
           html`<h1>Test sign-in finished</h1>
             <p>
@@ -282,7 +285,7 @@ export function adminViewsRouter(opts: {
       return;
     }
     const test = await opts.sso.getTest(user.accountSlug, String(req.params.id));
-    res.send(page('Test sign-in', verdictBody(req.baseUrl, test)));
+    res.send(page(siteOf(res), 'Test sign-in', verdictBody(req.baseUrl, test)));
   });
 
   /** The signed-in admin's account and their identity as the actor of bot changes. */

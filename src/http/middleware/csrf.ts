@@ -28,7 +28,12 @@ export interface CsrfTokens {
  * to the session id keeps a token minted before sign-in (or in another session) from being replayed
  * into a signed-in one.
  */
-export function csrfProtection(opts: { secret: string; secureCookie: boolean }): RequestHandler {
+export function csrfProtection(opts: {
+  secret: string;
+  secureCookie: boolean;
+  /** The cookie's path: the router's prefix (`/` at the root). */
+  cookiePath?: string;
+}): RequestHandler {
   const key = createHmac('sha256', opts.secret).update('sspk csrf v1').digest();
   const sign = (cookie: string, sessionId: string): Buffer =>
     createHmac('sha256', key).update(`${cookie}|${sessionId}`).digest();
@@ -46,7 +51,7 @@ export function csrfProtection(opts: { secret: string; secureCookie: boolean }):
             httpOnly: true,
             sameSite: 'lax',
             secure: opts.secureCookie,
-            path: '/',
+            path: opts.cookiePath ?? '/',
           });
         }
         return sign(value, binding()).toString('base64url');

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { newReferenceId, type AuditTrail } from '../../audit/trail.js';
 import { SpError, isSpError } from '../../errors.js';
 import { html, page } from '../views.js';
+import { siteOf, type Site } from '../site.js';
 import '../session-user.js';
 
 export { newReferenceId };
@@ -64,7 +65,14 @@ function accountOf(req: Request): { slug: string | null; sameAsSession: boolean 
  * admin page's reference search); otherwise (no such account, rate limited, storage down) it names the
  * server log, where every reference is.
  */
-export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = {}): ErrorRequestHandler {
+export function errorHandler(
+  logger: Logger,
+  opts: {
+    audit?: ErrorPageAudit;
+    /** The pages' site for errors of the host's own routes (the SP router sets it for its own). */
+    site?: Site;
+  } = {},
+): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toSpError(err);
     const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
@@ -104,10 +112,13 @@ export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = 
           path: log.path,
         })
       : Promise.resolve(false);
+    // The SP router sets the site of its own requests; a host route's error gets the SP's site.
+    const site = res.locals.site === undefined && opts.site ? opts.site : siteOf(res);
     void findable.then((inTrail) => {
       if (res.headersSent) return;
       res.type('html').send(
         page(
+          site,
           'Sign-in problem',
           html`<div class="error">
               <h1>We could not complete this request</h1>
@@ -117,7 +128,7 @@ export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = 
               Error code <code>${error.code}</code> · reference <code>${referenceId}</code>.
               ${inTrail ? 'Quote the reference to your administrator: they can look it up on their admin page.' : 'The operator of this service can find the reference in the server log.'}
             </p>
-            <p><a href="/">Back to the start page</a></p>`,
+            <p><a href="${`${site.base}/`}">Back to the start page</a></p>`,
         ),
       );
     });

@@ -1,5 +1,6 @@
 import type { PendingConfirmation } from '../../sso/service.js';
 import { html, page } from '../views.js';
+import type { Site } from '../site.js';
 import type { SessionUser } from '../session-user.js';
 
 const REASONS: Record<PendingConfirmation['reason'], string> = {
@@ -14,6 +15,7 @@ const REASONS: Record<PendingConfirmation['reason'], string> = {
  * form posts to this origin only and carries the one-time token.
  */
 export function confirmPage(opts: {
+  site: Site;
   action: string;
   startPage: string;
   pending: PendingConfirmation;
@@ -28,6 +30,7 @@ export function confirmPage(opts: {
         </p>`
       : '';
   return page(
+    opts.site,
     `Continue to ${pending.account.name}`,
     html`<h1>Continue to ${pending.account.name} as ${pending.identity}?</h1>
       <p class="muted">${REASONS[pending.reason]} Continue only if you meant to sign in as this user.</p>

@@ -13,6 +13,7 @@ import { startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
 import { confirmPage } from './confirm-page.js';
+import { basePathOf, siteOf } from '../site.js';
 
 /** Name of the short-lived cookie that binds an SP-initiated login to the browser that started it. */
 export const LOGIN_COOKIE = 'sspk_login';
@@ -55,7 +56,7 @@ export function ssoRouter(opts: {
 }): Router {
   const router = Router();
   const acsLimit = perClientLimit(opts.limits.acsPerMinute);
-  const basePath = new URL(opts.baseUrl).pathname.replace(/\/$/, '');
+  const basePath = basePathOf(opts.baseUrl);
   const origin = new URL(opts.baseUrl).origin;
   const secureCookie = opts.baseUrl.startsWith('https:');
   const smallForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 });
@@ -137,7 +138,9 @@ export function ssoRouter(opts: {
       });
       return;
     }
-    res.type('html').send(confirmPage({ action, startPage: `${basePath}/`, pending, current }));
+    res
+      .type('html')
+      .send(confirmPage({ site: siteOf(res), action, startPage: `${basePath}/`, pending, current }));
   };
 
   // OAuth 2.0 / OpenID Connect: the start of a sign-in (authorization code flow, state, nonce, PKCE).
@@ -319,7 +322,7 @@ export function ssoRouter(opts: {
     }
     req.session.destroy((err) => {
       if (err) return next(new SpError('STORE_UNAVAILABLE', { cause: err }));
-      res.clearCookie('sspk.sid', { path: '/' });
+      res.clearCookie('sspk.sid', { path: basePath || '/' });
       if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
       else res.redirect(303, `${basePath}/`);
     });

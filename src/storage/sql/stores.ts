@@ -382,6 +382,11 @@ export class SqlConnectionStore implements ConnectionStore {
     });
   }
 
+  async list(): Promise<Connection[]> {
+    const rows = await this.db.selectFrom('connections').selectAll().orderBy('id').execute();
+    return rows.map(toConnection);
+  }
+
   async listWithMetadataUrl(): Promise<Connection[]> {
     const rows = await this.db
       .selectFrom('connections')

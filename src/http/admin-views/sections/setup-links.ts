@@ -2,6 +2,7 @@
 import type { SetupLinkView } from '../../../accounts/setup-links.js';
 import { html, table, type Html } from '../../views.js';
 import { fmtTime } from '../format.js';
+import { cliCommand } from '../../../cli/command.js';
 
 /** The setup links of the account, with a form to revoke each active one. */
 export function setupLinksSection(
@@ -36,9 +37,8 @@ export function setupLinksSection(
   return html`<section>
     <h2>Setup links</h2>
     <p class="muted">
-      Links that open these setup pages without a password, made by the operator (<code
-        >npm run cli -- setup-link create ACCOUNT</code
-      >). Revoking a link ends the sessions it opened.
+      Links that open these setup pages without a password, made by the operator
+      (<code>${cliCommand('create-setup-link ACCOUNT')}</code>). Revoking a link ends the sessions it opened.
     </p>
     ${
       links.length === 0
