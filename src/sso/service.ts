@@ -37,6 +37,7 @@ import {
   type ProvisionedUser,
 } from '../users/provision.js';
 import { isSlug } from '../accounts/slug.js';
+import type { SignInOutcome } from '../metrics.js';
 
 /** The SP's own key pair. */
 export interface SpKeys {
@@ -208,6 +209,8 @@ export class SsoService {
     private readonly hook?: ProvisionHook,
     /** OAuth 2.0 / OpenID Connect connections (their client settings); without it OIDC sign-in is off. */
     private readonly oidc?: OidcConnectionService,
+    /** Told of every decided sign-in (the metrics); never of sign-in tests or pending confirmations. */
+    private readonly onSignIn?: (outcome: SignInOutcome) => void,
   ) {}
 
   /** The account with this slug; null for a slug that cannot exist or does not. */
@@ -494,7 +497,7 @@ export class SsoService {
       );
       return { outcome, relayState: transaction.relayState };
     } catch (err) {
-      throw await this.failure(err, input, account, connection, subject);
+      throw await this.failure(err, { ...input, protocol: 'oidc' }, account, connection, subject);
     }
   }
 
@@ -561,7 +564,7 @@ export class SsoService {
   /** Audits a failed sign-in (with its diagnosis) and returns the catalogued error to throw. */
   private async failure(
     err: unknown,
-    input: { slug: string; clientIp: string | null; referenceId: string },
+    input: AuditInput,
     account: Account | null,
     connection: Connection | OidcConnection | null,
     subject: Pick<VerifiedAssertion, 'nameId'> | null,
@@ -688,6 +691,7 @@ export class SsoService {
       code: passed ? 'OK' : (firstFailure?.code ?? 'SAML_RESPONSE_INVALID'),
       userId: null,
       detail: `test sign-in ${test.testId}: ${status} (no session, no user)`,
+      test: true,
       ...(firstFailure ? { error: firstFailure } : {}),
     });
     return { kind: 'test', testId: test.testId, status };
@@ -819,7 +823,7 @@ export class SsoService {
    * show it to whoever creates that account later. The store caps every free-text field.
    */
   private async audit(
-    input: { slug: string; clientIp: string | null; referenceId: string },
+    input: AuditInput,
     account: Account | null,
     connection: Connection | OidcConnection | null,
     assertion: Pick<VerifiedAssertion, 'nameId'> | null,
@@ -829,8 +833,18 @@ export class SsoService {
       userId: string | null;
       detail?: string | null;
       error?: SpError;
+      /** A sign-in test's verdict: audited, but no sign-in. */
+      test?: boolean;
     },
   ): Promise<void> {
+    // Counted once the outcome is final: a success whose audit write fails becomes a failure (below).
+    const count = () => {
+      if (outcome.test) return;
+      const protocol =
+        connection !== null ? (isOidc(connection) ? 'oidc' : 'saml') : (input.protocol ?? 'saml');
+      this.onSignIn?.({ protocol, outcome: outcome.outcome, code: outcome.code });
+    };
+    if (outcome.outcome === 'failure') count();
     if (account === null) {
       this.logger.warn(
         {
@@ -874,7 +888,17 @@ export class SsoService {
       this.logger.error({ err, referenceId: input.referenceId }, 'audit write failed');
       if (outcome.outcome === 'success') throw err;
     }
+    if (outcome.outcome === 'success') count();
   }
+}
+
+/** The request side of an audited outcome. */
+interface AuditInput {
+  slug: string;
+  clientIp: string | null;
+  referenceId: string;
+  /** The protocol of the endpoint, for an outcome decided before any connection was found. */
+  protocol?: 'saml' | 'oidc';
 }
 
 /** How a sign-in began, as far as the ACS can tell. */

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type session from 'express-session';
 import { errorCatalog } from '../errors.js';
 import { guardStore, throwStoreError } from './errors.js';
-import { openRedisBackend, type RedisBackend } from './redis/index.js';
+import { openRedisBackend, type RedisBackend, type RedisClient } from './redis/index.js';
 import { SqlBotStore } from './sql/bot-store.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
@@ -42,6 +42,11 @@ export interface StorageBundle {
   sweep(): Promise<void>;
   /** Checks every backend; never throws. */
   health(): Promise<StorageHealth>;
+  /**
+   * With `redisUrl`: the connected client and the deployment's key prefix, for other shared state
+   * (the rate limits' counters). Closed by `stores.close()`.
+   */
+  redis: { client: RedisClient; prefix: string } | null;
 }
 
 /** Where storage messages go (a pino logger fits). */
@@ -138,6 +143,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
   return {
     stores,
     sessionStore: redis ? redis.sessionStore : sqlSessions,
+    redis: redis ? { client: redis.client, prefix: redis.prefix } : null,
     sweep: async () => {
       // Harmless with Redis (the tables stay empty) and keeps a switch back to SQL clean.
       await sqlOneTime.sweep();

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { newReferenceId, type AuditTrail } from '../../audit/trail.js';
 import { SpError, isSpError } from '../../errors.js';
 import { html, page } from '../views.js';
+import { redactUrl } from './request-log.js';
 import '../session-user.js';
 
 export { newReferenceId };
@@ -64,17 +65,27 @@ function accountOf(req: Request): { slug: string | null; sameAsSession: boolean 
  * admin page's reference search); otherwise (no such account, rate limited, storage down) it names the
  * server log, where every reference is.
  */
-export function errorHandler(logger: Logger, opts: { audit?: ErrorPageAudit } = {}): ErrorRequestHandler {
+export function errorHandler(
+  logger: Logger,
+  opts: {
+    audit?: ErrorPageAudit;
+    /** Told of every error rendered (the metrics count STORE_UNAVAILABLE). */
+    observe?: (error: SpError) => void;
+  } = {},
+): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toSpError(err);
+    opts.observe?.(error);
     const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
+    // A setup link's or test link's token in the path is a credential: never in a log or the trail.
+    const path = redactUrl(req.path);
     const log = {
       code: error.code,
       status: error.status,
       referenceId,
       method: req.method,
       // Bounded: the path carries whatever an attacker put in it (e.g. a 16 KB account slug).
-      path: req.path.length > 256 ? `${req.path.slice(0, 255)}…` : req.path,
+      path: path.length > 256 ? `${path.slice(0, 255)}…` : path,
       detail: error.detail,
     };
     if (error.status >= 500) logger.error({ ...log, err: error.cause ?? error }, 'request failed');
