@@ -10,3 +10,4 @@ export type { ErrorCode } from './errors.js';
 export type { BotPrincipal } from './bots/service.js';
 export type { ProvisionHook, ProvisionInput, ProvisionedUser } from './users/provision.js';
 export type { MappedProfile } from './users/attributes.js';
+export type { SpMetrics, SignInOutcome, SignInProtocol } from './metrics.js';

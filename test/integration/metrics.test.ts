@@ -105,6 +105,25 @@ describe('/metrics', () => {
     expect(sample(text, 'sspk_sso_response_duration_seconds_count', { protocol: 'oidc' })).toBe(undefined);
   });
 
+  it('labels an OIDC callback protocol="oidc", also when it fails before any connection is found', async () => {
+    const t = await start({ metricsEnabled: true, metricsToken: METRICS_TOKEN });
+    await createAccountWithIdp(t, 'acme');
+    const res = await request(t.app)
+      .get('/sso/acme/oidc/callback?code=c&state=s')
+      .set('Accept', 'application/json');
+    expect(res.body.error.code).toBe('SSO_NOT_CONFIGURED');
+    const text = await scrape(t);
+    expect(
+      sample(text, 'sspk_sign_ins_total', {
+        protocol: 'oidc',
+        outcome: 'failure',
+        code: 'SSO_NOT_CONFIGURED',
+      }),
+    ).toBe(1);
+    expect(sample(text, 'sspk_sso_response_duration_seconds_count', { protocol: 'oidc' })).toBe(1);
+    expect(text).not.toContain('protocol="saml"');
+  });
+
   it('counts requests answered 503 because a store failed', async () => {
     const t = await start({ metricsEnabled: true, metricsToken: METRICS_TOKEN });
     await createAccountWithIdp(t, 'acme');
