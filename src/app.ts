@@ -17,6 +17,14 @@ import { adminViewsRouter } from './http/admin-views/routes.js';
 import { localLoginRouter } from './http/local-login-routes.js';
 import { csrfProtection } from './http/middleware/csrf.js';
 import { errorHandler, notFound } from './http/middleware/errors.js';
+import {
+  localLimiters,
+  sharedLimiters,
+  SharedRateLimits,
+  type LimiterFactory,
+} from './http/middleware/rate-limit.js';
+import { requestLog } from './http/middleware/request-log.js';
+import { metricsRouter, ssoTimer } from './http/metrics.js';
 import { sessionGuard } from './http/middleware/session-guard.js';
 import { openApiRouter } from './http/openapi.js';
 import { pagesRouter } from './http/pages.js';
@@ -25,6 +33,7 @@ import { eventEmitter, type SpEventListener } from './events.js';
 import { startCertificateExpiryCheck } from './connections/certificate-expiry.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
+import { SpMetrics } from './metrics.js';
 import { SetupLinkService } from './accounts/setup-links.js';
 import { setupLinksRouter } from './http/setup-links.js';
 import { SsoService } from './sso/service.js';
@@ -54,6 +63,11 @@ export interface SamlSpOptions {
   onEvent?: SpEventListener;
   /** Days before an IdP certificate's expiry from which `certificate.expiring` is emitted. Default 30. */
   certificateExpiryDays?: number;
+  /**
+   * One log line per request (pino-http, redacted; see src/http/middleware/request-log.ts). Default
+   * true; a host app that logs requests itself may turn it off.
+   */
+  requestLogging?: boolean;
 }
 
 /** A built SP: mount `router` in an Express app; call `close()` on shutdown. */
@@ -78,6 +92,17 @@ export interface SamlSp {
    * URL that are due, see METADATA_REFRESH_INTERVAL_MINUTES); resolves when it is done.
    */
   refreshIdpMetadata: () => Promise<void>;
+  /**
+   * The kit's Prometheus metrics (its own registry, see {@link SpMetrics}); served at `/metrics` when
+   * METRICS_ENABLED, and a host can merge `metrics.registry` into its own.
+   */
+  metrics: SpMetrics;
+  /**
+   * Marks the SP as shutting down: `/readyz` answers 503 `{ "status": "shutting-down" }` from now on
+   * (`/healthz` stays 200), so a load balancer stops sending traffic before the host stops accepting
+   * connections and calls {@link close}. src/server.ts calls it on SIGTERM and SIGINT.
+   */
+  beginShutdown: () => void;
   close: () => Promise<void>;
 }
 
@@ -115,6 +140,13 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     );
   if (config.sessionSecretGenerated)
     logger.warn('SESSION_SECRET is not set: using a random secret, sessions end when the process restarts');
+  if (config.metricsEnabled && !config.metricsToken)
+    logger.warn(
+      'METRICS_ENABLED without METRICS_TOKEN: /metrics answers anyone; keep it off the public network or set METRICS_TOKEN',
+    );
+  if (!config.metricsEnabled && config.metricsToken)
+    logger.warn('METRICS_TOKEN is set but METRICS_ENABLED is not: /metrics is off');
+  const metrics = new SpMetrics({ processMetrics: config.metricsEnabled });
 
   // With REDIS_URL, sessions and one-time values (request IDs, replay cache) move to Redis so that
   // instances behind a load balancer without sticky sessions share them.
@@ -132,6 +164,21 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     storage.sweep().catch((err: unknown) => logger.warn({ err }, 'cleanup of expired records failed'));
   }, 60_000);
   sweeper.unref();
+  // With Redis, the rate limits' counters are shared by every instance (N instances, one budget); a
+  // Redis failure lets requests through unlimited (fail open), logged once and counted.
+  const limiter: LimiterFactory = storage.redis
+    ? sharedLimiters(
+        new SharedRateLimits(storage.redis.client, storage.redis.prefix, {
+          failedOpen: (name) => metrics.rateLimitStoreError(name),
+          lost: (name, err) =>
+            logger.warn(
+              { err, limiter: name },
+              'rate limiting is OFF (fail open): its counters in Redis cannot be reached',
+            ),
+          restored: (name) => logger.info({ limiter: name }, 'rate limiting restored'),
+        }),
+      )
+    : localLimiters;
 
   const trail = new AuditTrail(stores, logger, {
     baseUrl: config.baseUrl,
@@ -180,7 +227,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     options.provisionUser,
     oidcConnections,
     emit,
+    (outcome) => metrics.signIn(outcome),
   );
+  let shuttingDown = false;
 
   const router = Router();
   let mountChecked = false;
@@ -200,6 +249,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     }
     next();
   });
+  if (options.requestLogging !== false) router.use(requestLog(logger));
+  if (config.metricsEnabled) router.use(metricsRouter({ metrics, token: config.metricsToken }));
+  router.post('/sso/:slug/acs', ssoTimer(metrics, 'saml'));
+  router.get('/sso/:slug/oidc/callback', ssoTimer(metrics, 'oidc'));
   router.use(
     session({
       name: SESSION_COOKIE,
@@ -236,6 +289,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     }),
   );
   router.get('/readyz', async (_req, res) => {
+    if (shuttingDown) {
+      res.status(503).set('Cache-Control', 'no-store').json({ status: 'shutting-down' });
+      return;
+    }
     const health = await storage.health();
     res
       .status(health.ready ? 200 : 503)
@@ -250,9 +307,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       requestTtlMs: config.requestTtlSeconds * 1000,
       maxSamlResponseBytes: config.maxSamlResponseBytes,
       limits: { acsPerMinute: config.rateLimitAcsPerMinute, loginPerMinute: config.rateLimitLoginPerMinute },
+      limiter,
     }),
   );
-  router.use(localLoginRouter({ stores, trail, perMinute: config.rateLimitLoginPerMinute }));
+  router.use(localLoginRouter({ stores, trail, perMinute: config.rateLimitLoginPerMinute, limiter }));
   router.use(
     adminViewsRouter({
       connections,
@@ -263,6 +321,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       bots,
       baseUrl: config.baseUrl,
       perMinute: config.rateLimitAdminPerMinute,
+      limiter,
     }),
   );
   router.use(
@@ -275,6 +334,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       bots,
       adminApiToken: config.adminApiToken,
       perMinute: config.rateLimitAdminPerMinute,
+      limiter,
       origin: new URL(config.baseUrl).origin,
     }),
   );
@@ -288,12 +348,19 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       basePath: site.base,
       perMinute: config.rateLimitAdminPerMinute,
       loginPerMinute: config.rateLimitLoginPerMinute,
+      limiter,
     }),
   );
   router.use(openApiRouter(config.baseUrl));
   // The start page, the pages' assets and /healthz: part of the router, so they follow it under a prefix.
   router.use(pagesRouter({ stores, brandCss: options.branding?.css }));
-  const handleErrors = errorHandler(logger, { audit: (input) => trail.recordErrorPage(input), site });
+  const handleErrors = errorHandler(logger, {
+    audit: (input) => trail.recordErrorPage(input),
+    site,
+    observe: (error) => {
+      if (error.code === 'STORE_UNAVAILABLE') metrics.storeError();
+    },
+  });
   router.use(handleErrors);
 
   return {
@@ -304,6 +371,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     errorHandler: handleErrors,
     authenticateBot: (token) => bots.authenticate(token),
     refreshIdpMetadata: () => metadataRefresh.runOnce(),
+    metrics,
+    beginShutdown: () => {
+      shuttingDown = true;
+    },
     close: async () => {
       clearInterval(sweeper);
       expiryCheck?.stop();

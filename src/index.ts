@@ -12,3 +12,4 @@ export type { ProvisionHook, ProvisionInput, ProvisionedUser } from './users/pro
 export type { MappedProfile } from './users/attributes.js';
 export type { SpEvent, SpEventListener } from './events.js';
 export type { Branding } from './http/site.js';
+export type { SpMetrics, SignInOutcome, SignInProtocol } from './metrics.js';

@@ -3,6 +3,9 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfigFromEnv } from './config/load.js';
 import { openStorage } from './storage/index.js';
 
+/** How long requests in flight may take to finish once the server stopped accepting. */
+const IN_FLIGHT_LIMIT_MS = 10_000;
+
 /**
  * Entry point: the only place that listens. With WEB_CONCURRENCY=N (N > 1) the primary process runs
  * the migrations once and forks N workers sharing the port; signature verification is CPU-bound, so
@@ -28,7 +31,10 @@ async function main(): Promise<void> {
     });
     const stop = () => {
       for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM');
-      setTimeout(() => process.exit(0), 11_000).unref();
+      setTimeout(
+        () => process.exit(0),
+        config.shutdownDrainSeconds * 1000 + IN_FLIGHT_LIMIT_MS + 1000,
+      ).unref();
       cluster.on('exit', () => {
         if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
       });
@@ -60,15 +66,33 @@ async function main(): Promise<void> {
     { url: config.baseUrl, host: config.host, port: config.port, pid: process.pid },
     `saml-sp-kit is running at ${config.baseUrl}/ — admin pages: ${config.baseUrl}/admin`,
   );
+  // Graceful shutdown: not ready at once (the load balancer stops sending new requests), serve on for
+  // SHUTDOWN_DRAIN_SECONDS while it notices, then stop accepting, finish the requests in flight, close
+  // the stores and exit 0. /healthz stays 200 throughout: the process is alive, only leaving.
+  let stopping = false;
   const shutdown = (signal: string) => {
-    sp.logger.info({ signal }, 'shutting down');
-    server.close(() => {
-      close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    setTimeout(() => process.exit(1), 10_000).unref();
+    // Once: a cluster worker may get both the terminal's SIGINT and the primary's SIGTERM.
+    if (stopping) return;
+    stopping = true;
+    sp.beginShutdown();
+    sp.logger.info(
+      { signal, drainSeconds: config.shutdownDrainSeconds },
+      'shutting down: /readyz answers 503, draining before the server stops accepting',
+    );
+    setTimeout(() => {
+      server.close(() => {
+        close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      });
+      // Keep-alive connections between requests would hold close() open; a request in flight keeps
+      // its connection until it is answered.
+      server.closeIdleConnections();
+      setInterval(() => server.closeIdleConnections(), 100).unref();
+      // Requests still in flight after this long are cut off.
+      setTimeout(() => process.exit(1), IN_FLIGHT_LIMIT_MS).unref();
+    }, config.shutdownDrainSeconds * 1000);
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

@@ -169,6 +169,25 @@ export const configSchema = z
       .default(360),
     /** `METADATA_FETCH_TIMEOUT_MS`: time limit of one metadata URL fetch, redirects included. */
     metadataFetchTimeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000),
+    /**
+     * `METRICS_ENABLED`: serve Prometheus metrics at `/metrics` (sign-ins, ACS/callback latency, store
+     * errors, process metrics). Off by default: the numbers describe the deployment's traffic.
+     */
+    metricsEnabled: z
+      .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'must be true or false' })
+      .default(false)
+      .transform((v) => v === true || v === 'true' || v === '1'),
+    /**
+     * `METRICS_TOKEN`: when set, `/metrics` requires `Authorization: Bearer METRICS_TOKEN` (16+ chars,
+     * compared in constant time). Without it, keep `/metrics` off the public network.
+     */
+    metricsToken: z.string().min(16, 'must be at least 16 characters').optional(),
+    /**
+     * `SHUTDOWN_DRAIN_SECONDS`: on SIGTERM/SIGINT, `/readyz` answers 503 at once and the server keeps
+     * serving this long (so the load balancer stops sending traffic) before it stops accepting
+     * connections and finishes the requests in flight.
+     */
+    shutdownDrainSeconds: z.coerce.number().min(0).max(300).default(5),
     /** `LOG_LEVEL`: pino level. */
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
@@ -211,5 +230,8 @@ export const envNames: Readonly<Record<keyof ConfigInput, string>> = {
   auditRetentionDays: 'AUDIT_RETENTION_DAYS',
   metadataRefreshIntervalMinutes: 'METADATA_REFRESH_INTERVAL_MINUTES',
   metadataFetchTimeoutMs: 'METADATA_FETCH_TIMEOUT_MS',
+  metricsEnabled: 'METRICS_ENABLED',
+  metricsToken: 'METRICS_TOKEN',
+  shutdownDrainSeconds: 'SHUTDOWN_DRAIN_SECONDS',
   logLevel: 'LOG_LEVEL',
 };

@@ -6,14 +6,20 @@ import { auditPasswordRefusal, signInWithPassword } from '../users/local-login.j
 import { startLoginSession } from './login-session.js';
 import { csrfToken, verifyCsrf } from './middleware/csrf.js';
 import { toSpError } from './middleware/errors.js';
-import { perClientLimit } from './middleware/rate-limit.js';
+import { localLimiters, type LimiterFactory } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
 import { siteOf } from './site.js';
 import './session-user.js';
 import { isSlug } from '../accounts/slug.js';
 
 /** Password sign-in for local users (the bootstrap admin), refused for SSO-only accounts. */
-export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perMinute: number }): Router {
+export function localLoginRouter(opts: {
+  stores: Stores;
+  trail: AuditTrail;
+  perMinute: number;
+  /** How the limiters keep their counters (default: in this process; with Redis: shared). */
+  limiter?: LimiterFactory;
+}): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
 
@@ -50,9 +56,9 @@ export function localLoginRouter(opts: { stores: Stores; trail: AuditTrail; perM
 
   router.post(
     '/login/password',
-    perClientLimit(opts.perMinute),
+    (opts.limiter ?? localLimiters)('password-login', opts.perMinute),
     (_req: Request, res: Response, next: NextFunction) => {
-      res.locals.referenceId = newReferenceId();
+      res.locals.referenceId ??= newReferenceId();
       next();
     },
     form,

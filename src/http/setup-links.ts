@@ -8,7 +8,7 @@ import { startLoginSession } from './login-session.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from './middleware/admin-auth.js';
 import { isSameOrigin } from './middleware/csrf.js';
 import { newReferenceId } from './middleware/errors.js';
-import { perClientLimit } from './middleware/rate-limit.js';
+import { localLimiters, type LimiterFactory } from './middleware/rate-limit.js';
 import { html, page } from './views.js';
 import { siteOf } from './site.js';
 import './session-user.js';
@@ -33,6 +33,8 @@ export function setupLinksRouter(opts: {
   basePath: string;
   perMinute: number;
   loginPerMinute: number;
+  /** How the limiters keep their counters (default: in this process; with Redis: shared). */
+  limiter?: LimiterFactory;
 }): Router {
   const router = Router();
   const json = express.json({ limit: '4kb', strict: true });
@@ -40,7 +42,7 @@ export function setupLinksRouter(opts: {
   const anyAdmin = adminAuth(opts.adminApiToken, { origin: opts.origin });
   const tokenOnly = adminAuth(opts.adminApiToken, { tokenOnly: true, origin: opts.origin });
   const principal = (res: Response) => res.locals.admin as AdminPrincipal;
-  const openLimit = perClientLimit(opts.loginPerMinute);
+  const openLimit = (opts.limiter ?? localLimiters)('setup-link', opts.loginPerMinute);
 
   router.post('/api/accounts/:slug/setup-links', tokenOnly, json, async (req, res) => {
     const parsed = createSchema.safeParse(req.body ?? {});

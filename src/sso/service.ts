@@ -38,6 +38,7 @@ import {
   type ProvisionedUser,
 } from '../users/provision.js';
 import { isSlug } from '../accounts/slug.js';
+import type { SignInOutcome } from '../metrics.js';
 
 /** The SP's own key pair. */
 export interface SpKeys {
@@ -211,6 +212,8 @@ export class SsoService {
     private readonly oidc?: OidcConnectionService,
     /** The host's `onEvent`: sign-ins, refusals and activations (never test sign-ins). */
     private readonly emit: EmitEvent = () => undefined,
+    /** Told of every decided sign-in (the metrics); never of sign-in tests or pending confirmations. */
+    private readonly onSignIn?: (outcome: SignInOutcome) => void,
   ) {}
 
   /** The account with this slug; null for a slug that cannot exist or does not. */
@@ -497,7 +500,7 @@ export class SsoService {
       );
       return { outcome, relayState: transaction.relayState };
     } catch (err) {
-      throw await this.failure(err, input, account, connection, subject);
+      throw await this.failure(err, { ...input, protocol: 'oidc' }, account, connection, subject);
     }
   }
 
@@ -564,7 +567,7 @@ export class SsoService {
   /** Audits a failed sign-in (with its diagnosis) and returns the catalogued error to throw. */
   private async failure(
     err: unknown,
-    input: { slug: string; clientIp: string | null; referenceId: string },
+    input: AuditInput,
     account: Account | null,
     connection: Connection | OidcConnection | null,
     subject: Pick<VerifiedAssertion, 'nameId'> | null,
@@ -825,7 +828,7 @@ export class SsoService {
    * show it to whoever creates that account later. The store caps every free-text field.
    */
   private async audit(
-    input: { slug: string; clientIp: string | null; referenceId: string },
+    input: AuditInput,
     account: Account | null,
     connection: Connection | OidcConnection | null,
     assertion: Pick<VerifiedAssertion, 'nameId'> | null,
@@ -839,6 +842,14 @@ export class SsoService {
       test?: boolean;
     },
   ): Promise<void> {
+    // Counted once the outcome is final: a success whose audit write fails becomes a failure (below).
+    const count = () => {
+      if (outcome.test) return;
+      const protocol =
+        connection !== null ? (isOidc(connection) ? 'oidc' : 'saml') : (input.protocol ?? 'saml');
+      this.onSignIn?.({ protocol, outcome: outcome.outcome, code: outcome.code });
+    };
+    if (outcome.outcome === 'failure') count();
     if (account === null) {
       this.logger.warn(
         {
@@ -882,6 +893,7 @@ export class SsoService {
       this.logger.error({ err, referenceId: input.referenceId }, 'audit write failed');
       if (outcome.outcome === 'success') throw err;
     }
+    if (outcome.outcome === 'success') count();
     if (outcome.test) return;
     const protocol = connection === null ? null : isOidc(connection) ? 'oidc' : 'saml';
     const at = new Date().toISOString();
@@ -916,6 +928,15 @@ export class SsoService {
       at: new Date().toISOString(),
     });
   }
+}
+
+/** The request side of an audited outcome. */
+interface AuditInput {
+  slug: string;
+  clientIp: string | null;
+  referenceId: string;
+  /** The protocol of the endpoint, for an outcome decided before any connection was found. */
+  protocol?: 'saml' | 'oidc';
 }
 
 /** How a sign-in began, as far as the ACS can tell. */

@@ -3,7 +3,7 @@ import type session from 'express-session';
 import { errorCatalog } from '../errors.js';
 import { guardStore, throwStoreError } from './errors.js';
 import { importOptional } from './optional.js';
-import type { RedisBackend } from './redis/index.js';
+import type { RedisBackend, RedisClient } from './redis/index.js';
 import { SqlBotStore } from './sql/bot-store.js';
 import { migrateToLatest } from './sql/migrations.js';
 import { openSqlDatabase } from './sql/engine.js';
@@ -43,6 +43,11 @@ export interface StorageBundle {
   sweep(): Promise<void>;
   /** Checks every backend; never throws. */
   health(): Promise<StorageHealth>;
+  /**
+   * With `redisUrl`: the connected client and the deployment's key prefix, for other shared state
+   * (the rate limits' counters). Closed by `stores.close()`.
+   */
+  redis: { client: RedisClient; prefix: string } | null;
 }
 
 /** Where storage messages go (a pino logger fits). */
@@ -145,6 +150,7 @@ export async function openStorage(opts: StorageOptions): Promise<StorageBundle> 
   return {
     stores,
     sessionStore: redis ? redis.sessionStore : sqlSessions,
+    redis: redis ? { client: redis.client, prefix: redis.prefix } : null,
     sweep: async () => {
       // Harmless with Redis (the tables stay empty) and keeps a switch back to SQL clean.
       await sqlOneTime.sweep();

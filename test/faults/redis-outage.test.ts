@@ -3,7 +3,6 @@
  * never an assertion accepted without its replay check), say so on /readyz, answer quickly instead of
  * hanging, and recover by itself. Uses a private redis-server on a spare port, never the shared one.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +17,9 @@ import {
   responseFor,
   sleep,
   startInstance,
-  waitForPort,
   type Instance,
 } from '../multi-instance/cluster.js';
+import { PrivateRedis } from './private-redis.js';
 
 const enabled = TEST_REDIS_URL !== undefined && hasBinary('redis-server');
 const title = suiteTitle(
@@ -28,46 +27,6 @@ const title = suiteTitle(
   'Redis outage: fail closed with 503, recover by itself',
   'TEST_REDIS_URL and redis-server on PATH',
 );
-
-/** A throwaway redis-server without persistence on its own port. */
-class PrivateRedis {
-  private proc: ChildProcess | null = null;
-  constructor(
-    readonly port: number,
-    private readonly dir: string,
-  ) {}
-
-  async start(): Promise<void> {
-    this.proc = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        this.dir,
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-    await waitForPort(this.port);
-  }
-
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    await exited;
-    this.proc = null;
-  }
-}
 
 describe.skipIf(!enabled)(title, () => {
   let dir: string;

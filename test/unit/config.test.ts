@@ -109,6 +109,31 @@ describe('loadConfigFromEnv', () => {
     }
   });
 
+  it('reads the operations settings: metrics off by default, the metrics token, the shutdown drain', () => {
+    const defaults = loadConfigFromEnv({});
+    expect(defaults.metricsEnabled).toBe(false);
+    expect(defaults.metricsToken).toBeUndefined();
+    expect(defaults.shutdownDrainSeconds).toBe(5);
+    for (const on of ['true', '1'])
+      expect(loadConfigFromEnv({ METRICS_ENABLED: on }).metricsEnabled).toBe(true);
+    for (const off of ['false', '0'])
+      expect(loadConfigFromEnv({ METRICS_ENABLED: off }).metricsEnabled).toBe(false);
+    expect(configError(() => loadConfigFromEnv({ METRICS_ENABLED: 'yes' })).message).toBe(
+      'METRICS_ENABLED: must be true or false',
+    );
+    expect(configError(() => loadConfigFromEnv({ METRICS_TOKEN: 'short' })).message).toMatch(
+      /^METRICS_TOKEN: /,
+    );
+    expect(loadConfigFromEnv({ METRICS_TOKEN: 'm'.repeat(16) }).metricsToken).toBe('m'.repeat(16));
+    expect(loadConfigFromEnv({ SHUTDOWN_DRAIN_SECONDS: '0' }).shutdownDrainSeconds).toBe(0);
+    expect(loadConfigFromEnv({ SHUTDOWN_DRAIN_SECONDS: '2.5' }).shutdownDrainSeconds).toBe(2.5);
+    for (const bad of ['-1', '301', 'soon']) {
+      expect(configError(() => loadConfigFromEnv({ SHUTDOWN_DRAIN_SECONDS: bad })).message).toMatch(
+        /^SHUTDOWN_DRAIN_SECONDS: /,
+      );
+    }
+  });
+
   it('a bad DATABASE_URL is refused naming DATABASE_URL', () => {
     for (const DATABASE_URL of ['mysql://db/app', 'sqlite:', './data.db']) {
       const err = configError(() => loadConfigFromEnv({ DATABASE_URL }));

@@ -11,7 +11,7 @@ import type { SsoService } from '../../sso/service.js';
 import type { AuditQuery, Stores } from '../../storage/types.js';
 import type { UserAdmin } from '../../users/admin.js';
 import { adminAuth, assertAccountAccess, type AdminPrincipal } from '../middleware/admin-auth.js';
-import { perClientLimit } from '../middleware/rate-limit.js';
+import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
 import { fieldMessage } from '../validation.js';
 
 /** `PATCH /api/accounts/:slug/users/:userId`: what an admin may change on a user. */
@@ -132,12 +132,14 @@ export function adminApiRouter(opts: {
   bots: BotService;
   adminApiToken: string | undefined;
   perMinute: number;
+  /** How the limiters keep their counters (default: in this process; with Redis: shared). */
+  limiter?: LimiterFactory;
   /** This deployment's origin: cookie-authorised changes must come from it. */
   origin: string;
 }): Router {
   const router = Router();
   // Limited before authentication, so token guessing is throttled too.
-  router.use(['/api/accounts', '/api/audit'], perClientLimit(opts.perMinute));
+  router.use(['/api/accounts', '/api/audit'], (opts.limiter ?? localLimiters)('admin-api', opts.perMinute));
   router.get('/.well-known/jwks.json', (_req, res) => {
     // Public keys only (built member by member in loadTokenKeys); verify-only keys included, so a
     // verifier elsewhere accepts the same tokens as every instance here.

@@ -20,7 +20,7 @@ import type { SetupLinkService } from '../../accounts/setup-links.js';
 import type { SsoService } from '../../sso/service.js';
 import type { UserAdmin } from '../../users/admin.js';
 import { verifyCsrf } from '../middleware/csrf.js';
-import { perClientLimit } from '../middleware/rate-limit.js';
+import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
 import { html, page } from '../views.js';
 import { siteOf } from '../site.js';
 import { parseBotForm, parseTokenForm } from './bots-section.js';
@@ -53,6 +53,8 @@ export function adminViewsRouter(opts: {
   bots: BotService;
   baseUrl: string;
   perMinute: number;
+  /** How the limiters keep their counters (default: in this process; with Redis: shared). */
+  limiter?: LimiterFactory;
 }): Router {
   const router = Router();
   /** Who the trail names for a change made on these pages. */
@@ -60,7 +62,7 @@ export function adminViewsRouter(opts: {
     const user = req.session.user!;
     return { kind: 'session', userId: user.userId, label: user.email ?? user.nameId };
   };
-  const limit = perClientLimit(opts.perMinute);
+  const limit = (opts.limiter ?? localLimiters)('admin-pages', opts.perMinute);
   const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 10 });
   const limits = { fileSize: 512 * 1024, files: 1, fields: 6, fieldSize: 256 * 1024, parts: 8 };
   const certUpload = multer({ storage: multer.memoryStorage(), limits }).single('certificate');

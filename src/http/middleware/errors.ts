@@ -4,6 +4,7 @@ import { newReferenceId, type AuditTrail } from '../../audit/trail.js';
 import { SpError, isSpError } from '../../errors.js';
 import { html, page } from '../views.js';
 import { siteOf, type Site } from '../site.js';
+import { redactUrl } from './request-log.js';
 import '../session-user.js';
 
 export { newReferenceId };
@@ -71,18 +72,23 @@ export function errorHandler(
     audit?: ErrorPageAudit;
     /** The pages' site for errors of the host's own routes (the SP router sets it for its own). */
     site?: Site;
+    /** Told of every error rendered (the metrics count STORE_UNAVAILABLE). */
+    observe?: (error: SpError) => void;
   } = {},
 ): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const error = toSpError(err);
+    opts.observe?.(error);
     const referenceId = (res.locals.referenceId as string | undefined) ?? newReferenceId();
+    // A setup link's or test link's token in the path is a credential: never in a log or the trail.
+    const path = redactUrl(req.path);
     const log = {
       code: error.code,
       status: error.status,
       referenceId,
       method: req.method,
       // Bounded: the path carries whatever an attacker put in it (e.g. a 16 KB account slug).
-      path: req.path.length > 256 ? `${req.path.slice(0, 255)}…` : req.path,
+      path: path.length > 256 ? `${path.slice(0, 255)}…` : path,
       detail: error.detail,
     };
     if (error.status >= 500) logger.error({ ...log, err: error.cause ?? error }, 'request failed');

@@ -8,7 +8,7 @@ import { readCookie } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
-import { perClientLimit } from '../middleware/rate-limit.js';
+import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
 import { startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
@@ -53,14 +53,17 @@ export function ssoRouter(opts: {
   requestTtlMs: number;
   maxSamlResponseBytes: number;
   limits: { acsPerMinute: number; loginPerMinute: number };
+  /** How the limiters keep their counters (default: in this process; with Redis: shared). */
+  limiter?: LimiterFactory;
 }): Router {
   const router = Router();
-  const acsLimit = perClientLimit(opts.limits.acsPerMinute);
+  const limiter = opts.limiter ?? localLimiters;
+  const acsLimit = limiter('acs', opts.limits.acsPerMinute);
   const basePath = basePathOf(opts.baseUrl);
   const origin = new URL(opts.baseUrl).origin;
   const secureCookie = opts.baseUrl.startsWith('https:');
   const smallForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 });
-  const loginLimit = perClientLimit(opts.limits.loginPerMinute);
+  const loginLimit = limiter('sso-login', opts.limits.loginPerMinute);
   const acsBody = express.urlencoded({
     extended: false,
     limit: opts.maxSamlResponseBytes,
@@ -164,7 +167,7 @@ export function ssoRouter(opts: {
 
   // The OIDC redirect URI (Auth0: "Allowed Callback URLs").
   router.get('/sso/:slug/oidc/callback', acsLimit, async (req: Request, res: Response) => {
-    res.locals.referenceId = newReferenceId();
+    res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
     const cookie = readCookie(req, OIDC_COOKIE);
     const current = req.session?.user;
@@ -201,7 +204,7 @@ export function ssoRouter(opts: {
     '/sso/:slug/acs',
     acsLimit,
     (_req: Request, res: Response, next: NextFunction) => {
-      res.locals.referenceId = newReferenceId();
+      res.locals.referenceId ??= newReferenceId();
       next();
     },
     acsBody,
@@ -258,7 +261,7 @@ export function ssoRouter(opts: {
     '/sso/:slug/confirm',
     acsLimit,
     (_req: Request, res: Response, next: NextFunction) => {
-      res.locals.referenceId = newReferenceId();
+      res.locals.referenceId ??= newReferenceId();
       next();
     },
     smallForm,

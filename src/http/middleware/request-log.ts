@@ -1,0 +1,126 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { pinoHttp } from 'pino-http';
+import { newReferenceId } from '../../audit/trail.js';
+
+/**
+ * Query parameters whose values are credentials or one-time secrets (SAML messages, OAuth codes,
+ * state, tokens): their values never reach a log line. Compared case-insensitively.
+ */
+const SECRET_PARAMS = new Set([
+  'samlresponse',
+  'samlrequest',
+  'relaystate',
+  'code',
+  'state',
+  'nonce',
+  'token',
+  'id_token',
+  'access_token',
+  'refresh_token',
+  'client_secret',
+  'code_verifier',
+]);
+
+/** Path segments that are bearer secrets: `/setup/:token` (setup links), `/sso/:slug/tests/:token`. */
+const SECRET_PATHS = [/(\/setup\/)[^/?#]+/, /(\/sso\/[^/?#]+\/tests\/)[^/?#]+/];
+
+const REDACTED = '[redacted]';
+
+/** Request headers worth a log line; everything else (Cookie, Authorization, …) is left out. */
+const REQUEST_HEADERS = ['host', 'user-agent', 'content-type', 'content-length', 'accept', 'referer'];
+/** Response headers worth a log line; Set-Cookie never is. */
+const RESPONSE_HEADERS = ['content-type', 'content-length', 'location'];
+
+/**
+ * A URL (absolute or a path with query) with the values of secret query parameters and secret path
+ * segments replaced by `[redacted]`; bounded, since the path carries whatever a client put in it.
+ */
+export function redactUrl(url: string): string {
+  const at = url.search(/[?#]/);
+  let path = at >= 0 ? url.slice(0, at) : url;
+  const rest = at >= 0 ? url.slice(at) : '';
+  for (const re of SECRET_PATHS) path = path.replace(re, `$1${REDACTED}`);
+  let query = '';
+  if (rest.startsWith('?')) {
+    const hash = rest.indexOf('#');
+    const raw = hash >= 0 ? rest.slice(1, hash) : rest.slice(1);
+    query = `?${raw
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        const name = eq >= 0 ? pair.slice(0, eq) : pair;
+        let decoded = name;
+        try {
+          decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+        } catch {
+          // an undecodable name is logged as sent
+        }
+        return eq >= 0 && SECRET_PARAMS.has(decoded.toLowerCase()) ? `${name}=${REDACTED}` : pair;
+      })
+      .join('&')}`;
+  }
+  const out = path + query;
+  return out.length > 512 ? `${out.slice(0, 511)}…` : out;
+}
+
+function pick(headers: Record<string, unknown> | undefined, names: readonly string[]) {
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const value = headers?.[name];
+    if (value === undefined) continue;
+    out[name] =
+      (name === 'referer' || name === 'location') && typeof value === 'string' ? redactUrl(value) : value;
+  }
+  return out;
+}
+
+const PROBES = /\/(?:healthz|readyz|metrics)$/;
+
+/**
+ * One log line per request (pino-http) on the app's logger, with the request's reference id — the
+ * `ref_…` an error page and a JSON error show, and the audit trail stores — as `reqId`, so a user's
+ * reference finds the request's line. The id is put in `res.locals.referenceId` for the routes and
+ * the error handler.
+ *
+ * Serialized by allow-list, whatever the logger's own redaction: no body, no Cookie, Authorization or
+ * Set-Cookie header, and the values of SAMLResponse, code, state, token (…) parameters and of secret
+ * path segments replaced. Health probes and metric scrapes log at `debug`.
+ */
+export function requestLog(logger: Logger): RequestHandler {
+  return pinoHttp({
+    logger,
+    genReqId: (_req: IncomingMessage, res: ServerResponse) => {
+      const locals = (res as ServerResponse & { locals?: Record<string, unknown> }).locals;
+      const id = newReferenceId();
+      if (locals) locals.referenceId = id;
+      return id;
+    },
+    customLogLevel: (req, res, err) => {
+      const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '';
+      if (PROBES.test(path.split('?')[0] ?? '')) return 'debug';
+      if (err !== undefined || res.statusCode >= 500) return 'error';
+      return 'info';
+    },
+    serializers: {
+      req: (req: {
+        id?: unknown;
+        method?: string;
+        url?: string;
+        headers?: Record<string, unknown>;
+        remoteAddress?: string;
+      }) => ({
+        id: req.id,
+        method: req.method,
+        url: redactUrl(req.url ?? ''),
+        headers: pick(req.headers, REQUEST_HEADERS),
+        remoteAddress: req.remoteAddress,
+      }),
+      res: (res: { statusCode?: number; headers?: Record<string, unknown> }) => ({
+        statusCode: res.statusCode,
+        headers: pick(res.headers, RESPONSE_HEADERS),
+      }),
+    },
+  });
+}
