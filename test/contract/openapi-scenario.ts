@@ -30,7 +30,10 @@ export type Seen = (method: string, template: string, res: SeenResponse) => void
 
 const AUTH = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
-/** Runs the scenario on `t` (an SP at http://localhost:3000 with the test admin token). */
+/** The scenario's SP serves its metrics, behind this token. */
+export const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+
+/** Runs the scenario on `t` (an SP at http://localhost:3000 with the test admin token and {@link METRICS_TOKEN}). */
 export async function runScenario(t: TestSp, seen: Seen): Promise<void> {
   const api = () => request(t.app);
   const see = async (method: string, template: string, res: request.Response | Promise<request.Response>) => {
@@ -44,6 +47,7 @@ export async function runScenario(t: TestSp, seen: Seen): Promise<void> {
   await see('get', '/readyz', api().get('/readyz'));
   await see('get', '/.well-known/jwks.json', api().get('/.well-known/jwks.json'));
   await see('get', '/api/openapi.json', api().get('/api/openapi.json'));
+  await see('get', '/metrics', api().get('/metrics'));
   await see('get', '/', api().get('/'));
 
   // Accounts.
@@ -280,6 +284,8 @@ export async function runScenario(t: TestSp, seen: Seen): Promise<void> {
   } finally {
     await rig.close();
   }
+
+  await see('get', '/metrics', api().get('/metrics').set('Authorization', `Bearer ${METRICS_TOKEN}`));
 
   // Sign out, and the SAML connection removed.
   await see(

@@ -9,7 +9,7 @@ import addFormatsModule from 'ajv-formats';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSp, type TestSp } from '../support/harness.js';
-import { runScenario, type SeenResponse } from './openapi-scenario.js';
+import { METRICS_TOKEN, runScenario, type SeenResponse } from './openapi-scenario.js';
 
 interface Operation {
   responses: Record<
@@ -57,7 +57,7 @@ describe('docs/openapi.json', () => {
   const covered = new Set<string>();
 
   beforeAll(async () => {
-    t = await startSp();
+    t = await startSp({ metricsEnabled: true, metricsToken: METRICS_TOKEN });
     await runScenario(t, (method, template, res: SeenResponse) => {
       const where = `${method.toUpperCase()} ${template} → ${res.status}`;
       const op = operation(template, method);
