@@ -138,6 +138,6 @@ describe('redactUrl', () => {
     expect(redactUrl('https://idp.example/authorize?client_id=c&state=s&nonce=n#frag')).toBe(
       'https://idp.example/authorize?client_id=c&state=[redacted]&nonce=[redacted]',
     );
-    expect(redactUrl('/x'.repeat(400)).length).toBeLessThanOrEqual(512);
+    expect(redactUrl('/x'.repeat(400)).length).toBeLessThanOrEqual(256);
   });
 });

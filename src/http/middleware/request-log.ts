@@ -27,6 +27,8 @@ const SECRET_PARAMS = new Set([
 const SECRET_PATHS = [/(\/setup\/)[^/?#]+/, /(\/sso\/[^/?#]+\/tests\/)[^/?#]+/];
 
 const REDACTED = '[redacted]';
+/** Bound of a logged URL or header value: they carry whatever a client put in them (a 16 KB slug). */
+const MAX_LOGGED = 256;
 
 /** Request headers worth a log line; everything else (Cookie, Authorization, …) is left out. */
 const REQUEST_HEADERS = ['host', 'user-agent', 'content-type', 'content-length', 'accept', 'referer'];
@@ -62,7 +64,7 @@ export function redactUrl(url: string): string {
       .join('&')}`;
   }
   const out = path + query;
-  return out.length > 512 ? `${out.slice(0, 511)}…` : out;
+  return out.length > MAX_LOGGED ? `${out.slice(0, MAX_LOGGED - 1)}…` : out;
 }
 
 function pick(headers: Record<string, unknown> | undefined, names: readonly string[]) {
@@ -70,8 +72,9 @@ function pick(headers: Record<string, unknown> | undefined, names: readonly stri
   for (const name of names) {
     const value = headers?.[name];
     if (value === undefined) continue;
-    out[name] =
-      (name === 'referer' || name === 'location') && typeof value === 'string' ? redactUrl(value) : value;
+    if (typeof value !== 'string') out[name] = value;
+    else if (name === 'referer' || name === 'location') out[name] = redactUrl(value);
+    else out[name] = value.length > MAX_LOGGED ? `${value.slice(0, MAX_LOGGED - 1)}…` : value;
   }
   return out;
 }
