@@ -50,6 +50,7 @@ function urlField(id: keyof OidcFormValues, label: string, value: string, placeh
       name="${id}"
       type="url"
       value="${value}"
+      autocomplete="off"
       spellcheck="false"
       autocapitalize="none"
       placeholder="${placeholder}"
@@ -179,6 +180,7 @@ export function oidcSection(
           type="url"
           required
           value="${v.issuer}"
+          autocomplete="off"
           spellcheck="false"
           autocapitalize="none"
           placeholder="https://YOUR_TENANT.auth0.com/"
@@ -189,6 +191,7 @@ export function oidcSection(
           name="clientId"
           required
           value="${v.clientId}"
+          autocomplete="off"
           spellcheck="false"
           autocapitalize="none"
         />
