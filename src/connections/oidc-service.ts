@@ -116,7 +116,7 @@ function auth0Values(
         : 'Copy its Client ID: a Single Page Application has no secret (it signs in with PKCE).',
       'Copy the issuer https://YOUR_TENANT.auth0.com/ (Advanced Settings > Endpoints), or the authorization, token and JSON Web Key Set endpoints.',
       `Add ${callbackUrl} to "Allowed Callback URLs" (several URLs are separated by commas) and save.`,
-      `Sign in once from ${loginUrl}: the connection becomes active.`,
+      `Run a test sign-in (the setup page's button, or POST /api/accounts/:slug/oidc/tests), or sign in once from ${loginUrl}: the connection becomes active.`,
     ],
   };
 }
