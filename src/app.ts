@@ -314,6 +314,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     adminViewsRouter({
       connections,
+      oidcConnections,
       sso,
       links: setupLinks,
       stores,

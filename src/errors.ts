@@ -226,6 +226,11 @@ const catalog = {
     message:
       'The issuer and endpoint URLs must be absolute https:// URLs (http:// only for localhost outside production), without credentials or fragment.',
   },
+  OIDC_URL_FORBIDDEN: {
+    status: 400,
+    message:
+      'An OpenID Connect URL leads to an address that may not be fetched (private, loopback, link-local or another non-public address).',
+  },
   OIDC_DISCOVERY_FAILED: {
     status: 400,
     message:

@@ -31,7 +31,8 @@ export const DEFAULT_FETCH_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_METADATA_BYTES = 512 * 1024;
 const MAX_URL_LENGTH = 2048;
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Host names that may use plain http and reach loopback addresses outside production. */
+export const LOCAL_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::1]']);
 
 /** Options of {@link fetchMetadata}. */
 export interface FetchMetadataOptions {
@@ -148,7 +149,8 @@ export function classifyAddress(ip: string): AddressKind {
   return 'reserved';
 }
 
-const KIND_TEXT: Record<Exclude<AddressKind, 'public'>, string> = {
+/** How a refused address kind is named in messages. */
+export const KIND_TEXT: Record<Exclude<AddressKind, 'public'>, string> = {
   loopback: 'a loopback address',
   private: 'a private address',
   'link-local': 'a link-local address (such as a cloud metadata service)',
@@ -166,8 +168,8 @@ function fail(code: ErrorCode, url: string, what: string, detail?: string): SpEr
   });
 }
 
-/** Is `ip` an address this fetch may connect to? */
-function addressAllowed(ip: string, loopbackOk: boolean): Exclude<AddressKind, 'public'> | null {
+/** Is `ip` an address this fetch may connect to? Null when it is; else the refused kind. */
+export function addressAllowed(ip: string, loopbackOk: boolean): Exclude<AddressKind, 'public'> | null {
   const kind = classifyAddress(ip);
   if (kind === 'public' || (kind === 'loopback' && loopbackOk)) return null;
   return kind;
@@ -208,28 +210,21 @@ export function validateMetadataUrl(value: unknown, production: boolean): URL {
 
 /** A `lookup` for http(s).request that only ever yields checked addresses (pinning the connection). */
 function checkedLookup(
-  shown: string,
+  errors: RequestErrors,
   loopbackOk: boolean,
-  refusal: { error: SpError | null },
+  refusal: { error: Error | null },
 ): LookupFunction {
   return (hostname, options, callback) => {
     dnsLookup(hostname, { all: true, family: options.family ?? 0 }, (err, addresses: LookupAddress[]) => {
       if (err) {
-        refusal.error = fail(
-          'METADATA_FETCH_FAILED',
-          shown,
-          `cannot be reached: ${hostname} does not resolve.`,
-          err.message,
-        );
+        refusal.error = errors.failed(`cannot be reached: ${hostname} does not resolve.`, err.message);
         callback(err, '', 0);
         return;
       }
       for (const a of addresses) {
         const bad = addressAllowed(a.address, loopbackOk);
         if (bad) {
-          refusal.error = fail(
-            'METADATA_URL_FORBIDDEN',
-            shown,
+          refusal.error = errors.forbidden(
             `resolves to ${KIND_TEXT[bad]} (${a.address}): only public addresses may be fetched.`,
           );
           const e = Object.assign(new Error(`refused address ${a.address}`), { code: 'EADDRREFUSED' });
@@ -239,11 +234,7 @@ function checkedLookup(
       }
       if (addresses.length === 0) {
         const e = Object.assign(new Error('no address'), { code: 'ENOTFOUND' });
-        refusal.error = fail(
-          'METADATA_FETCH_FAILED',
-          shown,
-          `cannot be reached: ${hostname} has no address.`,
-        );
+        refusal.error = errors.failed(`cannot be reached: ${hostname} has no address.`);
         callback(e, '', 0);
         return;
       }
@@ -256,44 +247,69 @@ function checkedLookup(
   };
 }
 
-interface Hop {
+/** How a pinned request words its refusals (each names the URL the caller was given). */
+export interface RequestErrors {
+  /** The address is not a public one. */
+  forbidden(what: string): Error;
+  /** Unreachable, refused, reset, malformed. */
+  failed(what: string, detail?: string): Error;
+  /** The body is over the size limit. */
+  tooLarge(): Error;
+}
+
+/** The answer of one pinned request. `body` is null for a redirect, and for other statuses unless asked. */
+export interface PinnedResponse {
   status: number;
+  headers: Record<string, string | string[] | undefined>;
   location: string | null;
   body: Buffer | null;
 }
 
-/** One request, no redirect following. Resolves with the status and (for 2xx) the body. */
-function requestOnce(
-  url: URL,
-  opts: { production: boolean; maxBytes: number; signal: AbortSignal; shown: string },
-): Promise<Hop> {
-  const shown = opts.shown;
+/** Options of {@link pinnedRequest}. */
+export interface PinnedRequestOptions {
+  production: boolean;
+  maxBytes: number;
+  signal: AbortSignal;
+  errors: RequestErrors;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Read the body of non-2xx answers too (an OAuth error response is JSON on a 400). */
+  readEveryBody?: boolean;
+}
+
+/**
+ * One request, no redirect following, under the address rules above: a literal address is checked
+ * before any connection, a name is resolved by a lookup that only hands back checked addresses (the
+ * connection is pinned to them), and the peer is checked again once connected. The body is read up to
+ * `maxBytes`, whatever Content-Length says.
+ */
+export function pinnedRequest(url: URL, opts: PinnedRequestOptions): Promise<PinnedResponse> {
+  const { errors } = opts;
   const localHost = LOCAL_HOSTS.has(url.hostname);
   const loopbackOk = !opts.production && localHost;
   const literal = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
   if (isIP(literal) !== 0) {
     const bad = addressAllowed(literal, loopbackOk);
     if (bad) {
-      return Promise.reject(
-        fail('METADATA_URL_FORBIDDEN', shown, `is ${KIND_TEXT[bad]}: only public addresses may be fetched.`),
-      );
+      return Promise.reject(errors.forbidden(`is ${KIND_TEXT[bad]}: only public addresses may be fetched.`));
     }
   }
-  const refusal: { error: SpError | null } = { error: null };
-  return new Promise<Hop>((resolve, reject) => {
+  const refusal: { error: Error | null } = { error: null };
+  return new Promise<PinnedResponse>((resolve, reject) => {
     let settled = false;
-    const done = (err: unknown, hop?: Hop) => {
+    const done = (err: unknown, hop?: PinnedResponse) => {
       if (settled) return;
       settled = true;
       opts.signal.removeEventListener('abort', onAbort);
-      if (err) reject(err instanceof Error ? err : new Error('metadata fetch aborted'));
+      if (err) reject(err instanceof Error ? err : new Error('fetch aborted'));
       else resolve(hop!);
     };
     const client = url.protocol === 'https:' ? https : http;
     const req = client.request(url, {
-      method: 'GET',
-      headers: { Accept: 'application/samlmetadata+xml, application/xml, text/xml;q=0.9, */*;q=0.1' },
-      lookup: checkedLookup(shown, loopbackOk, refusal),
+      method: opts.method ?? 'GET',
+      headers: opts.headers ?? {},
+      lookup: checkedLookup(errors, loopbackOk, refusal),
       agent: false,
       // A name, not an address, is what the certificate must match (the URL's host).
       servername: isIP(literal) === 0 ? url.hostname : undefined,
@@ -313,9 +329,7 @@ function requestOnce(
         const peer = socket.remoteAddress;
         const bad = peer === undefined ? ('reserved' as const) : addressAllowed(peer, loopbackOk);
         if (bad) {
-          refusal.error = fail(
-            'METADATA_URL_FORBIDDEN',
-            shown,
+          refusal.error = errors.forbidden(
             `connected to ${KIND_TEXT[bad]} (${peer ?? 'unknown'}): only public addresses may be fetched.`,
           );
           req.destroy(refusal.error);
@@ -337,33 +351,28 @@ function requestOnce(
               : /CERT|SSL|TLS|SELF_SIGNED/i.test(err.code ?? err.message)
                 ? `has no valid TLS certificate for ${url.hostname}`
                 : `cannot be reached (${err.code ?? 'network error'})`;
-      done(fail('METADATA_FETCH_FAILED', shown, `${why}.`, err.message));
+      done(errors.failed(`${why}.`, err.message));
     });
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
+      const headers = res.headers;
       if (status >= 300 && status < 400) {
         const location = typeof res.headers.location === 'string' ? res.headers.location : null;
         res.resume();
         req.destroy();
-        done(null, { status, location, body: null });
+        done(null, { status, headers, location, body: null });
         return;
       }
-      if (status < 200 || status >= 300) {
+      if ((status < 200 || status >= 300) && !opts.readEveryBody) {
         res.resume();
         req.destroy();
-        done(null, { status, location: null, body: null });
+        done(null, { status, headers, location: null, body: null });
         return;
       }
-      const tooLarge = () =>
-        fail(
-          'METADATA_TOO_LARGE',
-          shown,
-          `sent more than ${Math.round(opts.maxBytes / 1024)} KiB: that is no IdP metadata document.`,
-        );
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > opts.maxBytes) {
         req.destroy();
-        done(tooLarge());
+        done(errors.tooLarge());
         return;
       }
       const chunks: Buffer[] = [];
@@ -372,19 +381,32 @@ function requestOnce(
         size += chunk.length;
         if (size > opts.maxBytes) {
           req.destroy();
-          done(tooLarge());
+          done(errors.tooLarge());
           return;
         }
         chunks.push(chunk);
       });
-      res.on('end', () => done(null, { status, location: null, body: Buffer.concat(chunks) }));
-      res.on('error', (err) =>
-        done(fail('METADATA_FETCH_FAILED', shown, 'broke off while sending.', err.message)),
-      );
-      res.on('aborted', () => done(fail('METADATA_FETCH_FAILED', shown, 'broke off while sending.')));
+      res.on('end', () => done(null, { status, headers, location: null, body: Buffer.concat(chunks) }));
+      res.on('error', (err) => done(errors.failed('broke off while sending.', err.message)));
+      res.on('aborted', () => done(errors.failed('broke off while sending.')));
     });
+    if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });
+}
+
+/** The metadata fetch's wording of a pinned request's refusals. */
+function metadataErrors(shown: string, maxBytes: number): RequestErrors {
+  return {
+    forbidden: (what) => fail('METADATA_URL_FORBIDDEN', shown, what),
+    failed: (what, detail) => fail('METADATA_FETCH_FAILED', shown, what, detail),
+    tooLarge: () =>
+      fail(
+        'METADATA_TOO_LARGE',
+        shown,
+        `sent more than ${Math.round(maxBytes / 1024)} KiB: that is no IdP metadata document.`,
+      ),
+  };
 }
 
 /**
@@ -412,11 +434,12 @@ export async function fetchMetadata(rawUrl: string, options: FetchMetadataOption
       // Messages name the URL the admin gave, and the hop that failed.
       const shown =
         hop === 0 ? first.toString() : `${first.toString()} (redirected to ${url.toString().slice(0, 300)})`;
-      const res = await requestOnce(url, {
+      const res = await pinnedRequest(url, {
         production: options.production,
         maxBytes,
         signal: controller.signal,
-        shown,
+        errors: metadataErrors(shown, maxBytes),
+        headers: { Accept: 'application/samlmetadata+xml, application/xml, text/xml;q=0.9, */*;q=0.1' },
       });
       if (res.body) return res.body.toString('utf8');
       if (res.status >= 300 && res.status < 400) {

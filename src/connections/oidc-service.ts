@@ -11,6 +11,7 @@ import { fieldMessage } from '../http/validation.js';
 import { discover, type OidcClientSettings, type OidcEndpoints } from '../oidc/client.js';
 import type { Account, OidcConnection, OidcConnectionInput, Stores } from '../storage/types.js';
 import { SLUG } from '../accounts/slug.js';
+import { checkOidcFetchTarget, oidcFetch } from './oidc-fetch.js';
 import type { SecretBox } from './secret-box.js';
 import { spUrls } from './urls.js';
 
@@ -115,7 +116,7 @@ function auth0Values(
         : 'Copy its Client ID: a Single Page Application has no secret (it signs in with PKCE).',
       'Copy the issuer https://YOUR_TENANT.auth0.com/ (Advanced Settings > Endpoints), or the authorization, token and JSON Web Key Set endpoints.',
       `Add ${callbackUrl} to "Allowed Callback URLs" (several URLs are separated by commas) and save.`,
-      `Sign in once from ${loginUrl}: the connection becomes active.`,
+      `Run a test sign-in (the setup page's button, or POST /api/accounts/:slug/oidc/tests), or sign in once from ${loginUrl}: the connection becomes active.`,
     ],
   };
 }
@@ -271,20 +272,42 @@ export class OidcConnectionService {
     return out;
   }
 
+  /** The provider's HTTP client: the SSRF rules of src/connections/oidc-fetch.ts. */
+  private get fetch() {
+    return oidcFetch({ production: this.options.production, timeoutMs: this.timeout * 1000 });
+  }
+
+  /**
+   * The endpoints this server fetches (token, JWKS, userinfo) must lead to allowed addresses: checked
+   * now, so a connection that could only reach a private address is refused when configured (each
+   * request of a sign-in is checked again: a name may resolve elsewhere later).
+   */
+  private async checkFetchTargets(endpoints: OidcEndpoints): Promise<OidcEndpoints> {
+    for (const [field, value] of [
+      ['tokenUrl', endpoints.tokenUrl],
+      ['jwksUri', endpoints.jwksUri],
+      ['userinfoUrl', endpoints.userinfoUrl],
+    ] as const) {
+      if (value !== null) await checkOidcFetchTarget(field, value, this.options.production);
+    }
+    return endpoints;
+  }
+
   private async endpoints(input: OidcSettingsInput): Promise<OidcEndpoints> {
     if (input.authorizationUrl !== undefined && input.tokenUrl !== undefined && input.jwksUri !== undefined) {
-      return {
+      return this.checkFetchTargets({
         issuer: input.issuer,
         authorizationUrl: input.authorizationUrl,
         tokenUrl: input.tokenUrl,
         jwksUri: input.jwksUri,
         userinfoUrl: input.userinfoUrl ?? null,
         idTokenSigningAlgs: [],
-      };
+      });
     }
     const endpoints = await discover(input.issuer, input.clientId, {
       allowHttp: !this.options.production,
       timeoutSeconds: this.timeout,
+      fetch: this.fetch,
     });
     // A discovery document could point the browser or this server anywhere: its endpoints obey the
     // same rules as endpoints an admin types.
@@ -296,7 +319,7 @@ export class OidcConnectionService {
     ] as const) {
       if (value !== null) validateOidcUrl(field, value, this.options.production);
     }
-    return endpoints;
+    return this.checkFetchTargets(endpoints);
   }
 
   async get(slug: string): Promise<OidcConnectionView> {
@@ -336,6 +359,7 @@ export class OidcConnectionService {
       allowHttp: !this.options.production,
       clockToleranceSeconds: this.options.clockSkewSeconds,
       timeoutSeconds: this.timeout,
+      fetch: this.fetch,
     };
   }
 

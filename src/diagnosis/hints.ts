@@ -260,6 +260,8 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   OIDC_URL_INVALID: generic(
     'Use the https:// URLs Auth0 shows under Applications > your application > Settings > Advanced Settings > Endpoints (the issuer is https://YOUR_TENANT.auth0.com/); http:// works only for localhost outside production.',
   ),
+  OIDC_URL_FORBIDDEN: (f) =>
+    `${f.received ? `${f.received}: ` : ''}discovery, keys, tokens and userinfo are fetched from public addresses only (never private, loopback or link-local ones such as 169.254.169.254). Use the provider's public URLs (Auth0: https://YOUR_TENANT.auth0.com/).`,
   OIDC_DISCOVERY_FAILED: (f) =>
     `The discovery document could not be read${f.received ? ` (${f.received})` : ''}. Check the issuer: in Auth0 it is https://YOUR_TENANT.auth0.com/ (Advanced Settings > Endpoints > "OpenID Configuration" without /.well-known/openid-configuration); or send authorizationUrl, tokenUrl and jwksUri explicitly.`,
   OIDC_ISSUER_MISMATCH: (f) =>

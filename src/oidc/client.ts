@@ -43,7 +43,24 @@ export interface OidcClientSettings {
   clockToleranceSeconds: number;
   /** Timeout of each request to the provider, seconds. */
   timeoutSeconds: number;
+  /**
+   * The HTTP client of every request to the provider (discovery, JWKS, token, userinfo): the caller's
+   * network rules (SSRF) live there. Absent: the runtime's fetch.
+   */
+  fetch?: ProviderFetch;
 }
+
+/** A fetch with openid-client's `customFetch` signature. */
+export type ProviderFetch = (
+  url: string,
+  options: {
+    method: string;
+    headers: Record<string, string>;
+    body?: unknown;
+    redirect?: 'manual';
+    signal?: AbortSignal;
+  },
+) => Promise<Response>;
 
 /** What the callback needs back from the start of a sign-in (kept in the transaction store). */
 export interface OidcTransactionSecrets {
@@ -106,6 +123,7 @@ export function configuration(s: OidcClientSettings): client.Configuration {
     clientAuth(s),
   );
   config.timeout = s.timeoutSeconds;
+  if (s.fetch) config[client.customFetch] = s.fetch;
   // Forged ID tokens (another key under the same kid, alg none, HS256 with a guessed secret): without
   // this, openid-client v6 does not verify the signature of an ID token from the token endpoint.
   client.enableNonRepudiationChecks(config);
@@ -120,12 +138,13 @@ export function configuration(s: OidcClientSettings): client.Configuration {
 export async function discover(
   issuer: string,
   clientId: string,
-  opts: { allowHttp: boolean; timeoutSeconds: number },
+  opts: { allowHttp: boolean; timeoutSeconds: number; fetch?: ProviderFetch },
 ): Promise<OidcEndpoints> {
   let config: client.Configuration;
   try {
     config = await client.discovery(new URL(issuer), clientId, undefined, undefined, {
       timeout: opts.timeoutSeconds,
+      ...(opts.fetch ? { [client.customFetch]: opts.fetch } : {}),
       ...(opts.allowHttp ? { execute: [client.allowInsecureRequests] } : {}),
     });
   } catch (err) {
@@ -254,7 +273,22 @@ function networkDetail(err: unknown): string {
   return text(cause?.code) ?? text(cause?.message) ?? (err instanceof Error ? err.name : 'network error');
 }
 
+/**
+ * A catalogued error the caller's fetch threw (an address refused by the network rules), wherever
+ * openid-client wrapped it.
+ */
+function ownError(err: unknown): SpError | null {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    if (e instanceof SpError) return e;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
+}
+
 function translateDiscoveryError(err: unknown, issuer: string): SpError {
+  const own = ownError(err);
+  if (own) return own;
   const e = (err ?? {}) as ErrorShape;
   const cause = (detailsOf(e) ?? {}) as { attribute?: unknown; body?: { issuer?: unknown } };
   if (e.code === 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED' && cause.attribute === 'issuer') {
@@ -295,7 +329,8 @@ function claimCode(claim: unknown): ErrorCode {
 
 /** Translates an error of the callback steps (code exchange, ID token, userinfo). */
 export function translateSignInError(err: unknown, step: 'token' | 'userinfo' = 'token'): SpError {
-  if (err instanceof SpError) return err;
+  const own = ownError(err);
+  if (own) return own;
   if (err instanceof client.AuthorizationResponseError) {
     return providerError(err, 'authorization');
   }

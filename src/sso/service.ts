@@ -14,7 +14,7 @@ import {
   validateResponse,
   type VerifiedAssertion,
 } from '../saml/validate-response.js';
-import { buildVerdict, CHECK_LABELS } from './verdict.js';
+import { buildOidcVerdict, buildVerdict, CHECK_LABELS, OIDC_CHECK_LABELS } from './verdict.js';
 import type {
   Account,
   Connection,
@@ -158,6 +158,8 @@ interface StoredOidcTransaction extends OidcTransactionSecrets {
   relayState: string;
   /** The login was started by a cross-site navigation (confirmed on our page before it signs in). */
   crossSite: boolean;
+  /** A test sign-in's id: its callback only tests (no session, no user). */
+  testId?: string;
 }
 
 /** Shape of the random transaction id an OIDC login cookie carries. */
@@ -184,6 +186,8 @@ export const SIGN_IN_TEST_TTL_MS = 30 * 60_000;
 /** A test sign-in as the admin API shows it. */
 export interface SignInTestView {
   id: string;
+  /** The protocol of the connection tested. */
+  protocol: 'saml' | 'oidc';
   status: 'pending' | 'passed' | 'failed';
   checks: (SignInCheck & { label: string })[];
   referenceId: string | null;
@@ -404,12 +408,25 @@ export class SsoService {
     if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
     const connection = this.oidc ? await this.stores.oidcConnections.getByAccount(account.id) : null;
     if (!connection || !this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
+    return this.startOidcTransaction(account, connection, {
+      relayState,
+      crossSite: opts.crossSite === true,
+    });
+  }
+
+  /** The authorization request of a sign-in (or a test) and its stored transaction. */
+  private async startOidcTransaction(
+    account: Account,
+    connection: OidcConnection,
+    meta: Omit<StoredOidcTransaction, keyof OidcTransactionSecrets>,
+  ): Promise<{ url: string; transactionId: string }> {
+    if (!this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
     const { url, secrets } = await authorizationRequest(
       this.oidc.clientSettings(connection),
       spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl,
     );
     const transactionId = randomBytes(32).toString('hex');
-    const transaction: StoredOidcTransaction = { ...secrets, relayState, crossSite: opts.crossSite === true };
+    const transaction: StoredOidcTransaction = { ...secrets, ...meta };
     await this.stores.oneTime.put(
       oneTimeKeys.oidcTransaction(connection.id, hashNonce(transactionId)),
       JSON.stringify(transaction),
@@ -462,6 +479,11 @@ export class SsoService {
       const callbackUrl = new URL(
         `${spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl}${input.search.slice(0, 8192)}`,
       );
+      if (transaction.testId !== undefined) {
+        const testId = transaction.testId;
+        const outcome = await this.runOidcTest(account, connection, testId, callbackUrl, transaction, input);
+        return { outcome, relayState: '' };
+      }
       const state = callbackUrl.searchParams.get('state');
       if (state === null || !sameText(state, transaction.state)) {
         throw new SpError('OIDC_STATE_MISMATCH', { detail: state === null ? 'no state' : 'state differs' });
@@ -586,9 +608,14 @@ export class SsoService {
   /** Starts a test sign-in: a one-time login link that only tests (no session, no user). */
   async createTest(
     slug: string,
+    protocol: 'saml' | 'oidc' = 'saml',
   ): Promise<{ id: string; loginUrl: string; expiresAt: string; status: 'pending' }> {
-    const { account, connection } = await this.load(slug);
-    if (!connection) throw new SpError('CONNECTION_NOT_FOUND');
+    const { account, connection: saml } = await this.load(slug);
+    const connection =
+      protocol === 'oidc' ? await this.stores.oidcConnections.getByAccount(account.id) : saml;
+    if (!connection) {
+      throw new SpError(protocol === 'oidc' ? 'OIDC_CONNECTION_NOT_FOUND' : 'CONNECTION_NOT_FOUND');
+    }
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + SIGN_IN_TEST_TTL_MS).toISOString();
     const test = await this.stores.signInTests.create({
@@ -597,23 +624,25 @@ export class SsoService {
       connectionId: connection.id,
       tokenHash: hashNonce(token),
       expiresAt,
+      protocol,
     });
     const loginUrl = `${spUrls(this.settings.baseUrl, account.slug).loginUrl.replace(/\/login$/, '')}/tests/${token}`;
     return { id: test.id, loginUrl, expiresAt, status: 'pending' };
   }
 
-  /** A test sign-in of this account with its verdict. */
-  async getTest(slug: string, id: string): Promise<SignInTestView> {
+  /** A test sign-in of this account with its verdict (of this protocol's connection, when given). */
+  async getTest(slug: string, id: string, protocol?: 'saml' | 'oidc'): Promise<SignInTestView> {
     const { account } = await this.load(slug);
-    const test = /^[0-9a-f-]{36}$/.test(id) ? await this.stores.signInTests.get(account.id, id) : null;
+    const found = /^[0-9a-f-]{36}$/.test(id) ? await this.stores.signInTests.get(account.id, id) : null;
+    const test = found && (protocol === undefined || found.protocol === protocol) ? found : null;
     if (!test) throw new SpError('NOT_FOUND', { detail: `sign-in test ${id.slice(0, 64)}` });
+    const labels: Readonly<Record<string, string>> =
+      test.protocol === 'oidc' ? OIDC_CHECK_LABELS : CHECK_LABELS;
     return {
       id: test.id,
+      protocol: test.protocol,
       status: test.status === 'started' ? 'pending' : test.status,
-      checks: test.checks.map((c) => ({
-        ...c,
-        label: CHECK_LABELS[c.name as keyof typeof CHECK_LABELS] ?? c.name,
-      })),
+      checks: test.checks.map((c) => ({ ...c, label: labels[c.name] ?? c.name })),
       referenceId: test.referenceId,
       createdAt: test.createdAt,
       expiresAt: test.expiresAt,
@@ -623,15 +652,29 @@ export class SsoService {
 
   /**
    * Follows a test link: once, in any browser, before it expires, for the connection it was made
-   * for. Returns the IdP URL carrying an AuthnRequest whose ID marks the answer as a test's.
+   * for. SAML: the IdP URL carrying an AuthnRequest whose ID marks the answer as a test's. OIDC: the
+   * authorization URL of a transaction marked as this test's, whose id the caller binds to the browser
+   * (as for a sign-in).
    */
-  async startTest(slug: string, token: string): Promise<string> {
-    const { account, connection } = await this.load(slug);
+  async startTest(slug: string, token: string): Promise<{ url: string; oidcTransactionId?: string }> {
+    const { account, connection: saml } = await this.load(slug);
     const test = /^[A-Za-z0-9_-]{43}$/.test(token)
       ? await this.stores.signInTests.start(hashNonce(token), new Date().toISOString())
       : null;
+    const connection =
+      test?.protocol === 'oidc' && this.oidc
+        ? await this.stores.oidcConnections.getByAccount(account.id)
+        : saml;
     if (!test || test.accountId !== account.id || !connection || connection.id !== test.connectionId) {
       throw new SpError('SIGN_IN_TEST_LINK_INVALID');
+    }
+    if (isOidc(connection)) {
+      const { url, transactionId } = await this.startOidcTransaction(account, connection, {
+        relayState: '',
+        crossSite: false,
+        testId: test.id,
+      });
+      return { url, oidcTransactionId: transactionId };
     }
     const { url, requestId } = await buildLoginRedirect(this.context(account, connection), '', {
       test: true,
@@ -641,7 +684,7 @@ export class SsoService {
       test.id,
       Math.max(Date.parse(test.expiresAt) - Date.now(), 1000),
     );
-    return url;
+    return { url };
   }
 
   /** The test a response answers (by its unsigned InResponseTo, only to route it), consumed once. */
@@ -699,6 +742,69 @@ export class SsoService {
       ...(firstFailure ? { error: firstFailure } : {}),
     });
     return { kind: 'test', testId: test.testId, status };
+  }
+
+  /**
+   * Runs an OIDC test's callback: every step of a sign-in (state, provider answer, code exchange, ID
+   * token, userinfo, e-mail, claims), judged as a checklist, recorded as the test's verdict and audited.
+   * It never provisions a user nor makes a session; a passing test activates a pending connection.
+   */
+  private async runOidcTest(
+    account: Account,
+    connection: OidcConnection,
+    testId: string,
+    callbackUrl: URL,
+    transaction: StoredOidcTransaction,
+    input: { clientIp: string | null; referenceId: string; slug: string },
+  ): Promise<AcsOutcome> {
+    const oidc = this.oidc!;
+    let error: SpError | null = null;
+    let signIn: Awaited<ReturnType<typeof completeSignIn>> | null = null;
+    const state = callbackUrl.searchParams.get('state');
+    if (state === null || !sameText(state, transaction.state)) {
+      error = new SpError('OIDC_STATE_MISMATCH', { detail: state === null ? 'no state' : 'state differs' });
+    } else {
+      try {
+        signIn = await completeSignIn(oidc.clientSettings(connection), callbackUrl, transaction);
+        if (!SUBJECT.test(signIn.sub)) {
+          throw new SpError('OIDC_ID_TOKEN_INVALID', {
+            detail: 'sub empty, too long or with control characters',
+          });
+        }
+      } catch (err) {
+        error = toSsoError(err);
+        signIn = null;
+      }
+    }
+    const providerError = callbackUrl.searchParams.get('error');
+    const hints = hintContext(
+      this.settings.baseUrl,
+      account,
+      null,
+      this.settings.clockSkewMs / 1000,
+      connection,
+    );
+    const { checks, passed, firstFailure } = buildOidcVerdict(
+      {
+        error,
+        signIn,
+        clientId: connection.clientId,
+        userinfo: connection.userinfoUrl !== null,
+        providerError: providerError === null ? null : providerError.slice(0, 100),
+      },
+      { account, hints },
+    );
+    const status = passed ? 'passed' : 'failed';
+    await this.stores.signInTests.finish(testId, { status, checks, referenceId: input.referenceId });
+    if (passed) await this.stores.oidcConnections.recordSuccessfulLogin(connection.id);
+    await this.audit(input, account, connection, signIn ? { nameId: signIn.sub } : null, {
+      outcome: passed ? 'success' : 'failure',
+      code: passed ? 'OK' : (firstFailure?.code ?? 'OIDC_ID_TOKEN_INVALID'),
+      userId: null,
+      detail: `OIDC test sign-in ${testId}: ${status} (no session, no user)`,
+      ...(firstFailure ? { error: firstFailure } : {}),
+    });
+    return { kind: 'test', testId, status };
   }
 
   /** Provisions the user, lets the caller make the session, then activates the connection. */

@@ -364,7 +364,9 @@ export interface SignInCheck {
 export interface SignInTest {
   id: string;
   accountId: string;
+  /** The SAML connection, or the OIDC one (`protocol: 'oidc'`). */
   connectionId: string;
+  protocol: 'saml' | 'oidc';
   /** `started`: the link was followed, no answer yet (shown as `pending`). */
   status: 'pending' | 'started' | 'passed' | 'failed';
   checks: SignInCheck[];
@@ -382,6 +384,8 @@ export interface SignInTestStore {
     connectionId: string;
     tokenHash: string;
     expiresAt: string;
+    /** Default `saml`. */
+    protocol?: 'saml' | 'oidc';
   }): Promise<SignInTest>;
   get(accountId: string, id: string): Promise<SignInTest | null>;
   /** Marks the test whose link has this hash as started; null when unknown, used or expired. Atomic. */

@@ -268,6 +268,29 @@ export async function runScenario(t: TestSp, seen: Seen): Promise<void> {
       }),
     );
     await see('get', '/api/accounts/{slug}/oidc', api().get('/api/accounts/acme/oidc').set(AUTH));
+    const oidcTest = await see(
+      'post',
+      '/api/accounts/{slug}/oidc/tests',
+      api().post('/api/accounts/acme/oidc/tests').set(AUTH),
+    );
+    const testUrl = new URL((oidcTest.body as { loginUrl: string }).loginUrl);
+    const toProvider = await see('get', '/sso/{slug}/tests/{token}', api().get(testUrl.pathname));
+    const tested = await rig.signIn(toProvider.headers.location as string, 'oidc-tester');
+    await see(
+      'get',
+      '/sso/{slug}/oidc/callback',
+      api()
+        .get(`${tested.pathname}${tested.search}`)
+        .set('Cookie', cookiesFrom(toProvider))
+        .set('Accept', 'application/json'),
+    );
+    await see(
+      'get',
+      '/api/accounts/{slug}/oidc/tests/{id}',
+      api()
+        .get(`/api/accounts/acme/oidc/tests/${(oidcTest.body as { id: string }).id}`)
+        .set(AUTH),
+    );
     const start = await see('get', '/sso/{slug}/oidc/login', api().get('/sso/acme/oidc/login'));
     const back = await rig.signIn(start.headers.location as string, 'oidc-user');
     await see(

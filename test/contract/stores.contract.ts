@@ -864,10 +864,28 @@ export function storeContract(engine: ContractEngine): void {
 
         it('creates a pending test, readable only within its account', async () => {
           const { acc, created } = await newTest();
-          expect(created).toMatchObject({ status: 'pending', checks: [], startedAt: null });
+          expect(created).toMatchObject({ status: 'pending', checks: [], startedAt: null, protocol: 'saml' });
           expect(await rec(b).signInTests.get(acc.id, created.id)).toEqual(created);
           const other = await rec(a).accounts.create({ slug: `tst-${uid()}`, name: 'O' });
           expect(await rec(b).signInTests.get(other.id, created.id)).toBeNull();
+        });
+
+        it('keeps the protocol of the connection tested (SAML by default, or OIDC)', async () => {
+          const acc = await rec(a).accounts.create({ slug: `tst-${uid()}`, name: 'T' });
+          const tokenHash = `hash-${uid()}`;
+          const created = await rec(a).signInTests.create({
+            id: `t-${uid()}`,
+            accountId: acc.id,
+            connectionId: `oidc-${uid()}`,
+            tokenHash,
+            expiresAt: new Date(Date.now() + 60_000).toISOString(),
+            protocol: 'oidc',
+          });
+          expect(created.protocol).toBe('oidc');
+          expect((await rec(b).signInTests.get(acc.id, created.id))?.protocol).toBe('oidc');
+          expect((await rec(b).signInTests.start(tokenHash, new Date().toISOString()))?.protocol).toBe(
+            'oidc',
+          );
         });
 
         it('starts once: of concurrent followers of the link exactly one wins', async () => {

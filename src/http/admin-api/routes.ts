@@ -241,17 +241,21 @@ export function adminApiRouter(opts: {
     res.status(204).end();
   });
 
-  router.post('/api/accounts/:slug/saml/tests', anyAdmin, async (req, res) => {
-    assertAccountAccess(req, principal(res));
-    res.status(201).json(await opts.sso.createTest(req.params.slug as string));
-  });
+  // Test sign-ins, per protocol: the same tests (one store, one link route, one verdict page), each
+  // route reading only its protocol's tests.
+  for (const protocol of ['saml', 'oidc'] as const) {
+    router.post(`/api/accounts/:slug/${protocol}/tests`, anyAdmin, async (req, res) => {
+      assertAccountAccess(req, principal(res));
+      res.status(201).json(await opts.sso.createTest(req.params.slug as string, protocol));
+    });
 
-  router.get('/api/accounts/:slug/saml/tests/:id', anyAdmin, async (req, res) => {
-    assertAccountAccess(req, principal(res));
-    res
-      .set('Cache-Control', 'no-store')
-      .json(await opts.sso.getTest(req.params.slug as string, req.params.id as string));
-  });
+    router.get(`/api/accounts/:slug/${protocol}/tests/:id`, anyAdmin, async (req, res) => {
+      assertAccountAccess(req, principal(res));
+      res
+        .set('Cache-Control', 'no-store')
+        .json(await opts.sso.getTest(req.params.slug as string, req.params.id as string, protocol));
+    });
+  }
 
   router.get('/api/accounts/:slug/users', anyAdmin, async (req, res) => {
     assertAccountAccess(req, principal(res));

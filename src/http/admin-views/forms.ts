@@ -10,8 +10,35 @@ import type { UserAdminPatch } from '../../storage/types.js';
 import { describeIssue } from '../validation.js';
 import type { IssuedForPage } from './bots-section.js';
 
+/** The OpenID Connect form's values (never the client secret). */
+export interface OidcFormValues {
+  issuer: string;
+  clientId: string;
+  clientType: string;
+  tokenEndpointAuthMethod: string;
+  authorizationUrl: string;
+  tokenUrl: string;
+  jwksUri: string;
+  userinfoUrl: string;
+}
+
+const OIDC_FORM_FIELDS = [
+  'issuer',
+  'clientId',
+  'clientType',
+  'tokenEndpointAuthMethod',
+  'authorizationUrl',
+  'tokenUrl',
+  'jwksUri',
+  'userinfoUrl',
+] as const;
+
 /** Values a failed form post showed, put back into the re-rendered form. */
 export interface FormState {
+  /** The protocol part of the page to show (a rejected OIDC post shows the OIDC part). */
+  protocol?: 'saml' | 'oidc';
+  /** The OpenID Connect form a rejected post showed (the secret is never put back). */
+  oidc?: OidcFormValues;
   idp?: { ssoUrl: string; idpEntityId: string };
   /** The metadata URL a rejected import showed. */
   metadataUrl?: string;
@@ -139,6 +166,21 @@ export function parseMetadataUrlForm(body: Record<string, unknown>): IdpImport {
   return { kind: 'metadataUrl', metadataUrl: url };
 }
 
+/**
+ * The OpenID Connect form (urlencoded) in the shape of `PUT /api/accounts/:slug/oidc`: empty fields are
+ * left out, so the one schema of the OIDC service (src/connections/oidc-service.ts) judges the rest
+ * with the same field-named messages as the API.
+ */
+export function parseOidcForm(body: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const field of [...OIDC_FORM_FIELDS, 'clientSecret'] as const) {
+    // The secret is taken as typed (a secret may start or end with a space); the rest is trimmed.
+    const value = field === 'clientSecret' ? str(body[field]) : str(body[field]).trim();
+    if (value !== '') out[field] = value;
+  }
+  return out;
+}
+
 /** Multer's limit errors, translated to the catalogue (other errors go to the app's error handler). */
 export function toFormError(err: unknown): SpError | null {
   if (isSpError(err)) return err;
@@ -151,7 +193,7 @@ export function toFormError(err: unknown): SpError | null {
 }
 
 /** The forms whose rejected posts re-render the page (see {@link formStateAfter}). */
-export type FormName = 'idp' | 'metadata' | 'metadataUrl' | 'refresh' | 'settings' | 'user' | 'bots';
+export type FormName = 'idp' | 'metadata' | 'metadataUrl' | 'refresh' | 'settings' | 'user' | 'bots' | 'oidc';
 
 /**
  * The values a rejected post of `which` showed, to put back into the re-rendered form. A CSRF failure
@@ -164,6 +206,13 @@ export function formStateAfter(
   body: Record<string, unknown>,
 ): FormState {
   const formState: FormState = {};
+  if (which === 'oidc') {
+    formState.protocol = 'oidc';
+    if (error.code !== 'CSRF_INVALID' && path === '/admin/oidc') {
+      const values = Object.fromEntries(OIDC_FORM_FIELDS.map((f) => [f, str(body[f])]));
+      formState.oidc = values as unknown as OidcFormValues;
+    }
+  }
   if (which === 'idp' && error.code !== 'CSRF_INVALID') {
     formState.idp = { ssoUrl: str(body.ssoUrl), idpEntityId: str(body.idpEntityId) };
   }

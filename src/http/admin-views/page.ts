@@ -6,6 +6,7 @@ import type { Request, Response } from 'express';
 import type { SetupLinkService } from '../../accounts/setup-links.js';
 import type { BotService } from '../../bots/service.js';
 import { connectionView, type ConnectionService } from '../../connections/service.js';
+import { oidcConnectionView } from '../../connections/oidc-service.js';
 import type { Stores } from '../../storage/types.js';
 import { userView } from '../../users/admin.js';
 import { ssoAdmins } from '../../users/roles.js';
@@ -19,6 +20,7 @@ import { auditSection } from './sections/audit.js';
 import { auth0JsonSection, auth0Section } from './sections/auth0.js';
 import { connectionSection } from './sections/connection.js';
 import { importSection } from './sections/import.js';
+import { oidcSection, protocolNav } from './sections/oidc.js';
 import { settingsSection } from './sections/settings.js';
 import { setupLinksSection } from './sections/setup-links.js';
 import { testSection } from './sections/test-sign-in.js';
@@ -39,6 +41,8 @@ const SAVED: Readonly<Record<string, string>> = {
   bot: 'The bot was added. Issue it a token below.',
   'bot-disabled': 'The bot was disabled: its tokens are refused from now on.',
   'token-revoked': 'The token was revoked: it is refused from now on.',
+  oidc: 'The OpenID Connect settings were saved. Run a test sign-in (or sign in once) to activate the connection.',
+  'oidc-deleted': 'The OpenID Connect connection was removed.',
 };
 
 const AUDIT_SHOWN = 20;
@@ -110,6 +114,11 @@ export async function renderAdminPage(
     deps.bots.listBots(account),
   ]);
   const oidcConnection = await deps.stores.oidcConnections.getByAccount(account.id);
+  const oidc = oidcConnection ? oidcConnectionView(deps.baseUrl, account, oidcConnection) : null;
+  // Which protocol's part to show: the one asked for, else the only one connected, else SAML.
+  const asked = formState.protocol ?? req.query.protocol;
+  const protocol: 'saml' | 'oidc' =
+    asked === 'oidc' || asked === 'saml' ? asked : oidc && !conn ? 'oidc' : 'saml';
   const admins = ssoAdmins({ account, connection: stored, oidcConnection, users });
   const bots = await Promise.all(
     botList
@@ -119,7 +128,8 @@ export async function renderAdminPage(
   const base = req.baseUrl;
   const token = csrfToken(res);
   // The test sign-in form's answer redirects to the IdP: that origin must be a form-action source.
-  if (conn) allowFormRedirectTo(res, conn.ssoUrl);
+  if (protocol === 'saml' && conn) allowFormRedirectTo(res, conn.ssoUrl);
+  if (protocol === 'oidc' && oidc) allowFormRedirectTo(res, oidc.authorizationUrl);
   // The HTML of the two templates below keeps the indentation it had inside the router, so the page's
   // bytes stay exactly as before the split (prettier would re-indent it).
   // prettier-ignore
@@ -150,9 +160,15 @@ export async function renderAdminPage(
         </form>
       </header>
       <h1>Single sign-on for ${account.name}</h1>
-      ${noticeHtml} ${connectionSection(conn, base, token)} ${auth0Section(deps.baseUrl, account)}
-      ${importSection(base, token, conn, formState)} ${testSection(base, token, conn)}
-      ${auth0JsonSection(deps.baseUrl, account)}
+      ${noticeHtml}
+      ${protocolNav(base, protocol, { saml: conn?.status ?? null, oidc: oidc?.status ?? null })}
+      ${
+        protocol === 'saml'
+          ? html`${connectionSection(conn, base, token)} ${auth0Section(deps.baseUrl, account)}
+              ${importSection(base, token, conn, formState)} ${testSection(base, token, conn)}
+              ${auth0JsonSection(deps.baseUrl, account)}`
+          : oidcSection(base, token, deps.baseUrl, account, oidc, formState.oidc)
+      }
       ${settingsSection(base, token, account, conn, formState, admins)}
       ${usersSection(
         base,

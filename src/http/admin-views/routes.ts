@@ -13,6 +13,7 @@ import express, {
 import multer from 'multer';
 import type { BotService } from '../../bots/service.js';
 import type { ConnectionService } from '../../connections/service.js';
+import type { OidcConnectionService } from '../../connections/oidc-service.js';
 import type { Actor } from '../../audit/trail.js';
 import { SpError } from '../../errors.js';
 import type { Stores } from '../../storage/types.js';
@@ -29,6 +30,7 @@ import {
   parseIdpForm,
   parseMetadataForm,
   parseMetadataUrlForm,
+  parseOidcForm,
   parseSettingsForm,
   parseUserForm,
   toFormError,
@@ -46,6 +48,8 @@ export { parseSettingsForm } from './forms.js';
 /** The admin pages (GET /admin and its form posts), for account admins on their own account. */
 export function adminViewsRouter(opts: {
   connections: ConnectionService;
+  /** OAuth 2.0 / OpenID Connect connections: configured with the API's schema and audit. */
+  oidcConnections: OidcConnectionService;
   sso: SsoService;
   links: SetupLinkService;
   stores: Stores;
@@ -63,7 +67,8 @@ export function adminViewsRouter(opts: {
     return { kind: 'session', userId: user.userId, label: user.email ?? user.nameId };
   };
   const limit = (opts.limiter ?? localLimiters)('admin-pages', opts.perMinute);
-  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 10 });
+  // The OpenID Connect form has the most fields: the CSRF token and 9 settings.
+  const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 12 });
   const limits = { fileSize: 512 * 1024, files: 1, fields: 6, fieldSize: 256 * 1024, parts: 8 };
   const certUpload = multer({ storage: multer.memoryStorage(), limits }).single('certificate');
   const metadataUpload = multer({ storage: multer.memoryStorage(), limits }).single('metadata');
@@ -262,9 +267,45 @@ export function adminViewsRouter(opts: {
     },
   );
 
-  // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP).
+  // The OpenID Connect form: the API's schema, rules and audit (OidcConnectionService.configure).
+  router.post(
+    '/admin/oidc',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.oidcConnections.configure(
+        req.session.user!.accountSlug,
+        parseOidcForm((req.body ?? {}) as Record<string, unknown>),
+        { actor: actorOf(req), clientIp: req.ip ?? null },
+      );
+      res.redirect(303, `${req.baseUrl}/admin?protocol=oidc&saved=oidc`);
+    },
+    formErrors('oidc'),
+  );
+
+  router.post(
+    '/admin/oidc/delete',
+    limit,
+    requireAdmin,
+    form,
+    verifyCsrf,
+    async (req: Request, res: Response) => {
+      await opts.oidcConnections.delete(req.session.user!.accountSlug, {
+        actor: actorOf(req),
+        clientIp: req.ip ?? null,
+      });
+      res.redirect(303, `${req.baseUrl}/admin?protocol=oidc&saved=oidc-deleted`);
+    },
+    formErrors('oidc'),
+  );
+
+  // Test sign-in: make a one-time test link and follow it (its answer redirects on to the IdP, or to
+  // the OpenID provider with `protocol=oidc`).
   router.post('/admin/tests', limit, requireAdmin, form, verifyCsrf, async (req: Request, res: Response) => {
-    const test = await opts.sso.createTest(req.session.user!.accountSlug);
+    const protocol = (req.body as Record<string, unknown> | undefined)?.protocol === 'oidc' ? 'oidc' : 'saml';
+    const test = await opts.sso.createTest(req.session.user!.accountSlug, protocol);
     res.set('Cache-Control', 'no-store').redirect(303, new URL(test.loginUrl).pathname);
   });
 

@@ -70,6 +70,17 @@ export function ssoRouter(opts: {
     parameterLimit: 10,
   });
 
+  // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
+  // cross-site subresource or POST does not. Scoped to this account's callback, HttpOnly.
+  const setOidcCookie = (res: Response, slug: string, transactionId: string) =>
+    res.cookie(OIDC_COOKIE, transactionId, {
+      path: `${basePath}/sso/${slug}/oidc/callback`,
+      httpOnly: true,
+      secure: secureCookie,
+      sameSite: 'lax',
+      maxAge: opts.requestTtlMs,
+    });
+
   router.get('/sso/:slug/metadata', async (req, res) => {
     const xml = await opts.sso.metadata(req.params.slug);
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);
@@ -97,8 +108,11 @@ export function ssoRouter(opts: {
   });
 
   // A test sign-in link (a one-time capability made by an admin): off to the IdP, answer tested only.
+  // SAML or OIDC: an OIDC test's transaction is bound to this browser like a sign-in's.
   router.get('/sso/:slug/tests/:token', loginLimit, async (req, res) => {
-    const url = await opts.sso.startTest(String(req.params.slug), String(req.params.token));
+    const slug = String(req.params.slug);
+    const { url, oidcTransactionId } = await opts.sso.startTest(slug, String(req.params.token));
+    if (oidcTransactionId !== undefined) setOidcCookie(res, slug, oidcTransactionId);
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
   });
 
@@ -153,15 +167,7 @@ export function ssoRouter(opts: {
     const site = req.get('sec-fetch-site');
     const crossSite = site === 'cross-site' || site === 'same-site';
     const { url, transactionId } = await opts.sso.startOidcLogin(slug, relayState, { crossSite });
-    // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
-    // cross-site subresource or POST does not. Scoped to this account's callback, HttpOnly.
-    res.cookie(OIDC_COOKIE, transactionId, {
-      path: `${basePath}/sso/${slug}/oidc/callback`,
-      httpOnly: true,
-      secure: secureCookie,
-      sameSite: 'lax',
-      maxAge: opts.requestTtlMs,
-    });
+    setOidcCookie(res, slug, transactionId);
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
   });
 

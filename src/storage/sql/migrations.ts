@@ -380,6 +380,24 @@ function migrations(dialect: 'sqlite' | 'postgres'): Record<string, Migration> {
         await db.schema.dropTable('oidc_connections').ifExists().execute();
       },
     },
+    // 0011: a test sign-in tests a SAML or an OIDC connection (its id alone cannot tell which).
+    '0011_sign_in_test_protocol': {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .alterTable('sign_in_tests')
+          .addColumn('protocol', 'text', (c) =>
+            c
+              .notNull()
+              .defaultTo('saml')
+              .check(sql`protocol IN ('saml', 'oidc')`),
+          )
+          .execute();
+      },
+      async down(db: Kysely<unknown>) {
+        await sql`DELETE FROM sign_in_tests WHERE protocol = 'oidc'`.execute(db);
+        await db.schema.alterTable('sign_in_tests').dropColumn('protocol').execute();
+      },
+    },
     // 0005 is taken by a parallel change; numbers only order migrations.
     '0006_bots': {
       async up(db: Kysely<unknown>) {

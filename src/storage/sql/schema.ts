@@ -112,6 +112,8 @@ export interface SignInTestsTable {
   expires_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** `saml` or `oidc` (migration 0011). */
+  protocol: string;
 }
 
 export interface OneTimeTable {

@@ -186,6 +186,7 @@ function toSignInTest(row: Selectable<SignInTestsTable>): SignInTest {
     id: row.id,
     accountId: row.account_id,
     connectionId: row.connection_id,
+    protocol: row.protocol === 'oidc' ? 'oidc' : 'saml',
     status: status === 'passed' || status === 'failed' || status === 'started' ? status : 'pending',
     checks: JSON.parse(row.checks) as SignInCheck[],
     referenceId: row.reference_id,
@@ -852,6 +853,7 @@ export class SqlSignInTestStore implements SignInTestStore {
       expires_at: input.expiresAt,
       started_at: null,
       finished_at: null,
+      protocol: input.protocol ?? 'saml',
     };
     await this.db.insertInto('sign_in_tests').values(row).execute();
     return toSignInTest(row);

@@ -5,7 +5,7 @@ import type { Account } from '../../../storage/types.js';
 import { html, type Html } from '../../views.js';
 
 /** A value to paste into the IdP, with a button that copies it. */
-function copyable(id: string, value: string): Html {
+export function copyable(id: string, value: string): Html {
   return html`<code class="wrap" id="${id}">${value}</code>
     <button type="button" class="copy secondary" data-copy="${id}">Copy</button>`;
 }

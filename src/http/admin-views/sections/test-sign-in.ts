@@ -38,7 +38,7 @@ export function verdictBody(base: string, test: SignInTestView): Html {
       </li>`,
   );
   return html`<div class="admin">
-    <h1>Test sign-in ${badge}</h1>
+    <h1>Test sign-in${test.protocol === 'oidc' ? ' (OpenID Connect)' : ''} ${badge}</h1>
     ${
       test.status === 'passed'
         ? html`<p class="ok">Every check passed: users of this identity provider can sign in.</p>`
@@ -50,6 +50,10 @@ export function verdictBody(base: string, test: SignInTestView): Html {
       ${items}
     </ol>
     <p class="muted">Reference <code>${test.referenceId ?? '—'}</code> · test <code>${test.id}</code></p>
-    <p><a href="${`${base}/admin`}">Back to the setup page</a></p>
+    <p>
+      <a href="${`${base}/admin${test.protocol === 'oidc' ? '?protocol=oidc' : ''}`}"
+        >Back to the setup page</a
+      >
+    </p>
   </div>`;
 }
