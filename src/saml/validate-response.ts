@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { SAML } from '@node-saml/node-saml';
 // node-saml's own decryption (no exports map), so our pre-check decrypts exactly as it will.
 import { decryptXml } from '@node-saml/node-saml/lib/xml.js';
@@ -56,7 +57,7 @@ export function decodeSamlResponse(field: unknown): { xml: string; base64: strin
   const bytes = Buffer.from(compact, 'base64');
   const xml = bytes.toString('utf8');
   // A deflated (HTTP-Redirect style) or binary body decodes to bytes that are not UTF-8 XML.
-  if (!Buffer.from(xml, 'utf8').equals(bytes) || !xml.trimStart().startsWith('<')) {
+  if (!isUtf8(bytes) || !xml.trimStart().startsWith('<')) {
     throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'SAMLResponse is not XML (deflated or binary?)' });
   }
   return { xml, base64: compact };
