@@ -39,9 +39,7 @@ function digestOf(el: Element): string {
   for (const s of Array.from(copy.childNodes)) {
     if ((s as Element).localName === 'Signature') copy.removeChild(s);
   }
-  return createHash('sha256')
-    .update(new ExclusiveCanonicalization().process(copy, {}))
-    .digest('base64');
+  return createHash('sha256').update(new ExclusiveCanonicalization().process(copy, {})).digest('base64');
 }
 
 /** Plays the holder of `key`: signs the (possibly altered) SignedInfo as it stands. */
