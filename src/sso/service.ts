@@ -545,10 +545,15 @@ export class SsoService {
     );
     const success = { account, user, assertion, referenceId, flow };
     await establish(success);
-    await this.stores.connections.recordSuccessfulLogin(
-      connection.id,
-      connection.idpEntityId === null ? assertion.issuer : null,
-    );
+    // A write transaction (and, on SQLite, the database's one write lock) per login only when it
+    // changes something: activating a pending connection, or pinning the IdP entity ID at the first
+    // login. For an active connection with a known issuer, both updates would match no row.
+    if (connection.status !== 'active' || connection.idpEntityId === null) {
+      await this.stores.connections.recordSuccessfulLogin(
+        connection.id,
+        connection.idpEntityId === null ? assertion.issuer : null,
+      );
+    }
     return success;
   }
 
