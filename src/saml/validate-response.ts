@@ -746,8 +746,7 @@ function stockInstant(value: string | null, what: string): void {
  * The rules node-saml's processValidlySignedAssertionAsync applies to the signed assertion that our
  * own checks ({@link checkAssertion}) do not already imply. node-saml reads the assertion with xml2js,
  * prefixes stripped, so it finds elements by local name in any namespace; here too. Each rule is at
- * least as strict as node-saml's (e.g. every SubjectConfirmationData's times must parse, where
- * node-saml stops at the first current one). At a login (not a test sign-in, where node-saml ran
+ * least as strict as node-saml's. At a login (not a test sign-in, where node-saml ran
  * without them) the Conditions times and the audience as node-saml compares it (untrimmed, the first
  * Audience of each restriction non-empty) are checked too.
  */
@@ -755,13 +754,22 @@ function checkStockAssertionRules(assertion: Element, ctx: SamlContext, nowMs: n
   // The maximum-age computation parses IssueInstant (and NotOnOrAfter) whenever a confirmation or the
   // Conditions carry any attribute.
   stockInstant(assertion.getAttribute('IssueInstant'), 'IssueInstant');
+  // node-saml looks for the first confirmation whose data carries attributes and whose times are
+  // current (in a test sign-in, where it ignores times, the first with attributes); parsing each
+  // time on the way, an unparsable one refuses the response.
   const subject = byLocalName(assertion, 'Subject')[0];
   for (const sc of subject ? byLocalName(subject, 'SubjectConfirmation') : []) {
     const data = byLocalName(sc, 'SubjectConfirmationData')[0];
     if (!data || data.attributes.length === 0) continue;
-    if (data.getAttribute('NotBefore'))
-      stockInstant(data.getAttribute('NotBefore'), 'SubjectConfirmationData NotBefore');
+    const notBefore = data.getAttribute('NotBefore');
+    if (notBefore) stockInstant(notBefore, 'SubjectConfirmationData NotBefore');
     stockInstant(data.getAttribute('NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
+    if (ctx.collect) break;
+    const skew = ctx.clockSkewMs;
+    const current =
+      !(notBefore && nowMs + skew < Date.parse(notBefore)) &&
+      !(nowMs - skew >= Date.parse(data.getAttribute('NotOnOrAfter') ?? ''));
+    if (current) break;
   }
   const conditionsList = byLocalName(assertion, 'Conditions');
   if (conditionsList.length !== 1) {
@@ -935,9 +943,25 @@ export const CHECK_OF_CODE: Partial<Record<ErrorCode, CheckName>> = {
  * judged as if it were the IdP's). Never use the result to sign anyone in.
  */
 export async function evaluateResponse(samlResponse: unknown, ctx: SamlContext): Promise<Evaluation> {
+  return evaluateWith(validateResponse, samlResponse, ctx);
+}
+
+/** {@link evaluateResponse} through the node-saml reference path (the differential test only). */
+export async function evaluateResponseWithNodeSaml(
+  samlResponse: unknown,
+  ctx: SamlContext,
+): Promise<Evaluation> {
+  return evaluateWith(validateResponseWithNodeSaml, samlResponse, ctx);
+}
+
+async function evaluateWith(
+  validate: (samlResponse: unknown, ctx: SamlContext) => Promise<VerifiedAssertion>,
+  samlResponse: unknown,
+  ctx: SamlContext,
+): Promise<Evaluation> {
   const failures = new Map<CheckName, SpError>();
   try {
-    const assertion = await validateResponse(samlResponse, { ...ctx, collect: { failures } });
+    const assertion = await validate(samlResponse, { ...ctx, collect: { failures } });
     return { failures, fatal: null, assertion };
   } catch (err) {
     const error = err instanceof SpError ? err : new SpError('SAML_RESPONSE_INVALID', { cause: err });
