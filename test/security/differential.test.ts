@@ -314,6 +314,9 @@ function refusedCorpus(): Array<[string, string, SamlContext]> {
     },
     'Reference to the Response': (d) =>
       one(d, NS.dsig, 'Reference').setAttribute('URI', `#${d.documentElement!.getAttribute('ID')!}`),
+    'a second Assertion in another namespace (node-saml counts by local name)': (d) => {
+      d.documentElement!.appendChild(d.createElementNS('urn:x', 'x:Assertion'));
+    },
     'empty Reference URI': (d) => one(d, NS.dsig, 'Reference').setAttribute('URI', ''),
     'two Signatures on the assertion': (d) => {
       const s = firstSig(d);
