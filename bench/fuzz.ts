@@ -1,6 +1,8 @@
 /**
  * Long ACS fuzz run: the generator and invariant of test/fuzz/mutations.ts, 100,000 cases by default,
- * against validateResponse directly. Prints cases/s, the outcome histogram and every failure with
+ * against validateResponse directly, and the differential invariant of test/support/differential.ts:
+ * the same input through stock node-saml (validateResponseWithNodeSaml) — the fast path must never
+ * accept what node-saml refuses, and what both accept must say the same. Prints cases/s, the outcome histogram and every failure with
  * what is needed to replay it. Exit code 1 when any case broke the invariant.
  *
  *   npm run fuzz                          # 100,000 cases, one process per core
@@ -24,6 +26,7 @@ import {
   makeBases,
   type FuzzCase,
 } from '../test/fuzz/mutations.js';
+import { compare } from '../test/support/differential.js';
 
 const TOTAL = Number(process.env.FUZZ_CASES ?? 100_000);
 const SEED = Number(process.env.FUZZ_SEED ?? FUZZ_SEED);
@@ -40,6 +43,8 @@ interface Failure {
 interface WorkerReport {
   cases: number;
   outcomes: Record<string, number>;
+  /** Differential: cases node-saml accepted and the fast path refused (allowed), by the fast path's code. */
+  stricter: Record<string, number>;
   failures: Failure[];
 }
 
@@ -52,7 +57,7 @@ function batchCases(batch: number): FuzzCase[] {
 async function runSlot(slot: number, of: number): Promise<WorkerReport> {
   const ctx = fuzzContext();
   const bases = await makeBases(ctx);
-  const report: WorkerReport = { cases: 0, outcomes: {}, failures: [] };
+  const report: WorkerReport = { cases: 0, outcomes: {}, stricter: {}, failures: [] };
   const uncaught: unknown[] = [];
   process.on('unhandledRejection', (e) => uncaught.push(e));
   process.on('uncaughtException', (e) => uncaught.push(e));
@@ -64,6 +69,13 @@ async function runSlot(slot: number, of: number): Promise<WorkerReport> {
         const outcome = await checkCase(ctx, bases, c);
         const key = outcome.accepted ? 'ACCEPTED' : outcome.code;
         report.outcomes[key] = (report.outcomes[key] ?? 0) + 1;
+        const samlResponse = applyMutations(bases[c.base % bases.length]!.xml, c.mutations);
+        const diff = await compare(samlResponse, ctx);
+        if (diff.violation !== null)
+          throw new InvariantViolation(`differential: ${diff.violation}`, samlResponse);
+        if (diff.stricter && !diff.fast.accepted) {
+          report.stricter[diff.fast.code] = (report.stricter[diff.fast.code] ?? 0) + 1;
+        }
       } catch (err) {
         const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
         const samlResponse =
@@ -135,12 +147,21 @@ async function main(): Promise<void> {
   for (const r of reports)
     for (const [k, v] of Object.entries(r.outcomes)) outcomes[k] = (outcomes[k] ?? 0) + v;
   const failures = reports.flatMap((r) => r.failures);
+  const stricter: Record<string, number> = {};
+  for (const r of reports)
+    for (const [k, v] of Object.entries(r.stricter)) stricter[k] = (stricter[k] ?? 0) + v;
 
   console.log(`${cases} cases in ${seconds.toFixed(1)} s: ${(cases / seconds).toFixed(0)} cases/s`);
   for (const [k, v] of Object.entries(outcomes).sort((a, b) => b[1] - a[1]))
     console.log(`  ${k.padEnd(36)} ${v}`);
+  const stricterTotal = Object.values(stricter).reduce((a, b) => a + b, 0);
+  console.log(
+    `differential against stock node-saml: the fast path refused ${stricterTotal} case(s) node-saml accepted` +
+      (stricterTotal > 0 ? ` (${JSON.stringify(stricter)})` : '') +
+      '; a case the fast path accepted and node-saml refused would be a failure below',
+  );
   if (failures.length === 0) {
-    console.log('invariant held for every case');
+    console.log('invariant held for every case (fuzz invariant and differential)');
     return;
   }
   console.log(`\n${failures.length} FAILURE(S):`);

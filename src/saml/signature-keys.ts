@@ -49,10 +49,14 @@ export function keyInfoCertificate(signature: Element): CertificateSummary | nul
   return cert ? summarize(cert) : null;
 }
 
-function keyInfoX509(signature: Element): X509Certificate | null {
+function keyInfoCertElement(signature: Element): Element | null {
   const keyInfo = children(signature, NS.dsig, 'KeyInfo')[0];
   const data = keyInfo && children(keyInfo, NS.dsig, 'X509Data')[0];
-  const certEl = data && children(data, NS.dsig, 'X509Certificate')[0];
+  return (data && children(data, NS.dsig, 'X509Certificate')[0]) ?? null;
+}
+
+function keyInfoX509(signature: Element): X509Certificate | null {
+  const certEl = keyInfoCertElement(signature);
   if (!certEl) return null;
   try {
     return new X509Certificate(Buffer.from(textOf(certEl).replace(/\s+/g, ''), 'base64'));
@@ -76,9 +80,46 @@ function canonicalSignedInfo(signature: Element, doc: Document): string {
   return internal.getCanonSignedInfoXml(doc);
 }
 
-interface Trusted {
+/**
+ * A trusted certificate, parsed once: its public key as a `KeyObject` and its DER (base64) to match a
+ * KeyInfo certificate without parsing it. Cached by PEM text, so a connection's certificates are
+ * parsed once per process, not once per login.
+ */
+export interface TrustedKey {
   pem: string;
   x509: X509Certificate;
+  key: KeyObject;
+  /** The certificate's DER, base64 without whitespace (as a KeyInfo X509Certificate carries it). */
+  derBase64: string;
+}
+
+const TRUSTED_CACHE_MAX = 1024;
+const trustedCache = new Map<string, TrustedKey | null>();
+
+/** The parsed form of a trusted certificate (cached), or null when it does not parse. */
+export function trustedKey(pem: string): TrustedKey | null {
+  const hit = trustedCache.get(pem);
+  if (hit !== undefined) return hit;
+  let parsed: TrustedKey | null = null;
+  try {
+    const x509 = new X509Certificate(pem);
+    parsed = { pem, x509, key: x509.publicKey, derBase64: x509.raw.toString('base64') };
+  } catch {
+    // not parsable: it could not verify anything
+  }
+  if (trustedCache.size >= TRUSTED_CACHE_MAX) trustedCache.delete(trustedCache.keys().next().value!);
+  trustedCache.set(pem, parsed);
+  return parsed;
+}
+
+/** The parsed forms of the certificates that parse (see {@link trustedKey}). */
+export function trustedKeys(pems: readonly string[]): TrustedKey[] {
+  const out: TrustedKey[] = [];
+  for (const pem of pems) {
+    const t = trustedKey(pem);
+    if (t) out.push(t);
+  }
+  return out;
 }
 
 /**
@@ -87,35 +128,50 @@ interface Trusted {
  * node-saml, which still verifies everything else (references, digests, placement). A signature no
  * trusted certificate fitting its SignatureMethod verifies is SAML_SIGNATURE_INVALID, the detail
  * naming the (unverified) KeyInfo certificate. Algorithms are assumed to have been checked already.
+ * Used by the node-saml reference path only (validate-response.ts); logins use verify-signature.ts.
  */
 export function selectVerificationCertificates(
   signatures: readonly Element[],
   trustedPems: readonly string[],
 ): string[] {
-  const trusted: Trusted[] = [];
-  for (const pem of trustedPems) {
-    try {
-      trusted.push({ pem, x509: new X509Certificate(pem) });
-    } catch {
-      // not parsable: it could not verify anything
-    }
-  }
+  const trusted = trustedKeys(trustedPems);
   const selected = new Set<string>();
   for (const signature of signatures) {
-    selected.add(signerOf(signature, trusted).pem);
+    const canonical = () => canonicalSignedInfo(signature, signature.ownerDocument!);
+    selected.add(signerOf(signature, trusted, canonical).pem);
   }
   return [...selected];
 }
 
-function signerOf(signature: Element, trusted: readonly Trusted[]): Trusted {
+/** The text of the first KeyInfo/X509Data/X509Certificate, whitespace removed; null when absent. */
+function keyInfoDer(signature: Element): string | null {
+  const certEl = keyInfoCertElement(signature);
+  if (!certEl) return null;
+  try {
+    return textOf(certEl).replace(/\s+/g, '');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The trusted certificate whose key verifies the signature's SignatureValue over `canonical()` (the
+ * canonical SignedInfo bytes), trying the one KeyInfo carries first. Throws SAML_SIGNATURE_INVALID
+ * naming the (unverified) KeyInfo certificate when none does. Nothing here trusts KeyInfo.
+ */
+export function signerOf(
+  signature: Element,
+  trusted: readonly TrustedKey[],
+  canonical: () => string,
+): TrustedKey {
   const signedInfo = children(signature, NS.dsig, 'SignedInfo')[0];
   const method = signedInfo && children(signedInfo, NS.dsig, 'SignatureMethod')[0];
   const algorithm = method?.getAttribute('Algorithm') ?? '';
   const valueEl = children(signature, NS.dsig, 'SignatureValue')[0];
   // Lower-case element names: audit details must not look like (or be mistaken for) raw SAML.
   const where = `signature of the ${((signature.parentNode as Element | null)?.localName ?? '?').toLowerCase()}`;
-  const claimed = keyInfoX509(signature);
   const fail = (reason: string): never => {
+    const claimed = keyInfoX509(signature);
     const keyInfo = claimed
       ? `; KeyInfo carries SHA-256 ${claimed.fingerprint256}, subject ${summarize(claimed).subject}`
       : '; KeyInfo carries no certificate';
@@ -132,19 +188,23 @@ function signerOf(signature: Element, trusted: readonly Trusted[]): Trusted {
   const hash = RSA_SIGNATURE_HASHES.get(algorithm);
   if (!hash || !signedInfo || !valueEl) return fail('is incomplete or uses an unsupported algorithm');
 
-  const fitting = trusted.filter((t) => keyFitsSignatureAlgorithm(t.x509.publicKey, algorithm));
+  const fitting = trusted.filter((t) => keyFitsSignatureAlgorithm(t.key, algorithm));
   if (fitting.length === 0) {
     return fail(`uses ${algorithm.split('#')[1] ?? algorithm}: no trusted certificate has an RSA key`);
   }
   // The certificate KeyInfo names, if it is one of ours, is tried first (usually the only try).
-  const claimedFingerprint = claimed?.fingerprint256;
-  const ordered = [
-    ...fitting.filter((t) => t.x509.fingerprint256 === claimedFingerprint),
-    ...fitting.filter((t) => t.x509.fingerprint256 !== claimedFingerprint),
-  ];
-  let canonical: Buffer;
+  // Compared as DER text: no certificate parse on the way to a login.
+  const claimedDer = keyInfoDer(signature);
+  const ordered =
+    claimedDer === null
+      ? fitting
+      : [
+          ...fitting.filter((t) => t.derBase64 === claimedDer),
+          ...fitting.filter((t) => t.derBase64 !== claimedDer),
+        ];
+  let signedInfoBytes: Buffer;
   try {
-    canonical = Buffer.from(canonicalSignedInfo(signature, signature.ownerDocument!), 'utf8');
+    signedInfoBytes = Buffer.from(canonical(), 'utf8');
   } catch (err) {
     throw new SpError('SAML_SIGNATURE_INVALID', {
       cause: err,
@@ -153,8 +213,8 @@ function signerOf(signature: Element, trusted: readonly Trusted[]): Trusted {
   }
   const value = Buffer.from(textOf(valueEl).replace(/\s+/g, ''), 'base64');
   for (const candidate of ordered) {
-    const key = { key: candidate.x509.publicKey, padding: constants.RSA_PKCS1_PADDING };
-    if (verify(hash, canonical, key, value)) return candidate;
+    const key = { key: candidate.key, padding: constants.RSA_PKCS1_PADDING };
+    if (verify(hash, signedInfoBytes, key, value)) return candidate;
   }
   return fail(`verifies with none of the ${fitting.length} trusted certificate(s)`);
 }

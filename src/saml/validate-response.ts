@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { SAML } from '@node-saml/node-saml';
 // node-saml's own decryption (no exports map), so our pre-check decrypts exactly as it will.
 import { decryptXml } from '@node-saml/node-saml/lib/xml.js';
@@ -13,7 +14,8 @@ import {
   STRONG_SIGNATURE_ALGORITHMS,
 } from './constants.js';
 import { nodeSamlOptions, type CheckName, type SamlContext, type SignaturesPresent } from './options.js';
-import { selectVerificationCertificates } from './signature-keys.js';
+import { selectVerificationCertificates, trustedKeys } from './signature-keys.js';
+import { verifySignature } from './verify-signature.js';
 import {
   children,
   found,
@@ -55,7 +57,7 @@ export function decodeSamlResponse(field: unknown): { xml: string; base64: strin
   const bytes = Buffer.from(compact, 'base64');
   const xml = bytes.toString('utf8');
   // A deflated (HTTP-Redirect style) or binary body decodes to bytes that are not UTF-8 XML.
-  if (!Buffer.from(xml, 'utf8').equals(bytes) || !xml.trimStart().startsWith('<')) {
+  if (!isUtf8(bytes) || !xml.trimStart().startsWith('<')) {
     throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'SAMLResponse is not XML (deflated or binary?)' });
   }
   return { xml, base64: compact };
@@ -75,6 +77,13 @@ export interface Envelope {
   signatureElements: Element[];
   /** The plain assertion as our parse saw it (null when encrypted): for diagnosis only. */
   assertionElement: Element | null;
+}
+
+/** The envelope and the two elements the fast path reads (our own parse; the decrypted assertion). */
+interface Checked extends Envelope {
+  root: Element;
+  /** The one assertion: the Response's child, or the root of the decrypted document. */
+  assertion: Element;
 }
 
 function parseInstant(value: string | null, what: string): number | null {
@@ -154,7 +163,7 @@ function issueInstantOf(assertion: Element): number | null {
  * exactly one Response (the root), exactly one Assertion (its child), unique IDs, signatures only on
  * those two elements and each referencing its own parent.
  */
-async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> {
+async function checkStructure(xml: string, ctx: SamlContext): Promise<Checked> {
   const doc = parseSamlXml(xml);
   const root = doc.documentElement!;
   const scan = scanDocument(doc);
@@ -223,6 +232,7 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
         signed: checkPlainAssertion(assertion, responseSigned),
         id: assertion.getAttribute('ID'),
         signatures: [],
+        element: assertion,
       }
     : await checkEncryptedAssertion(encrypted[0]!, scan, responseSigned, ctx);
   const issuerEl = onlyChild(root, NS.assertion, 'Issuer', 'SAML_ISSUER_MISMATCH');
@@ -234,6 +244,8 @@ async function checkStructure(xml: string, ctx: SamlContext): Promise<Envelope> 
     assertionId: checked.id,
     signatureElements: [...outerSignatures, ...checked.signatures],
     assertionElement: assertion,
+    root,
+    assertion: checked.element,
   };
 }
 
@@ -312,7 +324,7 @@ async function checkEncryptedAssertion(
   outer: DocumentScan,
   responseSigned: boolean,
   ctx: SamlContext,
-): Promise<{ signed: boolean; id: string | null; signatures: Element[] }> {
+): Promise<{ signed: boolean; id: string | null; signatures: Element[]; element: Element }> {
   for (const method of container.getElementsByTagNameNS(NS.xmlenc, 'EncryptionMethod')) {
     const alg = method.getAttribute('Algorithm');
     if (alg === null || !ENCRYPTION_ALGORITHMS.has(alg)) {
@@ -349,6 +361,7 @@ async function checkEncryptedAssertion(
       signed: checkPlainAssertion(assertion, responseSigned),
       id: assertion.getAttribute('ID'),
       signatures,
+      element: assertion,
     };
   });
 }
@@ -581,7 +594,16 @@ export function checkVerifiedAssertion(
   ctx: SamlContext,
   nowMs: number,
 ): VerifiedAssertion {
-  const assertion = parseUntrustedXml(assertionXml).documentElement!;
+  return checkAssertion(parseUntrustedXml(assertionXml).documentElement!, envelope, ctx, nowMs);
+}
+
+/** {@link checkVerifiedAssertion} on an element: the signed assertion itself (fast path). */
+function checkAssertion(
+  assertion: Element,
+  envelope: Envelope,
+  ctx: SamlContext,
+  nowMs: number,
+): VerifiedAssertion {
   if (assertion.namespaceURI !== NS.assertion || assertion.localName !== 'Assertion') {
     throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'verified content is not an Assertion' });
   }
@@ -704,12 +726,165 @@ function withFacts(error: SpError, envelope: Envelope, ctx: SamlContext): SpErro
   return error;
 }
 
+/** Element children with this local name, in any namespace (how xml2js with stripPrefix sees them). */
+function byLocalName(parent: Element, localName: string): Element[] {
+  const out: Element[] = [];
+  for (let n = parent.firstChild; n; n = n.nextSibling) {
+    if (n.nodeType === 1 && (n as Element).localName === localName) out.push(n as Element);
+  }
+  return out;
+}
+
+/** node-saml's date check (Date.parse): an unparsable time is a rejection, not an absent one. */
+function stockInstant(value: string | null, what: string): void {
+  if (Number.isNaN(Date.parse(value ?? ''))) {
+    throw new SpError('SAML_RESPONSE_MALFORMED', { detail: `${what} is not a valid time` });
+  }
+}
+
+/**
+ * The rules node-saml's processValidlySignedAssertionAsync applies to the signed assertion that our
+ * own checks ({@link checkAssertion}) do not already imply. node-saml reads the assertion with xml2js,
+ * prefixes stripped, so it finds elements by local name in any namespace; here too. Each rule is at
+ * least as strict as node-saml's. At a login (not a test sign-in, where node-saml ran
+ * without them) the Conditions times and the audience as node-saml compares it (untrimmed, the first
+ * Audience of each restriction non-empty) are checked too.
+ */
+function checkStockAssertionRules(assertion: Element, ctx: SamlContext, nowMs: number): void {
+  // The maximum-age computation parses IssueInstant (and NotOnOrAfter) whenever a confirmation or the
+  // Conditions carry any attribute.
+  stockInstant(assertion.getAttribute('IssueInstant'), 'IssueInstant');
+  // node-saml looks for the first confirmation whose data carries attributes and whose times are
+  // current (in a test sign-in, where it ignores times, the first with attributes); parsing each
+  // time on the way, an unparsable one refuses the response.
+  const subject = byLocalName(assertion, 'Subject')[0];
+  for (const sc of subject ? byLocalName(subject, 'SubjectConfirmation') : []) {
+    const data = byLocalName(sc, 'SubjectConfirmationData')[0];
+    if (!data || data.attributes.length === 0) continue;
+    const notBefore = data.getAttribute('NotBefore');
+    if (notBefore) stockInstant(notBefore, 'SubjectConfirmationData NotBefore');
+    stockInstant(data.getAttribute('NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
+    if (ctx.collect) break;
+    const skew = ctx.clockSkewMs;
+    const current =
+      !(notBefore && nowMs + skew < Date.parse(notBefore)) &&
+      !(nowMs - skew >= Date.parse(data.getAttribute('NotOnOrAfter') ?? ''));
+    if (current) break;
+  }
+  const conditionsList = byLocalName(assertion, 'Conditions');
+  if (conditionsList.length !== 1) {
+    throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: 'assertion needs exactly one Conditions element' });
+  }
+  const conditions = conditionsList[0]!;
+  if (conditions.attributes.length > 0) {
+    if (conditions.getAttribute('NotBefore'))
+      stockInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore');
+    stockInstant(conditions.getAttribute('NotOnOrAfter'), 'Conditions NotOnOrAfter');
+  }
+  for (const statement of byLocalName(assertion, 'AttributeStatement')) {
+    for (const attr of byLocalName(statement, 'Attribute')) {
+      if (attr.attributes.length === 0 && byLocalName(attr, 'AttributeValue').length > 0) {
+        throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'Attribute without a Name' });
+      }
+    }
+  }
+  if (ctx.collect) return;
+
+  // Our own checks first: their errors carry the facts (expected, received, lifetime) for diagnosis.
+  checkWindow(
+    nowMs,
+    ctx.clockSkewMs,
+    parseInstant(conditions.getAttribute('NotBefore'), 'Conditions NotBefore'),
+    parseInstant(conditions.getAttribute('NotOnOrAfter'), 'Conditions NotOnOrAfter'),
+    'Conditions',
+    issueInstantOf(assertion),
+  );
+  if (conditions.namespaceURI === NS.assertion) checkAudience(conditions, ctx);
+  const restrictions = byLocalName(conditions, 'AudienceRestriction');
+  const exactly = (a: Element): string | null => {
+    let text = '';
+    for (let n = a.firstChild; n; n = n.nextSibling) {
+      if (n.nodeType !== 3 && n.nodeType !== 4) return null;
+      text += n.nodeValue ?? '';
+    }
+    return text;
+  };
+  const fits = (r: Element) => {
+    const audiences = byLocalName(r, 'Audience');
+    return (
+      audiences.length > 0 &&
+      xmlTrim(exactly(audiences[0]!) ?? '') !== '' &&
+      audiences.some((a) => exactly(a) === ctx.spEntityId)
+    );
+  };
+  if (restrictions.length === 0 || !restrictions.every(fits)) {
+    throw new SpError('SAML_AUDIENCE_MISMATCH', { detail: `expected audience ${ctx.spEntityId}` });
+  }
+}
+
+/**
+ * Verifies every signature the structural checks found, on our own DOM (verify-signature.ts), and
+ * returns the assertion to read, taken from the signed element itself: the assertion whose own
+ * signature verified, else the single Assertion child of the verified Response (for an encrypted one,
+ * what its signed EncryptedAssertion decrypted to). A signature that is present must verify, as
+ * node-saml requires with want{Assertions,AuthnResponse}Signed set from what is present.
+ */
+function verifyOnOurDom(checked: Checked, ctx: SamlContext): Element {
+  // node-saml counts the Response's assertions by local name, in any namespace.
+  const containers =
+    byLocalName(checked.root, 'Assertion').length + byLocalName(checked.root, 'EncryptedAssertion').length;
+  if (containers !== 1) throw new SpError('SAML_ASSERTION_COUNT', { detail: `${containers} assertions` });
+  const trusted = trustedKeys(ctx.idpCertificates);
+  const signed = new Set<Element>();
+  for (const signature of checked.signatureElements) signed.add(verifySignature(signature, trusted).signed);
+
+  if (signed.has(checked.assertion)) return checked.assertion;
+  if (signed.has(checked.root)) {
+    if (!checked.encrypted) {
+      const inside = children(checked.root, NS.assertion, 'Assertion');
+      if (inside.length === 1 && inside[0] === checked.assertion) return inside[0];
+    } else if (children(checked.root, NS.assertion, 'EncryptedAssertion').length === 1) {
+      // The decrypted document is what the EncryptedAssertion child of the signed Response decrypts to.
+      return checked.assertion;
+    }
+  }
+  throw new SpError('SAML_SIGNATURE_INVALID', { detail: 'no verified signature covers the assertion' });
+}
+
 /**
  * Validates a base64 SAMLResponse against one connection. Returns what the signed assertion says, or
  * throws a catalogued {@link SpError}. InResponseTo binding and replay are the caller's (they need
  * storage); everything else about the message is checked here.
+ *
+ * One parse: the structural checks, the signature verification and the reading of the assertion all
+ * work on the same DOM (node-saml is used for decryption only).
  */
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
+  const { xml } = decodeSamlResponse(samlResponse);
+  const checked = await checkStructure(xml, ctx);
+  const nowMs = Date.now();
+  const read = () => {
+    const assertion = verifyOnOurDom(checked, ctx);
+    checkStockAssertionRules(assertion, ctx, nowMs);
+    return assertion;
+  };
+  // Failures up to the verified signature look alike for an encrypted assertion (padding oracle).
+  const assertion = checked.encrypted
+    ? await uniformDecryptionFailures(() => Promise.resolve().then(read))
+    : read();
+  return checkAssertion(assertion, checked, ctx, nowMs);
+}
+
+/**
+ * The reference path: the same structural checks, then node-saml's validatePostResponseAsync verifies
+ * the signatures and the assertion, then our checks run on the assertion XML node-saml returns. Not
+ * used to sign anyone in: it is what the differential test and `npm run fuzz` compare
+ * {@link validateResponse} against (the fast path must never accept what this rejects).
+ */
+export async function validateResponseWithNodeSaml(
+  samlResponse: unknown,
+  ctx: SamlContext,
+): Promise<VerifiedAssertion> {
   const { xml, base64 } = decodeSamlResponse(samlResponse);
   const envelope = await checkStructure(xml, ctx);
   const verify = async () => {
@@ -768,9 +943,25 @@ export const CHECK_OF_CODE: Partial<Record<ErrorCode, CheckName>> = {
  * judged as if it were the IdP's). Never use the result to sign anyone in.
  */
 export async function evaluateResponse(samlResponse: unknown, ctx: SamlContext): Promise<Evaluation> {
+  return evaluateWith(validateResponse, samlResponse, ctx);
+}
+
+/** {@link evaluateResponse} through the node-saml reference path (the differential test only). */
+export async function evaluateResponseWithNodeSaml(
+  samlResponse: unknown,
+  ctx: SamlContext,
+): Promise<Evaluation> {
+  return evaluateWith(validateResponseWithNodeSaml, samlResponse, ctx);
+}
+
+async function evaluateWith(
+  validate: (samlResponse: unknown, ctx: SamlContext) => Promise<VerifiedAssertion>,
+  samlResponse: unknown,
+  ctx: SamlContext,
+): Promise<Evaluation> {
   const failures = new Map<CheckName, SpError>();
   try {
-    const assertion = await validateResponse(samlResponse, { ...ctx, collect: { failures } });
+    const assertion = await validate(samlResponse, { ...ctx, collect: { failures } });
     return { failures, fatal: null, assertion };
   } catch (err) {
     const error = err instanceof SpError ? err : new SpError('SAML_RESPONSE_INVALID', { cause: err });

@@ -552,6 +552,20 @@ export class SqlUserStore implements UserStore {
       last_login_at: t,
       last_login_flow: input.flow,
     };
+    // A returning user (the usual login) is one UPDATE. Re-attaches a user orphaned by a connection
+    // delete; `disabled` is never touched here.
+    const update = () =>
+      this.db
+        .updateTable('users')
+        .set({ ...profile, ...attach })
+        .where('account_id', '=', input.accountId)
+        .where('kind', '=', 'sso')
+        .where('protocol', '=', protocol)
+        .where('name_id', '=', input.nameId)
+        .returningAll()
+        .executeTakeFirst();
+    const existing = await update();
+    if (existing) return { user: toUser(existing), created: false };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
     // the other falls through to the update below and sees the same row. No conflict target: the row
     // can conflict on (account_id, kind, name_id) and on the older, implied (connection_id, name_id);
@@ -577,16 +591,8 @@ export class SqlUserStore implements UserStore {
       .returningAll()
       .executeTakeFirst();
     if (inserted) return { user: toUser(inserted), created: true };
-    // Re-attaches a user orphaned by a connection delete; `disabled` is never touched here.
-    const updated = await this.db
-      .updateTable('users')
-      .set({ ...profile, ...attach })
-      .where('account_id', '=', input.accountId)
-      .where('kind', '=', 'sso')
-      .where('protocol', '=', protocol)
-      .where('name_id', '=', input.nameId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const updated = await update();
+    if (!updated) throw new Error('SSO user neither inserted nor found');
     return { user: toUser(updated), created: false };
   }
 
