@@ -9,6 +9,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { SpError } from '../errors.js';
+import type { ProviderFetch } from '../oidc/client.js';
 import {
   addressAllowed,
   KIND_TEXT,
@@ -19,18 +20,6 @@ import {
 
 /** Largest answer accepted from a provider (discovery document, JWKS, token or userinfo response). */
 export const MAX_OIDC_RESPONSE_BYTES = 256 * 1024;
-
-/** The fetch openid-client calls (its `customFetch` signature). */
-export type OidcFetch = (
-  url: string,
-  options: {
-    method: string;
-    headers: Record<string, string>;
-    body?: unknown;
-    redirect?: 'manual';
-    signal?: AbortSignal;
-  },
-) => Promise<Response>;
 
 function errorsFor(url: string, maxBytes: number): RequestErrors {
   const shown = url.slice(0, 700);
@@ -56,7 +45,11 @@ function errorsFor(url: string, maxBytes: number): RequestErrors {
  * A `customFetch` for openid-client under the rules above. `production`: no loopback, no plain http
  * (the scheme itself is checked by openid-client and by the URL validation of the connection).
  */
-export function oidcFetch(opts: { production: boolean; timeoutMs: number; maxBytes?: number }): OidcFetch {
+export function oidcFetch(opts: {
+  production: boolean;
+  timeoutMs: number;
+  maxBytes?: number;
+}): ProviderFetch {
   const maxBytes = opts.maxBytes ?? MAX_OIDC_RESPONSE_BYTES;
   return async (rawUrl, init) => {
     const url = new URL(rawUrl);

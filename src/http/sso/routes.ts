@@ -3,7 +3,13 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import type { BotService } from '../../bots/service.js';
 import { looksLikeJwt } from '../../bots/token.js';
 import { SpError } from '../../errors.js';
-import { OIDC_TRANSACTION_ID, type AcsOutcome, type AcsSuccess, type SsoService } from '../../sso/service.js';
+import {
+  OIDC_TRANSACTION_ID,
+  type AcsOutcome,
+  type AcsSuccess,
+  type CurrentSession,
+  type SsoService,
+} from '../../sso/service.js';
 import { readCookie } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
@@ -34,6 +40,14 @@ function establishSession(req: Request) {
       via: 'sso',
       ...(result.protocol === 'oidc' ? { protocol: 'oidc' as const } : {}),
     });
+}
+
+/** The browser's current login session, as the sign-in services need to know it. */
+function currentSession(req: Request): CurrentSession | null {
+  const user = req.session?.user;
+  return user
+    ? { accountSlug: user.accountSlug, nameId: user.nameId, via: user.via, protocol: user.protocol }
+    : null;
 }
 
 /** A failure after the session was created (activation, audit) must not leave a login behind. */
@@ -176,7 +190,6 @@ export function ssoRouter(opts: {
     res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
     const cookie = readCookie(req, OIDC_COOKIE);
-    const current = req.session?.user;
     // consumeOidcCallback() audits every outcome itself.
     res.locals.acsAudited = true;
     // The transaction is consumed whatever happens next: the cookie has no further use.
@@ -188,14 +201,7 @@ export function ssoRouter(opts: {
           slug,
           search: at >= 0 ? req.originalUrl.slice(at) : '',
           transactionId: cookie !== null && OIDC_TRANSACTION_ID.test(cookie) ? cookie : null,
-          current: current
-            ? {
-                accountSlug: current.accountSlug,
-                nameId: current.nameId,
-                via: current.via,
-                protocol: current.protocol,
-              }
-            : null,
+          current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
         },
@@ -218,7 +224,6 @@ export function ssoRouter(opts: {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const nonce = readCookie(req, LOGIN_COOKIE);
       const slug = String(req.params.slug);
-      const current = req.session?.user;
       res.locals.acsAudited = true;
       const relayState = safeReturnPath(body.RelayState, opts.baseUrl);
       const outcome = await opts.sso
@@ -228,14 +233,7 @@ export function ssoRouter(opts: {
             samlResponse: body.SAMLResponse,
             relayState,
             browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
-            current: current
-              ? {
-                  accountSlug: current.accountSlug,
-                  nameId: current.nameId,
-                  via: current.via,
-                  protocol: current.protocol,
-                }
-              : null,
+            current: currentSession(req),
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
           },
