@@ -32,6 +32,19 @@ export const CHECK_LABELS: Readonly<Record<VerdictCheck, string>> = {
 
 const ORDER = Object.keys(CHECK_LABELS) as VerdictCheck[];
 
+/** A failed check as the verdict reports it: what was expected and received, and what to change. */
+function failedCheck(name: string, error: SpError, hints: HintContext): SignInCheck {
+  const d = diagnose(error, hints);
+  return {
+    name,
+    ok: false,
+    evaluated: true,
+    ...(d.expected !== null ? { expected: d.expected } : {}),
+    ...(d.received !== null ? { received: d.received } : {}),
+    hint: `${error.code}: ${d.hint}`,
+  };
+}
+
 /** Builds the checklist; `passed` only when every check passed. */
 export function buildVerdict(
   evaluation: Evaluation,
@@ -95,15 +108,7 @@ export function buildVerdict(
     }
     if (error) {
       firstFailure ??= error;
-      const d = diagnose(error, opts.hints);
-      return {
-        name,
-        ok: false,
-        evaluated: true,
-        ...(d.expected !== null ? { expected: d.expected } : {}),
-        ...(d.received !== null ? { received: d.received } : {}),
-        hint: `${error.code}: ${d.hint}`,
-      };
+      return failedCheck(name, error, opts.hints);
     }
     const value = received.get(name);
     return { name, ok: true, evaluated: true, ...(value !== undefined ? { received: value } : {}) };
@@ -240,15 +245,7 @@ export function buildOidcVerdict(
   const idTokenRefused = failed !== null && ID_TOKEN_CHECKS.includes(failed);
   const checks = OIDC_ORDER.map((name, index): SignInCheck => {
     if (name === failed && error) {
-      const d = diagnose(error, opts.hints);
-      return {
-        name,
-        ok: false,
-        evaluated: true,
-        ...(d.expected !== null ? { expected: d.expected } : {}),
-        ...(d.received !== null ? { received: d.received } : {}),
-        hint: `${error.code}: ${d.hint}`,
-      };
+      return failedCheck(name, error, opts.hints);
     }
     // The state is compared before the provider's answer is read; an error answer is still an error.
     if (name === 'provider' && failed === 'state' && outcome.providerError !== null) {
