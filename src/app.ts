@@ -15,6 +15,7 @@ import { SecretBox } from './connections/secret-box.js';
 import { adminApiRouter } from './http/admin-api/routes.js';
 import { adminViewsRouter } from './http/admin-views/routes.js';
 import { localLoginRouter } from './http/local-login-routes.js';
+import { markFreshSessions } from './http/login-session.js';
 import { csrfProtection } from './http/middleware/csrf.js';
 import { errorHandler, notFound } from './http/middleware/errors.js';
 import {
@@ -253,24 +254,25 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   if (config.metricsEnabled) router.use(metricsRouter({ metrics, token: config.metricsToken }));
   router.post('/sso/:slug/acs', ssoTimer(metrics, 'saml'));
   router.get('/sso/:slug/oidc/callback', ssoTimer(metrics, 'oidc'));
-  router.use(
-    session({
-      name: SESSION_COOKIE,
-      secret: config.sessionSecret,
-      store: storage.sessionStore,
-      resave: false,
-      saveUninitialized: false,
-      rolling: true,
-      proxy: config.trustProxy !== false,
-      cookie: {
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: config.baseUrl.startsWith('https:'),
-        maxAge: config.sessionTtlSeconds * 1000,
-        path: site.base || '/',
-      },
-    }),
-  );
+  const sessions = session({
+    name: SESSION_COOKIE,
+    secret: config.sessionSecret,
+    store: storage.sessionStore,
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    proxy: config.trustProxy !== false,
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.baseUrl.startsWith('https:'),
+      maxAge: config.sessionTtlSeconds * 1000,
+      path: site.base || '/',
+    },
+  });
+  // After session(), which installs the store's generate(): marks the sessions made in their request.
+  markFreshSessions(storage.sessionStore);
+  router.use(sessions);
   // Every request's signed-in user is re-checked against the database (disabled, role, SSO-only,
   // absolute lifetime), so admin changes take effect at once on every instance.
   router.use(
