@@ -4,14 +4,11 @@
  * 4xx, the previous connection untouched, and — where a local server stands ready — no TCP connection
  * reaching it at all. Servers are real (loopback); nothing is mocked.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import request from 'supertest';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startSp, type TestSp } from '../support/harness.js';
-import { generatedPair } from '../support/certs.js';
+import { productionKeys } from '../support/certs.js';
 import { idpKey, idpMetadataXml, TEST_TENANT_ISSUER } from '../support/idp.js';
 import { pumpForever, startMetadataServer, type MetadataServer } from '../support/metadata-server.js';
 
@@ -58,18 +55,11 @@ describe('metadata URL attacks, NODE_ENV=production', () => {
   });
 
   beforeAll(async () => {
-    // Production refuses the dev SP pair and the dev token key: give it its own.
-    dir = mkdtempSync(join(tmpdir(), 'sspk-ssrf-'));
-    const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'sp.example.com');
-    writeFileSync(join(dir, 'sp.key'), sp.privateKey);
-    writeFileSync(join(dir, 'sp.crt'), sp.cert);
-    const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    writeFileSync(join(dir, 'token.key'), tokenKey.export({ type: 'pkcs8', format: 'pem' }));
+    // Production refuses the shipped dev keys: the test's own.
+    const keys = productionKeys('sspk-ssrf-');
+    dir = keys.dir;
     t = await startSp({
-      nodeEnv: 'production',
-      spKeyFile: join(dir, 'sp.key'),
-      spCertFile: join(dir, 'sp.crt'),
-      tokenSigningKeyFile: join(dir, 'token.key'),
+      ...keys.config,
       // Were a check missing, the fetch of an unreachable private address would end here, not hang.
       metadataFetchTimeoutMs: 1000,
     });

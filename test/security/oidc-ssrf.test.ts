@@ -5,16 +5,13 @@
  * choosing. Each test is one attack; each ends with a coded 4xx naming the URL, nothing stored, and —
  * where a local server stands ready — no TCP connection reaching it. Servers are real (loopback).
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startSp, type TestSp } from '../support/harness.js';
-import { generatedPair } from '../support/certs.js';
+import { productionKeys } from '../support/certs.js';
 import { startMetadataServer, type MetadataServer } from '../support/metadata-server.js';
 import { createAccount, putOidc } from '../support/oidc.js';
 import { oidcFetch } from '../../src/connections/oidc-fetch.js';
@@ -48,18 +45,12 @@ describe('OIDC SSRF, NODE_ENV=production: the issuer leads to a non-public addre
   });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'sspk-oidc-ssrf-'));
-    const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'sp.example.com');
-    writeFileSync(join(dir, 'sp.key'), sp.privateKey);
-    writeFileSync(join(dir, 'sp.crt'), sp.cert);
-    const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    writeFileSync(join(dir, 'token.key'), tokenKey.export({ type: 'pkcs8', format: 'pem' }));
+    // Production refuses the shipped dev keys: the test's own.
+    const keys = productionKeys('sspk-oidc-ssrf-');
+    dir = keys.dir;
     t = await startSp({
-      nodeEnv: 'production',
+      ...keys.config,
       baseUrl: 'https://sp.example.com',
-      spKeyFile: join(dir, 'sp.key'),
-      spCertFile: join(dir, 'sp.crt'),
-      tokenSigningKeyFile: join(dir, 'token.key'),
     });
     server = await startMetadataServer();
     server.serve('{}', 'application/json');

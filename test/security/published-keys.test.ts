@@ -5,15 +5,12 @@
  * ships with saml-sp-kit is refused at import (CERT_PUBLISHED_KEY), matched on the key; and one stored
  * before this check (here: written straight into the store) is ignored at the ACS.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCertificates } from '../../src/connections/pem.js';
-import { certificateFor, generatedPair } from '../support/certs.js';
+import { certificateFor, generatedPair, productionKeys } from '../support/certs.js';
 import { ADMIN_TOKEN, patchSettings, postAcs, SSO_URL, startSp, type TestSp } from '../support/harness.js';
 import {
   attackerKey,
@@ -59,19 +56,11 @@ describe('published keys in production', () => {
   }
 
   beforeAll(async () => {
-    // Production refuses the dev SP pair too: give it its own.
-    dir = mkdtempSync(join(tmpdir(), 'sspk-prod-'));
-    const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'sp.example.com');
-    writeFileSync(join(dir, 'sp.key'), sp.privateKey);
-    writeFileSync(join(dir, 'sp.crt'), sp.cert);
-    // …and the dev bot-token key.
-    const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
-    writeFileSync(join(dir, 'token.key'), tokenKey.export({ type: 'pkcs8', format: 'pem' }));
+    // Production refuses the shipped dev keys: the test's own.
+    const keys = productionKeys('sspk-prod-');
+    dir = keys.dir;
     t = await startSp({
-      nodeEnv: 'production',
-      spKeyFile: join(dir, 'sp.key'),
-      spCertFile: join(dir, 'sp.crt'),
-      tokenSigningKeyFile: join(dir, 'token.key'),
+      ...keys.config,
       rateLimitAcsPerMinute: 1_000_000,
     });
     await createAccount('acme');

@@ -6,6 +6,9 @@
  * IdP certificate, only its key.
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { idpKey, type IdpKey } from './idp.js';
 
 function derLength(length: number): Buffer {
@@ -104,5 +107,34 @@ export function generatedPair(spec: KeySpec, subject: string): IdpKey {
   return {
     privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
     cert: certificateFor(publicKey, subject),
+  };
+}
+
+/** What {@link productionKeys} wrote: the directory to remove, and the settings that use its keys. */
+export interface ProductionKeys {
+  dir: string;
+  config: { nodeEnv: 'production'; spKeyFile: string; spCertFile: string; tokenSigningKeyFile: string };
+}
+
+/**
+ * An SP key pair and a bot-token key of the test's own, in a new temp dir (`prefix…`): production
+ * refuses the shipped dev keys, so a test that starts an SP with `nodeEnv: 'production'` needs these.
+ * The caller removes `dir` when done.
+ */
+export function productionKeys(prefix: string): ProductionKeys {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'sp.example.com');
+  writeFileSync(join(dir, 'sp.key'), sp.privateKey);
+  writeFileSync(join(dir, 'sp.crt'), sp.cert);
+  const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+  writeFileSync(join(dir, 'token.key'), tokenKey.export({ type: 'pkcs8', format: 'pem' }));
+  return {
+    dir,
+    config: {
+      nodeEnv: 'production',
+      spKeyFile: join(dir, 'sp.key'),
+      spCertFile: join(dir, 'sp.crt'),
+      tokenSigningKeyFile: join(dir, 'token.key'),
+    },
   };
 }
