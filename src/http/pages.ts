@@ -49,6 +49,17 @@ function startPageQuery(query: Record<string, unknown>): [string, null, string |
   return [account, null, notice];
 }
 
+/** With both a SAML and an OIDC connection: the one to start, when exactly one of them is active. */
+function startOf(
+  saml: 'pending' | 'active',
+  oidc: 'pending' | 'active',
+  samlStart: string,
+  oidcStart: string,
+): string | null {
+  if (saml === oidc) return null;
+  return saml === 'active' ? samlStart : oidcStart;
+}
+
 /**
  * The start page (who am I / sign in with SSO), the pages' assets (the kit's stylesheet and copy script,
  * and the host's brand CSS when given) and `/healthz`.
@@ -112,11 +123,36 @@ export function pagesRouter(opts: { stores: Stores; brandCss?: string | undefine
         .send(page(siteOf(res), siteOf(res).productName, startForm(siteOf(res).base, typed, message)));
       return;
     }
-    // SAML when the account has it; an account connected over OpenID Connect only signs in there.
-    const oidcOnly =
-      (await opts.stores.connections.getByAccount(known.id)) === null &&
-      (await opts.stores.oidcConnections.getByAccount(known.id)) !== null;
-    const next = `${siteOf(res).base}/sso/${account}/${oidcOnly ? 'oidc/login' : 'login'}`;
+    const saml = await opts.stores.connections.getByAccount(known.id);
+    const oidc = await opts.stores.oidcConnections.getByAccount(known.id);
+    const base = siteOf(res).base;
+    const samlStart = `${base}/sso/${account}/login`;
+    const oidcStart = `${base}/sso/${account}/oidc/login`;
+    // One connection, or one of two that works (an account moving from one protocol to the other):
+    // straight on. Two that both work, or neither yet: the user picks (links are plain navigations,
+    // which the page's CSP form-action does not govern).
+    const only =
+      oidc === null
+        ? samlStart
+        : saml === null
+          ? oidcStart
+          : startOf(saml.status, oidc.status, samlStart, oidcStart);
+    if (only === null) {
+      res
+        .set('Cache-Control', 'no-store')
+        .type('html')
+        .send(
+          page(
+            siteOf(res),
+            `Sign in to ${known.name}`,
+            html`<h1>Sign in to ${known.name}</h1>
+              <p>Your organisation can sign in two ways. Choose the one your administrator told you about.</p>
+              <p><a class="button" href="${samlStart}">Continue with SAML single sign-on</a></p>
+              <p><a class="button" href="${oidcStart}">Continue with OpenID Connect</a></p>`,
+          ),
+        );
+      return;
+    }
     res
       .set('Cache-Control', 'no-store')
       .type('html')
@@ -125,8 +161,8 @@ export function pagesRouter(opts: { stores: Stores; brandCss?: string | undefine
           siteOf(res),
           'Signing in…',
           html`<h1>Signing in to ${account}…</h1>
-            <p>Taking you to your identity provider. <a href="${next}">Continue</a> if nothing happens.</p>`,
-        ).replace('<head>', `<head>\n<meta http-equiv="refresh" content="0;url=${esc(next)}">`),
+            <p>Taking you to your identity provider. <a href="${only}">Continue</a> if nothing happens.</p>`,
+        ).replace('<head>', `<head>\n<meta http-equiv="refresh" content="0;url=${esc(only)}">`),
       );
   });
 

@@ -18,6 +18,7 @@
 import type { Page } from 'playwright-core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLocalAdmin } from '../../src/users/local-login.js';
+import { idpKey } from '../support/idp.js';
 import { SPA_CLIENT, WEB_CLIENT, startOidcRig, type OidcRig } from '../support/oidc-provider-rig.js';
 import {
   ACME_ADMIN,
@@ -35,6 +36,7 @@ const ADMIN_SETUP_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-setup');
 const ADMIN_FORM_ERROR_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-form-error');
 const VERDICT_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-verdict-pass');
 const REFUSED_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-refused');
+const CHOOSER_SCREENSHOT = screenshotPath('saml-sp-kit-start-chooser');
 const REFERENCE_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-reference');
 
 describe.skipIf(CHROMIUM_MISSING)(
@@ -47,6 +49,7 @@ describe.skipIf(CHROMIUM_MISSING)(
         provider = await startOidcRig([
           `${bt.base}/sso/acme/oidc/callback`,
           `${bt.base}/sso/spa/oidc/callback`,
+          `${bt.base}/sso/both/oidc/callback`,
         ]);
         await createAccount(bt.api, 'acme', 'Acme Inc');
         await createLocalAdmin(bt.sp.stores, ACME_ADMIN);
@@ -60,6 +63,25 @@ describe.skipIf(CHROMIUM_MISSING)(
           }),
         });
         expect(spa.status, await spa.clone().text()).toBe(200);
+        // An account moving from SAML to OIDC: both connections, neither used yet.
+        await createAccount(bt.api, 'both', 'Both Inc');
+        const saml = await bt.api('/api/accounts/both/saml', {
+          method: 'PUT',
+          body: JSON.stringify({
+            certificate: idpKey.cert,
+            ssoUrl: 'https://test-tenant.auth0.com/samlp/both',
+          }),
+        });
+        expect(saml.status, await saml.clone().text()).toBe(200);
+        const both = await bt.api('/api/accounts/both/oidc', {
+          method: 'PUT',
+          body: JSON.stringify({
+            issuer: provider.issuer,
+            clientId: SPA_CLIENT.clientId,
+            clientType: 'public',
+          }),
+        });
+        expect(both.status, await both.clone().text()).toBe(200);
       },
       timeout: 90_000,
     });
@@ -244,6 +266,32 @@ describe.skipIf(CHROMIUM_MISSING)(
       expect(found).toContain('auth0|unverified');
       expect(found).toMatch(/email_verified/);
       await screenshots(adminPage, REFERENCE_SCREENSHOT);
+      expectNoOwnMessages();
+    });
+
+    it('(d) an account with SAML and OIDC: the start page lets the user choose, then goes to the one that works', async () => {
+      const page = await newPage(bt.browser);
+      await page.goto(`${bt.base}/`);
+      await page.fill('input[name=account]', 'both');
+      await Promise.all([page.waitForURL((u) => u.pathname === '/login'), page.click('button[type=submit]')]);
+      expect(await page.textContent('h1')).toBe('Sign in to Both Inc');
+      await screenshots(page, CHOOSER_SCREENSHOT);
+      await signInAtProvider(page, () => page.click('text=Continue with OpenID Connect'), 'auth0|carol', {
+        what: 'the start page, signed in',
+        match: (u) => u.origin === bt.base && u.pathname === '/',
+      });
+      expect(await page.textContent('h1')).toBe('Signed in');
+      await page.context().close();
+
+      // OIDC is active now, SAML still pending: the start page goes straight to the provider.
+      const next = await newPage(bt.browser);
+      await next.goto(`${bt.base}/`);
+      await next.fill('input[name=account]', 'both');
+      await Promise.all([
+        arrive(next, "the provider's login page", (u) => u.origin === providerOrigin()),
+        next.click('button[type=submit]'),
+      ]);
+      await next.context().close();
       expectNoOwnMessages();
     });
   },
