@@ -117,4 +117,25 @@ describe('POST /logout is CSRF-protected', () => {
     expect(byFetchMetadata.status).toBe(204);
     await me(t, second).expect(401);
   });
+
+  it('a failing sign-in the browser is sent to (OIDC callback, ACS) does not end the session it already had', async () => {
+    // Another site navigates the victim to our OIDC callback (a GET: the Lax session cookie goes along)
+    // or posts junk to the ACS from a sibling subdomain: each is refused, and the session lives on.
+    for (const path of [
+      '/sso/acme/oidc/callback?state=x&code=y',
+      '/sso/nobody/oidc/callback?state=x&code=y',
+    ]) {
+      const res = await request(t.app)
+        .get(path)
+        .set('Cookie', cookies)
+        .set('Sec-Fetch-Site', 'cross-site')
+        .set('Accept', 'application/json');
+      expect(res.status).toBeGreaterThanOrEqual(400);
+      expect(res.status).toBeLessThan(500);
+      await me(t, cookies).expect(200);
+    }
+    const junk = await postAcs(t, 'acme', 'bm90IFNBTUw=', { cookie: cookies });
+    expect(junk.status).toBe(400);
+    await me(t, cookies).expect(200);
+  });
 });

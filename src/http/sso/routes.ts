@@ -28,10 +28,14 @@ export const CONFIRM_COOKIE = 'sspk_confirm';
 /** Name of the short-lived cookie that binds an OIDC sign-in (its transaction id) to the browser that started it. */
 export const OIDC_COOKIE = 'sspk_oidc';
 
+/** Requests that started a login session (so a failure after it may undo that session, and only it). */
+const signedInHere = new WeakSet<Request>();
+
 /** The session a successful sign-in establishes. */
 function establishSession(req: Request) {
-  return (result: AcsSuccess) =>
-    startLoginSession(req, {
+  return (result: AcsSuccess) => {
+    signedInHere.add(req);
+    return startLoginSession(req, {
       userId: result.user.id,
       accountSlug: result.account.slug,
       nameId: result.assertion.nameId,
@@ -40,6 +44,7 @@ function establishSession(req: Request) {
       via: 'sso',
       ...(result.protocol === 'oidc' ? { protocol: 'oidc' as const } : {}),
     });
+  };
 }
 
 /** The browser's current login session, as the sign-in services need to know it. */
@@ -50,9 +55,15 @@ function currentSession(req: Request): CurrentSession | null {
     : null;
 }
 
-/** A failure after the session was created (activation, audit) must not leave a login behind. */
+/**
+ * A failure after this request created the session (activation, audit) must not leave a login behind.
+ * A session the browser already had is left alone: otherwise any site could sign the user out by
+ * sending the browser to a failing callback (a GET, which carries the Lax session cookie).
+ */
 async function dropSessionOnFailure(req: Request, err: unknown): Promise<never> {
-  if (req.session?.user) await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+  if (signedInHere.has(req) && req.session?.user) {
+    await new Promise<void>((resolve) => req.session.destroy(() => resolve()));
+  }
   throw err;
 }
 
