@@ -428,6 +428,9 @@ export async function fetchMetadata(rawUrl: string, options: FetchMetadataOption
   const outer = options.signal;
   const onOuterAbort = () => controller.abort(outer?.reason);
   outer?.addEventListener('abort', onOuterAbort, { once: true });
+  // Outside production, loopback (and plain http) is for a URL the admin gave as loopback: a public URL
+  // must not redirect the fetch to this machine's own services.
+  const strict = options.production || !LOCAL_HOSTS.has(first.hostname);
   try {
     let url = first;
     for (let hop = 0; ; hop++) {
@@ -435,7 +438,7 @@ export async function fetchMetadata(rawUrl: string, options: FetchMetadataOption
       const shown =
         hop === 0 ? first.toString() : `${first.toString()} (redirected to ${url.toString().slice(0, 300)})`;
       const res = await pinnedRequest(url, {
-        production: options.production,
+        production: strict,
         maxBytes,
         signal: controller.signal,
         errors: metadataErrors(shown, maxBytes),
@@ -458,9 +461,9 @@ export async function fetchMetadata(rawUrl: string, options: FetchMetadataOption
         } catch {
           throw fail('METADATA_FETCH_FAILED', shown, `redirected to an invalid URL.`);
         }
-        // Every hop is checked like the first (scheme here, addresses in requestOnce).
+        // Every hop is checked like the first (scheme here, addresses in pinnedRequest).
         try {
-          url = validateMetadataUrl(next.toString(), options.production);
+          url = validateMetadataUrl(next.toString(), strict);
         } catch (err) {
           throw fail(
             'METADATA_URL_FORBIDDEN',

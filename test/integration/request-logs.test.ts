@@ -93,6 +93,9 @@ describe('request logs', () => {
     await request(t.app).get('/sso/acme/oidc/callback?code=OAUTHCODESECRET&state=OAUTHSTATESECRET');
     await request(t.app).get('/setup/SETUPLINKSECRET0123456789');
     await request(t.app).get('/sso/acme/tests/TESTLINKSECRET0123456789');
+    // Express routes case-insensitively: the same links in other cases are redacted too.
+    await request(t.app).get('/SETUP/SETUPLINKSECRET0123456789');
+    await request(t.app).get('/SSO/acme/Tests/TESTLINKSECRET0123456789');
     await request(t.app).get('/api/accounts/acme/saml').set('Authorization', `Bearer ${ADMIN_TOKEN}`);
 
     const text = raw.join('\n');

@@ -24,7 +24,8 @@ const SECRET_PARAMS = new Set([
 ]);
 
 /** Path segments that are bearer secrets: `/setup/:token` (setup links), `/sso/:slug/tests/:token`. */
-const SECRET_PATHS = [/(\/setup\/)[^/?#]+/, /(\/sso\/[^/?#]+\/tests\/)[^/?#]+/];
+// Case-insensitive like Express's routing: /SETUP/<token> reaches the same route.
+const SECRET_PATHS = [/(\/setup\/)[^/?#]+/i, /(\/sso\/[^/?#]+\/tests\/)[^/?#]+/i];
 
 const REDACTED = '[redacted]';
 /** Bound of a logged URL or header value: they carry whatever a client put in them (a 16 KB slug). */
