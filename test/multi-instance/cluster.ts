@@ -6,6 +6,14 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import {
+  createSchema,
+  deleteKeysWithPrefix,
+  dropSchema,
+  runName,
+  withPrefix,
+  withSchema,
+} from '../contract/backends.js';
 import { ADMIN_TOKEN, SSO_URL } from '../support/harness.js';
 import {
   decodeRedirect,
@@ -259,4 +267,33 @@ export async function userNameIds(instance: Pick<Instance, 'url'>, slug: string)
   const res = await http(instance, 'GET', `/api/accounts/${slug}/users`, { bearer: true });
   if (res.status !== 200) throw new Error(`list users: ${res.status} ${res.text}`);
   return (res.body as { users: Array<{ nameId: string }> }).users.map((u) => u.nameId);
+}
+
+/** Two instances of one deployment: see {@link startPair}. */
+export interface InstancePair {
+  A: Instance;
+  B: Instance;
+  /** Stops both, drops the schema and deletes the Redis keys. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Two instances sharing one fresh PostgreSQL schema and one Redis key prefix (named after `name` and
+ * this run), started together: both migrate the new schema at once, as a rollout would.
+ */
+export async function startPair(databaseUrl: string, redisUrl: string, name: string): Promise<InstancePair> {
+  const schema = runName(name);
+  const prefix = `${schema}:`;
+  await createSchema(databaseUrl, schema);
+  const env = { DATABASE_URL: withSchema(databaseUrl, schema), REDIS_URL: withPrefix(redisUrl, prefix) };
+  const [A, B] = await Promise.all([startInstance(env), startInstance(env)]);
+  return {
+    A,
+    B,
+    stop: async () => {
+      await Promise.all([A.stop(), B.stop()]);
+      await dropSchema(databaseUrl, schema);
+      await deleteKeysWithPrefix(redisUrl, prefix);
+    },
+  };
 }

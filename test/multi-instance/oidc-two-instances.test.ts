@@ -5,19 +5,9 @@
  * A real OpenID provider (oidc-provider on loopback) answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TEST_DATABASE_URL,
-  TEST_REDIS_URL,
-  createSchema,
-  deleteKeysWithPrefix,
-  dropSchema,
-  runName,
-  suiteTitle,
-  withPrefix,
-  withSchema,
-} from '../contract/backends.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, suiteTitle } from '../contract/backends.js';
 import { WEB_CLIENT, startOidcRig, type OidcRig } from '../support/oidc-provider-rig.js';
-import { PUBLIC_BASE_URL, http, startInstance, type Instance } from './cluster.js';
+import { PUBLIC_BASE_URL, http, startPair, type Instance, type InstancePair } from './cluster.js';
 
 const enabled = TEST_DATABASE_URL !== undefined && TEST_REDIS_URL !== undefined;
 const title = suiteTitle(
@@ -27,19 +17,15 @@ const title = suiteTitle(
 );
 
 describe.skipIf(!enabled)(title, () => {
-  const dbBase = TEST_DATABASE_URL ?? '';
-  const redisBase = TEST_REDIS_URL ?? '';
-  const schema = runName('oidcmulti');
-  const prefix = `${schema}:`;
   const slug = 'acme-oidc';
   let A: Instance;
   let B: Instance;
   let rig: OidcRig;
+  let pair: InstancePair | undefined;
 
   beforeAll(async () => {
-    await createSchema(dbBase, schema);
-    const env = { DATABASE_URL: withSchema(dbBase, schema), REDIS_URL: withPrefix(redisBase, prefix) };
-    [A, B] = await Promise.all([startInstance(env), startInstance(env)]);
+    pair = await startPair(TEST_DATABASE_URL ?? '', TEST_REDIS_URL ?? '', 'oidcmulti');
+    ({ A, B } = pair);
     rig = await startOidcRig([`${PUBLIC_BASE_URL}/sso/${slug}/oidc/callback`]);
     expect(
       (await http(A, 'POST', '/api/accounts', { bearer: true, json: { slug, name: 'Acme' } })).status,
@@ -62,9 +48,7 @@ describe.skipIf(!enabled)(title, () => {
 
   afterAll(async () => {
     await rig?.close();
-    await Promise.all([A?.stop(), B?.stop()]);
-    await dropSchema(dbBase, schema);
-    await deleteKeysWithPrefix(redisBase, prefix);
+    await pair?.stop();
   });
 
   it('starts on A, calls back on B, and the session works on A; the callback is used once across both', async () => {

@@ -4,26 +4,17 @@
  * to whichever instance the scenario needs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  TEST_DATABASE_URL,
-  TEST_REDIS_URL,
-  createSchema,
-  deleteKeysWithPrefix,
-  dropSchema,
-  runName,
-  suiteTitle,
-  withPrefix,
-  withSchema,
-} from '../contract/backends.js';
+import { TEST_DATABASE_URL, TEST_REDIS_URL, suiteTitle } from '../contract/backends.js';
 import {
   createAccountWithIdp,
   http,
   postAcs,
   responseFor,
-  startInstance,
   startLogin,
   userNameIds,
   type Instance,
+  startPair,
+  type InstancePair,
 } from './cluster.js';
 
 const enabled = TEST_DATABASE_URL !== undefined && TEST_REDIS_URL !== undefined;
@@ -35,27 +26,18 @@ const title = suiteTitle(
 );
 
 describe.skipIf(!enabled)(title, () => {
-  const dbBase = TEST_DATABASE_URL ?? '';
-  const redisBase = TEST_REDIS_URL ?? '';
-  const schema = runName('multi');
-  const prefix = `${schema}:`;
   const slug = 'acme';
   let A: Instance;
   let B: Instance;
+  let pair: InstancePair | undefined;
 
   beforeAll(async () => {
-    await createSchema(dbBase, schema);
-    const env = { DATABASE_URL: withSchema(dbBase, schema), REDIS_URL: withPrefix(redisBase, prefix) };
-    // Started together: both migrate the fresh schema at once, as a rollout would.
-    [A, B] = await Promise.all([startInstance(env), startInstance(env)]);
+    pair = await startPair(TEST_DATABASE_URL ?? '', TEST_REDIS_URL ?? '', 'multi');
+    ({ A, B } = pair);
     await createAccountWithIdp(A, slug);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all([A?.stop(), B?.stop()]);
-    await dropSchema(dbBase, schema);
-    await deleteKeysWithPrefix(redisBase, prefix);
-  });
+  afterAll(async () => pair?.stop());
 
   it('an SP-initiated login started on A completes when the response is posted to B', async () => {
     const login = await startLogin(A, slug, '/reports/42');
