@@ -27,4 +27,13 @@ describe('SecretBox (OIDC client secrets at rest)', () => {
     expect(() => box.open(parts.join('.'), 'acc-1')).toThrow();
     expect(() => box.open('nonsense', 'acc-1')).toThrow(TypeError);
   });
+
+  it('refuses a truncated authentication tag (a shorter GCM tag is a prefix of the real one, far easier to forge)', () => {
+    const parts = box.seal('s3cret', 'acc-1').split('.');
+    for (const bytes of [4, 8, 12]) {
+      const short = [...parts];
+      short[2] = Buffer.from(parts[2]!, 'base64url').subarray(0, bytes).toString('base64url');
+      expect(() => box.open(short.join('.'), 'acc-1')).toThrow();
+    }
+  });
 });
