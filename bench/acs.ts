@@ -24,6 +24,7 @@
  *   npm run bench
  *   BENCH_GROWTH=1000000 npm run bench                        # the full growth run (1,000,000 + 100,000)
  *   BENCH_PROFILE=1 npm run bench                             # CPU profile of the SP at peak → bench/results/profile.*
+ *   BENCH_PROFILE=1 BENCH_KEEP_PROFILE=1 npm run bench        # … and keep the .cpuprofile files (DevTools)
  *   BENCH_WORKERS=1 BENCH_REQUESTS=3000 BENCH_CONCURRENCY=32 npm run bench
  *   BENCH_DATABASE_URL=postgres://…?schema=bench npm run bench  # (no growth run)
  */
@@ -166,7 +167,8 @@ async function main(): Promise<void> {
     if (PROFILE) {
       await sp.stop();
       const summary = summarizeProfiles(profileDir!, peakFromUs, peakToUs);
-      rmSync(profileDir!, { recursive: true, force: true });
+      if (process.env.BENCH_KEEP_PROFILE === '1') log(`profiles kept in ${profileDir!}`);
+      else rmSync(profileDir!, { recursive: true, force: true });
       writeResults({ kind: 'profile', machine, knobs, loads, peak, summary });
       return;
     }
