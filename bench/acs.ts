@@ -25,10 +25,11 @@
  *   BENCH_GROWTH=1000000 npm run bench                        # the full growth run (1,000,000 + 100,000)
  *   BENCH_PROFILE=1 npm run bench                             # CPU profile of the SP at peak → bench/results/profile.*
  *   BENCH_PROFILE=1 BENCH_KEEP_PROFILE=1 npm run bench        # … and keep the .cpuprofile files (DevTools)
+ *   BENCH_QUICK=1 npm run bench                               # stock and peak only, printed, nothing written
  *   BENCH_WORKERS=1 BENCH_REQUESTS=3000 BENCH_CONCURRENCY=32 npm run bench
  *   BENCH_DATABASE_URL=postgres://…?schema=bench npm run bench  # (no growth run)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { anyExpired, expiredLeft, insertGrowth, openBenchDb, tableRows, watchSweeps } from './growth.js';
@@ -64,6 +65,8 @@ const knobs = {
   mintProcesses: env('BENCH_MINT_PROCS', 2),
 };
 const PROFILE = process.env.BENCH_PROFILE === '1';
+/** Stock and peak only, printed and not written: for trying a change. */
+const QUICK = process.env.BENCH_QUICK === '1';
 const ENFORCE = process.env.BENCH_ENFORCE === '1';
 const SKEW_MS = 60_000;
 /** MAX_SAML_RESPONSE_BYTES (the default): the oversized junk is over it, every other body within. */
@@ -164,10 +167,19 @@ async function main(): Promise<void> {
     const stockRate = (stockBefore.perSecond + stockAfter.perSecond) / 2;
     const stockCpuMs = (stockBefore.cpuMsEach + stockAfter.cpuMsEach) / 2;
 
+    if (QUICK) {
+      log(
+        `quick: full ACS ÷ stock ${round(peakRate / stockRate, 2)}×, server CPU per login ${round(serverCpuPerLoginMs, 2)} ms (stock ${round(stockCpuMs, 2)} ms), SP ${loads.peak!.coresUsed.sp} cores, load generator ${loads.peak!.coresUsed.bench}`,
+      );
+      return;
+    }
     if (PROFILE) {
       await sp.stop();
       const summary = summarizeProfiles(profileDir!, peakFromUs, peakToUs);
-      if (process.env.BENCH_KEEP_PROFILE === '1') log(`profiles kept in ${profileDir!}`);
+      if (process.env.BENCH_KEEP_PROFILE === '1') {
+        writeFileSync(join(profileDir!, 'peak.json'), JSON.stringify({ fromUs: peakFromUs, toUs: peakToUs }));
+        log(`profiles kept in ${profileDir!} (peak.json: the peak's window on the profiles' clock)`);
+      }
       else rmSync(profileDir!, { recursive: true, force: true });
       writeResults({ kind: 'profile', machine, knobs, loads, peak, summary });
       return;

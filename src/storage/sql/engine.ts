@@ -1,9 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Sqlite from 'better-sqlite3';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely } from 'kysely';
 import { importOptional } from '../optional.js';
 import type { Database } from './schema.js';
+import { GroupCommitSqliteDialect } from './sqlite-driver.js';
 
 /** An open SQL database with its dialect name. */
 export interface SqlDatabase {
@@ -29,7 +30,7 @@ export async function openSqlDatabase(url: string): Promise<SqlDatabase> {
     sqlite.pragma('foreign_keys = ON');
     cachePreparedStatements(sqlite);
     return {
-      db: new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) }),
+      db: new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) }),
       dialect: 'sqlite',
       schema: null,
     };

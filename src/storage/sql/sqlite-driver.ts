@@ -1,0 +1,233 @@
+import type Sqlite from 'better-sqlite3';
+import {
+  SqliteDialect,
+  type CompiledQuery,
+  type DatabaseConnection,
+  type Driver,
+  type QueryResult,
+} from 'kysely';
+
+/**
+ * Kysely's SQLite driver with group commit: the INSERT, UPDATE and DELETE statements that concurrent
+ * requests issue within one turn of the event loop are run together in ONE transaction, and each
+ * caller's promise settles only after that transaction committed. A login writes four rows (the replay
+ * claim, the user, the session, the audit record); with autocommit each is its own transaction, which
+ * writes every page it touched to the WAL again (an audit row touches the table and its four indexes).
+ * Under load the same pages are shared by the whole batch, so each is written once per batch.
+ *
+ * Nothing is acknowledged before it is durable to the same degree as before (journal WAL, synchronous
+ * NORMAL), and a statement's failure is its own: a constraint violation aborts only that statement,
+ * which SQLite guarantees, and its caller gets the error. An error that ends the whole transaction
+ * (I/O error, disk full) or a failed COMMIT fails every statement of the batch, since none of them
+ * is stored.
+ *
+ * Everything else keeps the single-connection rules of Kysely's driver: explicit transactions hold the
+ * connection for their whole duration (other queries and batches wait), and reads (SELECT) run at once
+ * when no transaction is open; `better-sqlite3` is synchronous, so a statement never interleaves with
+ * another.
+ */
+export class GroupCommitSqliteDialect extends SqliteDialect {
+  constructor(private readonly database: Sqlite.Database) {
+    super({ database });
+  }
+
+  override createDriver(): Driver {
+    return new GroupCommitDriver(this.database);
+  }
+}
+
+const BATCHED = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode']);
+
+interface Queued {
+  query: CompiledQuery;
+  resolve: (result: QueryResult<unknown>) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A FIFO lock: held by an explicit transaction, by a batch while it commits, or by a statement waiting its turn. */
+class Lock {
+  private held = false;
+  private readonly waiters: (() => void)[] = [];
+
+  get free(): boolean {
+    return !this.held;
+  }
+
+  async acquire(): Promise<void> {
+    if (!this.held) {
+      this.held = true;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+function run(db: Sqlite.Database, query: CompiledQuery): QueryResult<unknown> {
+  const stmt = db.prepare(query.sql);
+  const parameters = query.parameters as unknown[];
+  if (stmt.reader) return { rows: stmt.all(parameters) };
+  const { changes, lastInsertRowid } = stmt.run(parameters);
+  return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+}
+
+class GroupCommitDriver implements Driver {
+  private readonly lock = new Lock();
+  private queued: Queued[] = [];
+  private flushScheduled = false;
+
+  constructor(private readonly db: Sqlite.Database) {}
+
+  async init(): Promise<void> {}
+
+  acquireConnection(): Promise<DatabaseConnection> {
+    return Promise.resolve(new Connection(this));
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await this.lock.acquire();
+    (connection as Connection).inTransaction = true;
+    try {
+      this.db.exec('begin');
+    } catch (err) {
+      (connection as Connection).inTransaction = false;
+      this.lock.release();
+      throw err;
+    }
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await this.endTransaction(connection as Connection, 'commit');
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await this.endTransaction(connection as Connection, 'rollback');
+  }
+
+  // eslint-disable-next-line @typescript-eslint/require-await -- synchronous, but a promise to Kysely
+  private async endTransaction(connection: Connection, command: 'commit' | 'rollback'): Promise<void> {
+    try {
+      this.db.exec(command);
+    } catch (err) {
+      // A failed COMMIT leaves the transaction open: roll it back, so that the lock is never released
+      // on a half-open transaction.
+      if (this.db.inTransaction) this.db.exec('rollback');
+      throw err;
+    } finally {
+      connection.inTransaction = false;
+      this.lock.release();
+    }
+  }
+
+  async releaseConnection(): Promise<void> {}
+
+  async destroy(): Promise<void> {
+    // Statements on their way (issued in this turn) or queued are written, and an open transaction
+    // ends, before the database closes.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.queued.length > 0) await this.flush();
+    await this.lock.acquire();
+    this.db.close();
+  }
+
+  /** A statement outside an explicit transaction. */
+  async execute(query: CompiledQuery): Promise<QueryResult<unknown>> {
+    if (BATCHED.has(query.query.kind)) {
+      return new Promise((resolve, reject) => {
+        this.queued.push({ query, resolve, reject });
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => void this.flush());
+        }
+      });
+    }
+    // A read (or DDL, pragma, raw SQL) runs at once, unless a transaction holds the connection.
+    if (this.lock.free) return run(this.db, query);
+    await this.lock.acquire();
+    try {
+      return run(this.db, query);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  runInTransaction(query: CompiledQuery): QueryResult<unknown> {
+    return run(this.db, query);
+  }
+
+  private async flush(): Promise<void> {
+    this.flushScheduled = false;
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length === 0) return;
+    await this.lock.acquire();
+    try {
+      if (batch.length === 1) {
+        const [only] = batch as [Queued];
+        try {
+          only.resolve(run(this.db, only.query));
+        } catch (err) {
+          only.reject(err);
+        }
+        return;
+      }
+      this.commitBatch(batch);
+    } finally {
+      this.lock.release();
+    }
+  }
+
+  private commitBatch(batch: Queued[]): void {
+    const outcomes: ({ ok: true; result: QueryResult<unknown> } | { ok: false; err: unknown })[] = [];
+    try {
+      this.db.exec('begin immediate');
+    } catch (err) {
+      for (const q of batch) q.reject(err);
+      return;
+    }
+    for (const q of batch) {
+      try {
+        outcomes.push({ ok: true, result: run(this.db, q.query) });
+      } catch (err) {
+        if (!this.db.inTransaction) {
+          // SQLite rolled the whole transaction back (I/O error, full disk…): nothing of the batch is stored.
+          for (const each of batch) each.reject(err);
+          return;
+        }
+        outcomes.push({ ok: false, err });
+      }
+    }
+    try {
+      this.db.exec('commit');
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('rollback');
+      for (const q of batch) q.reject(err);
+      return;
+    }
+    batch.forEach((q, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok) q.resolve(outcome.result);
+      else q.reject(outcome.err);
+    });
+  }
+}
+
+class Connection implements DatabaseConnection {
+  inTransaction = false;
+
+  constructor(private readonly driver: GroupCommitDriver) {}
+
+  async executeQuery<R>(query: CompiledQuery): Promise<QueryResult<R>> {
+    if (this.inTransaction) return this.driver.runInTransaction(query) as QueryResult<R>;
+    return (await this.driver.execute(query)) as QueryResult<R>;
+  }
+
+  streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
+    throw new Error('streaming queries are not supported by the SQLite store');
+  }
+}

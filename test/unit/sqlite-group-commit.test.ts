@@ -1,0 +1,135 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Sqlite from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { GroupCommitSqliteDialect } from '../../src/storage/sql/sqlite-driver.js';
+
+interface Db {
+  items: { id: string; n: number };
+}
+
+describe('SQLite group commit (the embedded store)', () => {
+  let dir: string;
+  let raw: Sqlite.Database;
+  let db: Kysely<Db>;
+  /** A second connection to the same file: what another worker process sees. */
+  let other: Sqlite.Database;
+  let begins: number;
+
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sspk-gc-'));
+    raw = new Sqlite(join(dir, 'db.sqlite'));
+    raw.pragma('journal_mode = WAL');
+    db = new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(raw) });
+    await sql`create table items (id text primary key, n integer not null check (n >= 0))`.execute(db);
+    other = new Sqlite(join(dir, 'db.sqlite'));
+    // Counts the transactions the driver opens.
+    begins = 0;
+    const exec = raw.exec.bind(raw);
+    raw.exec = (source: string) => {
+      if (/^begin/i.test(source)) begins++;
+      return exec(source);
+    };
+  });
+
+  afterEach(async () => {
+    other.close();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const count = () => (other.prepare('select count(*) as c from items').get() as { c: number }).c;
+
+  it('writes issued in one turn commit together, and each promise settles only once its row is visible to another connection', async () => {
+    const seenAtResolve: number[] = [];
+    await Promise.all(
+      Array.from({ length: 5 }, (_, i) =>
+        db
+          .insertInto('items')
+          .values({ id: `k${i}`, n: i })
+          .execute()
+          .then(() => seenAtResolve.push(count())),
+      ),
+    );
+    expect(seenAtResolve).toEqual([5, 5, 5, 5, 5]);
+    expect(begins).toBe(1);
+    // A write alone is a statement in autocommit, as before.
+    await db.insertInto('items').values({ id: 'a', n: 1 }).execute();
+    expect(begins).toBe(1);
+    expect(count()).toBe(6);
+  });
+
+  it("a statement's failure is its own: the batch's other writes are stored and acknowledged", async () => {
+    await db.insertInto('items').values({ id: 'taken', n: 1 }).execute();
+    const results = await Promise.allSettled([
+      db.insertInto('items').values({ id: 'x1', n: 1 }).execute(),
+      db.insertInto('items').values({ id: 'taken', n: 2 }).execute(),
+      db.insertInto('items').values({ id: 'neg', n: -1 }).execute(),
+      db.updateTable('items').set({ n: 9 }).where('id', '=', 'taken').returning('n').execute(),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/UNIQUE/);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/CHECK/);
+    // RETURNING rows come back from a batched statement.
+    expect((results[3] as PromiseFulfilledResult<{ n: number }[]>).value).toEqual([{ n: 9 }]);
+    expect(other.prepare('select id, n from items order by id').all()).toEqual([
+      { id: 'taken', n: 9 },
+      { id: 'x1', n: 1 },
+    ]);
+  });
+
+  it('an error that ends the whole transaction fails every write of the batch, and none is stored', async () => {
+    await sql`create trigger boom before insert on items when new.id = 'boom'
+      begin select raise(rollback, 'boom'); end`.execute(db);
+    const results = await Promise.allSettled([
+      db.insertInto('items').values({ id: 'before', n: 1 }).execute(),
+      db.insertInto('items').values({ id: 'boom', n: 1 }).execute(),
+      db.insertInto('items').values({ id: 'after', n: 1 }).execute(),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(count()).toBe(0);
+    // The connection is usable afterwards.
+    await db.insertInto('items').values({ id: 'later', n: 1 }).execute();
+    expect(count()).toBe(1);
+  });
+
+  it('an explicit transaction holds the connection: outside writes wait for it and survive its rollback; reads never see its uncommitted rows', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let readDuring: number | null = null;
+    const trx = db
+      .transaction()
+      .execute(async (t) => {
+        await t.insertInto('items').values({ id: 'inside', n: 1 }).execute();
+        await gate;
+        throw new Error('rolled back');
+      })
+      .catch((err: unknown) => err);
+    await new Promise((r) => setImmediate(r));
+    const outsideWrite = db.insertInto('items').values({ id: 'outside', n: 1 }).execute();
+    const outsideRead = db
+      .selectFrom('items')
+      .select('id')
+      .execute()
+      .then((rows) => (readDuring = rows.length));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBe(0);
+    expect(readDuring).toBeNull();
+    release();
+    expect(String(await trx)).toMatch(/rolled back/);
+    await outsideWrite;
+    await outsideRead;
+    expect(readDuring).toBe(0);
+    expect(other.prepare('select id from items').all()).toEqual([{ id: 'outside' }]);
+  });
+
+  it('writes still queued when the database closes are written first', async () => {
+    const pending = db.insertInto('items').values({ id: 'last', n: 1 }).execute();
+    await db.destroy();
+    await pending;
+    expect(count()).toBe(1);
+    db = new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(new Sqlite(join(dir, 'db.sqlite'))) });
+  });
+});
