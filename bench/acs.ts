@@ -74,6 +74,8 @@ const MAX_BODY = 256 * 1024;
 const SLUG = 'bench';
 const OTHER = 'other';
 const ACS = `/sso/${SLUG}/acs`;
+/** The SP's count of SAML signatures verified or refused: the signature work spent. */
+const SIGNATURE_CHECKS = 'sspk_saml_signature_checks_total';
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
 const valid = (list: readonly string[]): Post[] => list.map((body) => ({ kind: 'valid', body }));
@@ -144,11 +146,13 @@ async function main(): Promise<void> {
 
     // 2. Peak: closed loop.
     await closedLoop(sp.origin, ACS, valid(warmupBodies), knobs.concurrency);
+    const checks0 = await sp.counter(SIGNATURE_CHECKS);
     end = phaseMeter(sp.pid);
     const cpu0 = treeCpuMs(sp.pid);
     const peakFromUs = monotonicUs();
     const peakRun = await closedLoop(sp.origin, ACS, valid(peakBodies), knobs.concurrency);
     const serverCpuPerLoginMs = (treeCpuMs(sp.pid) - cpu0) / peakBodies.length;
+    const signatureChecksPerLogin = ((await sp.counter(SIGNATURE_CHECKS)) - checks0) / peakBodies.length;
     const peakToUs = monotonicUs();
     loads.peak = end();
     expectAll('peak', peakRun.samples, isLogin, 'signed in (303)');
@@ -169,7 +173,7 @@ async function main(): Promise<void> {
 
     if (QUICK) {
       log(
-        `quick: full ACS ÷ stock ${round(peakRate / stockRate, 2)}×, server CPU per login ${round(serverCpuPerLoginMs, 2)} ms (stock ${round(stockCpuMs, 2)} ms), SP ${loads.peak!.coresUsed.sp} cores, load generator ${loads.peak!.coresUsed.bench}`,
+        `quick: full ACS ÷ stock ${round(peakRate / stockRate, 2)}×, server CPU per login ${round(serverCpuPerLoginMs, 2)} ms (stock ${round(stockCpuMs, 2)} ms), SP ${loads.peak.coresUsed.sp} cores, load generator ${loads.peak.coresUsed.bench}`,
       );
       return;
     }
@@ -179,8 +183,7 @@ async function main(): Promise<void> {
       if (process.env.BENCH_KEEP_PROFILE === '1') {
         writeFileSync(join(profileDir!, 'peak.json'), JSON.stringify({ fromUs: peakFromUs, toUs: peakToUs }));
         log(`profiles kept in ${profileDir!} (peak.json: the peak's window on the profiles' clock)`);
-      }
-      else rmSync(profileDir!, { recursive: true, force: true });
+      } else rmSync(profileDir!, { recursive: true, force: true });
       writeResults({ kind: 'profile', machine, knobs, loads, peak, summary });
       return;
     }
@@ -335,6 +338,7 @@ async function main(): Promise<void> {
         p50ms: number;
         serverCpuMs: number;
         vsLogin: number;
+        signatureChecksPerPost: number;
       }
     > = {};
     end = phaseMeter(sp.pid);
@@ -344,9 +348,11 @@ async function main(): Promise<void> {
         body: junk[kind][i % junk[kind].length]!,
       }));
       await closedLoop(sp.origin, ACS, list.slice(0, 5), 4);
+      const checksBefore = await sp.counter(SIGNATURE_CHECKS);
       const before = treeCpuMs(sp.pid);
       const run = await closedLoop(sp.origin, ACS, list, 4);
       const cpu = (treeCpuMs(sp.pid) - before) / list.length;
+      const checks = ((await sp.counter(SIGNATURE_CHECKS)) - checksBefore) / list.length;
       expectAll(`junk alone (${kind})`, run.samples, isRefused, 'refused (4xx)');
       const s = summarize(run.samples);
       junkAlone[kind] = {
@@ -356,6 +362,7 @@ async function main(): Promise<void> {
         p50ms: s.p50ms,
         serverCpuMs: round(cpu, 2),
         vsLogin: round(cpu / serverCpuPerLoginMs, 2),
+        signatureChecksPerPost: round(checks, 2),
       };
     }
     loads['junk alone'] = end();
@@ -404,7 +411,12 @@ async function main(): Promise<void> {
           cpuMsEach: round(stockCpuMs, 2),
         },
         ours: oursInProcess,
-        peak: { ...peak, serverCpuPerLoginMs: round(serverCpuPerLoginMs, 2), rssMb: treeRss(sp.pid) },
+        peak: {
+          ...peak,
+          serverCpuPerLoginMs: round(serverCpuPerLoginMs, 2),
+          signatureChecksPerLogin: round(signatureChecksPerLogin, 2),
+          rssMb: treeRss(sp.pid),
+        },
         half,
         junkAlone,
         flood,

@@ -23,6 +23,8 @@ export const audienceOf = (slug: string) => `${BASE_URL}/sso/${slug}/metadata`;
 
 export interface SpProcess {
   origin: string;
+  /** A counter of the SP's /metrics, summed over its workers. */
+  counter(name: string): Promise<number>;
   pid: number;
   /** The SQLite file (null with BENCH_DATABASE_URL pointing elsewhere). */
   sqliteFile: string | null;
@@ -97,6 +99,8 @@ export async function startSp(opts: {
         RATE_LIMIT_ACS_PER_MINUTE: '1000000',
         RATE_LIMIT_ADMIN_PER_MINUTE: '1000000',
         RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
+        // As a production deployment scrapes them; the bench reads the signature-work counter.
+        METRICS_ENABLED: 'true',
       },
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       // Logs (JSON in production) are written and thrown away: their cost is part of a request's.
@@ -140,5 +144,11 @@ export async function startSp(opts: {
     await stop();
     throw err;
   }
-  return { origin, pid: child.pid!, sqliteFile, databaseUrl, stop };
+  const counter = async (name: string) => {
+    const text = await (await fetch(`${origin}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+    if (line === undefined) throw new Error(`/metrics has no ${name}`);
+    return Number(line.slice(name.length + 1));
+  };
+  return { origin, pid: child.pid!, sqliteFile, databaseUrl, stop, counter };
 }

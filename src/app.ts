@@ -223,6 +223,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       clockSkewMs: config.clockSkewSeconds * 1000,
       requestTtlMs: config.requestTtlSeconds * 1000,
       production,
+      onSignatureCheck: () => metrics.signatureCheck(),
     },
     logger,
     options.provisionUser,

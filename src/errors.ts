@@ -22,6 +22,10 @@ const catalog = {
   FORBIDDEN: { status: 403, message: 'You are not allowed to do this.' },
   RATE_LIMITED: { status: 429, message: 'Too many requests. Try again later.' },
   STORE_UNAVAILABLE: { status: 503, message: 'A storage backend is unavailable. Try again shortly.' },
+  METRICS_UNAVAILABLE: {
+    status: 503,
+    message: 'The metrics of every worker could not be gathered. Try again shortly.',
+  },
   INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
 
   // accounts

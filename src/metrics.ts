@@ -20,6 +20,8 @@ export interface SignInOutcome {
  * - `sspk_sign_ins_total{protocol,outcome,code}`: decided sign-ins (not sign-in tests, not sign-ins
  *   still waiting for the user's confirmation);
  * - `sspk_sso_response_duration_seconds{protocol}`: time to answer an ACS post or an OIDC callback;
+ * - `sspk_saml_signature_checks_total`: SAML signatures the ACS verified or refused, i.e. the
+ *   cryptographic work spent (a post refused by a cheap check before any signature work adds nothing);
  * - `sspk_store_errors_total`: requests answered 503 STORE_UNAVAILABLE (database or Redis failed);
  * - `sspk_rate_limit_store_errors_total{limiter}`: requests let through unlimited because the shared
  *   rate-limit counters (Redis) failed (fail open);
@@ -38,6 +40,11 @@ export class SpMetrics {
     help: 'Time to answer an ACS post (saml) or an OIDC callback (oidc), whatever the outcome.',
     labelNames: ['protocol'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  private readonly signatureChecks = new Counter({
+    name: 'sspk_saml_signature_checks_total',
+    help: 'SAML signatures the ACS verified or refused (cryptographic work; a post refused by a cheap check never adds to it).',
     registers: [this.registry],
   });
   private readonly storeErrors = new Counter({
@@ -67,6 +74,11 @@ export class SpMetrics {
     return () => void end();
   }
 
+  /** Counts a SAML signature about to be verified. */
+  signatureCheck(): void {
+    this.signatureChecks.inc();
+  }
+
   /** Counts a request answered 503 because a store failed. */
   storeError(): void {
     this.storeErrors.inc();
@@ -77,8 +89,16 @@ export class SpMetrics {
     this.rateLimitStoreErrors.inc({ limiter });
   }
 
+  private aggregated: (() => Promise<{ contentType: string; body: string }>) | null = null;
+
+  /** Serves, instead of this registry, what `source` gathers (every cluster worker's, summed). */
+  aggregateWith(source: () => Promise<{ contentType: string; body: string }>): void {
+    this.aggregated = source;
+  }
+
   /** The text exposition format (`text/plain; version=0.0.4`). */
   async exposition(): Promise<{ contentType: string; body: string }> {
+    if (this.aggregated) return this.aggregated();
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { createApp } from './app.js';
+import { serveClusterMetrics, useClusterMetrics } from './cluster-metrics.js';
 import { ConfigError, loadConfigFromEnv } from './config/load.js';
 import { openStorage } from './storage/index.js';
 
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
   if (workers > 1 && cluster.isPrimary) {
     const { stores } = await openStorage({ databaseUrl: config.databaseUrl, sessionTtlMs: 60_000 });
     await stores.close();
+    if (config.metricsEnabled) serveClusterMetrics();
     for (let i = 0; i < workers; i++) cluster.fork();
     cluster.on('exit', (worker, code, signal) => {
       if (signal !== 'SIGTERM' && signal !== 'SIGINT' && code !== 0) {
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     return;
   }
   const { app, sp, close } = await createApp({ config });
+  if (config.metricsEnabled && cluster.isWorker) useClusterMetrics(sp.metrics);
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -91,6 +91,9 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   STORE_UNAVAILABLE: generic(
     'A storage backend (database or Redis) did not answer: check GET /readyz and the server logs. Nothing was half-written; the user can try again.',
   ),
+  METRICS_UNAVAILABLE: generic(
+    'A worker process did not send its metrics to the primary in time (WEB_CONCURRENCY > 1): scrape again; if it persists, check the server log for a stuck or restarting worker.',
+  ),
   INTERNAL: generic('This is a bug: report it with the reference id (the server log has the details).'),
   ACCOUNT_SLUG_INVALID: generic('Use 2–63 lower-case letters, digits and dashes, not starting with a dash.'),
   ACCOUNT_EXISTS: generic('Pick another slug, or use the existing account.'),

@@ -31,6 +31,11 @@ export interface SamlContext {
    * after it to run at all.
    */
   collect?: CheckCollector;
+  /**
+   * Told once per signature about to be verified (metrics: the signature work an ACS spends, which
+   * junk a cheap check decides must never reach).
+   */
+  onSignatureCheck?: () => void;
 }
 
 /** The checks a test sign-in reports, in order. */

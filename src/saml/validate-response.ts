@@ -836,7 +836,10 @@ function verifyOnOurDom(checked: Checked, ctx: SamlContext): Element {
   if (containers !== 1) throw new SpError('SAML_ASSERTION_COUNT', { detail: `${containers} assertions` });
   const trusted = trustedKeys(ctx.idpCertificates);
   const signed = new Set<Element>();
-  for (const signature of checked.signatureElements) signed.add(verifySignature(signature, trusted).signed);
+  for (const signature of checked.signatureElements) {
+    ctx.onSignatureCheck?.();
+    signed.add(verifySignature(signature, trusted).signed);
+  }
 
   if (signed.has(checked.assertion)) return checked.assertion;
   if (signed.has(checked.root)) {

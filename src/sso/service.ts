@@ -53,6 +53,8 @@ export interface SsoSettings {
   requestTtlMs: number;
   /** NODE_ENV=production: certificates whose key ships with saml-sp-kit are never trusted. */
   production?: boolean;
+  /** Told of each SAML signature about to be verified (the metrics). */
+  onSignatureCheck?: () => void;
 }
 
 /** A successful sign-in (at the ACS, or when the user confirmed it). */
@@ -276,6 +278,7 @@ export class SsoService {
       spCertificate: this.keys.certificate,
       clockSkewMs: this.settings.clockSkewMs,
       allowSha1: account.settings.allowSha1,
+      ...(this.settings.onSignatureCheck ? { onSignatureCheck: this.settings.onSignatureCheck } : {}),
     };
   }
 

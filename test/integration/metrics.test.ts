@@ -12,6 +12,7 @@ import {
   startSp,
   type TestSp,
 } from '../support/harness.js';
+import { attackerKey } from '../support/idp.js';
 import { sample } from '../support/metrics.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
@@ -103,6 +104,31 @@ describe('/metrics', () => {
     );
     expect(sample(text, 'sspk_sso_response_duration_seconds_sum', { protocol: 'saml' })).toBeGreaterThan(0);
     expect(sample(text, 'sspk_sso_response_duration_seconds_count', { protocol: 'oidc' })).toBe(undefined);
+  });
+
+  it('counts signature work: a signed post adds one check whatever its outcome; junk a cheap check decides adds none', async () => {
+    const t = await start({ metricsEnabled: true, metricsToken: METRICS_TOKEN, maxSamlResponseBytes: 64 * 1024 });
+    await createAccountWithIdp(t, 'acme');
+    await createAccountWithIdp(t, 'other');
+    const checks = async () => sample(await scrape(t), 'sspk_saml_signature_checks_total');
+    expect(await checks()).toBe(0);
+    const expectAdds = async (body: string, code: string | null, added: number) => {
+      const before = await checks();
+      const res = await postAcs(t, 'acme', body);
+      if (code === null) expect(res.status).toBe(303);
+      else expect(res.body.error.code).toBe(code);
+      expect((await checks())! - before!, code ?? 'login').toBe(added);
+    };
+    // Signature work: a login, a response signed by an untrusted key, one that is signed and fails later.
+    await expectAdds(responseFor(t, 'acme'), null, 1);
+    await expectAdds(responseFor(t, 'acme', { key: attackerKey }), 'SAML_SIGNATURE_INVALID', 1);
+    await expectAdds(responseFor(t, 'acme', { audience: 'urn:someone-else' }), 'SAML_AUDIENCE_MISMATCH', 1);
+    // Refused before any: not base64, not XML, unsigned, another account's genuine response, oversized.
+    await expectAdds('%%%not-base64', 'SAML_RESPONSE_MALFORMED', 0);
+    await expectAdds(Buffer.from('<not xml').toString('base64'), 'SAML_RESPONSE_MALFORMED', 0);
+    await expectAdds(responseFor(t, 'acme', { sign: 'none' }), 'SAML_SIGNATURE_MISSING', 0);
+    await expectAdds(responseFor(t, 'other'), 'SAML_DESTINATION_MISMATCH', 0);
+    await expectAdds('A'.repeat(80 * 1024), 'PAYLOAD_TOO_LARGE', 0);
   });
 
   it('labels an OIDC callback protocol="oidc", also when it fails before any connection is found', async () => {
