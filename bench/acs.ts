@@ -78,6 +78,12 @@ const ACS = `/sso/${SLUG}/acs`;
 const SIGNATURE_CHECKS = 'sspk_saml_signature_checks_total';
 
 const log = (msg: string) => process.stdout.write(`${msg}\n`);
+/**
+ * The load generator holds every minted body (tens of thousands of 8 KB strings for the growth run):
+ * a full collection before each measured phase keeps its own pauses out of the open-loop schedule,
+ * whose latencies run from the scheduled moment (`npm run bench` starts node with --expose-gc).
+ */
+const collectGarbage = () => (globalThis as { gc?: () => void }).gc?.();
 const valid = (list: readonly string[]): Post[] => list.map((body) => ({ kind: 'valid', body }));
 const isLogin = (s: Sample) => s.status === 303;
 const isRefused = (s: Sample) => s.status >= 400 && s.status < 500;
@@ -139,6 +145,7 @@ async function main(): Promise<void> {
     const stockBefore = await stock(stockSet, 30);
     loads['stock (before peak)'] = end();
     log(`stock node-saml: ${stockBefore.perSecond}/s (${stockBefore.cpuMsEach} ms CPU each)`);
+    collectGarbage();
     end = phaseMeter(sp.pid);
     const oursInProcess = await ours(stockSet, 30);
     loads['our validateResponse'] = end();
@@ -147,6 +154,7 @@ async function main(): Promise<void> {
     // 2. Peak: closed loop.
     await closedLoop(sp.origin, ACS, valid(warmupBodies), knobs.concurrency);
     const checks0 = await sp.counter(SIGNATURE_CHECKS);
+    collectGarbage();
     end = phaseMeter(sp.pid);
     const cpu0 = treeCpuMs(sp.pid);
     const peakFromUs = monotonicUs();
@@ -164,6 +172,7 @@ async function main(): Promise<void> {
     };
     log(`peak: ${peak.loginsPerSec} logins/s, p50 ${peak.p50ms} ms, p99 ${peak.p99ms} ms`);
 
+    collectGarbage();
     end = phaseMeter(sp.pid);
     const stockAfter = await stock(stockSet, 30);
     loads['stock (after peak)'] = end();
@@ -207,6 +216,7 @@ async function main(): Promise<void> {
     const waitBodies = secondBatch.slice(halfCount + 3 * growthSample);
 
     // 3. Half of peak: open loop.
+    collectGarbage();
     end = phaseMeter(sp.pid);
     const halfRun = await openLoop(sp.origin, ACS, valid(halfBodies), halfRate);
     loads['half of peak'] = end();
@@ -224,6 +234,7 @@ async function main(): Promise<void> {
       const db = openBenchDb(sp.sqliteFile!);
       try {
         const sample = async (phase: string, bodies: string[]) => {
+          collectGarbage();
           const meter = phaseMeter(sp.pid);
           // RSS read every 250 ms while the stage runs; its median evens out the garbage collector's saw.
           const readings: number[] = [];
@@ -341,6 +352,7 @@ async function main(): Promise<void> {
         signatureChecksPerPost: number;
       }
     > = {};
+    collectGarbage();
     end = phaseMeter(sp.pid);
     for (const kind of [...FLOOD_KINDS, ...EXTRA_KINDS] as JunkKind[]) {
       const list = Array.from({ length: knobs.junkAlone }, (_, i) => ({
@@ -374,6 +386,7 @@ async function main(): Promise<void> {
 
     // 6. The flood: 90 % junk, 10 % valid, closed loop.
     const mix = shuffle(floodMix(junk, floodBodies, knobs.floodPosts), 7);
+    collectGarbage();
     end = phaseMeter(sp.pid);
     const floodRun = await closedLoop(sp.origin, ACS, mix, knobs.concurrency);
     loads['junk flood'] = end();
