@@ -125,6 +125,44 @@ describe('SQLite group commit (the embedded store)', () => {
     expect(other.prepare('select id from items').all()).toEqual([{ id: 'outside' }]);
   });
 
+  it('a transaction whose COMMIT fails releases the connection once: the next transaction and the writes queued behind it keep their own outcome', async () => {
+    raw.pragma('foreign_keys = ON');
+    await sql`create table parent (id integer primary key)`.execute(db);
+    await sql`create table child (id integer primary key,
+      parent integer references parent(id) deferrable initially deferred)`.execute(db);
+    // T1's insert breaks a deferred foreign key: its COMMIT fails, and Kysely then rolls it back.
+    let endT1!: () => void;
+    const t1 = db
+      .transaction()
+      .execute(async (t) => {
+        await sql`insert into child (id, parent) values (1, 99)`.execute(t);
+        await new Promise<void>((r) => (endT1 = r));
+      })
+      .catch((err: unknown) => err);
+    await new Promise((r) => setImmediate(r));
+    // T2 waits for T1, then inserts and fails; W, queued meanwhile, waits for T2.
+    let endT2!: () => void;
+    const t2 = db
+      .transaction()
+      .execute(async (t) => {
+        await t.insertInto('items').values({ id: 't2', n: 1 }).execute();
+        await new Promise<void>((r) => (endT2 = r));
+        throw new Error('T2 rolls back');
+      })
+      .catch((err: unknown) => err);
+    const w = db.insertInto('items').values({ id: 'w', n: 1 }).execute();
+    await new Promise((r) => setImmediate(r));
+    endT1();
+    expect(String(await t1)).toMatch(/FOREIGN KEY/);
+    await new Promise((r) => setTimeout(r, 20));
+    // T2 holds the connection now: W has not run, and T2's row is not visible.
+    expect(count()).toBe(0);
+    endT2();
+    expect(String(await t2)).toMatch(/T2 rolls back/);
+    await w;
+    expect(other.prepare('select id from items').all()).toEqual([{ id: 'w' }]);
+  });
+
   it('writes still queued when the database closes are written first', async () => {
     const pending = db.insertInto('items').values({ id: 'last', n: 1 }).execute();
     await db.destroy();

@@ -25,7 +25,9 @@ import {
  * Everything else keeps the single-connection rules of Kysely's driver: explicit transactions hold the
  * connection for their whole duration (other queries and batches wait), and reads (SELECT) run at once
  * when no transaction is open; `better-sqlite3` is synchronous, so a statement never interleaves with
- * another.
+ * another. One difference: `db.connection()` is not exclusive (only transactions are), so Kysely's
+ * SQLite migration lock, which relies on that, does not hold between two migrations run at once in
+ * one process; the kit migrates once, at start-up, before serving.
  */
 export class GroupCommitSqliteDialect extends SqliteDialect {
   constructor(private readonly database: Sqlite.Database) {
@@ -112,13 +114,22 @@ class GroupCommitDriver implements Driver {
 
   // eslint-disable-next-line @typescript-eslint/require-await -- synchronous, but a promise to Kysely
   private async endTransaction(connection: Connection, command: 'commit' | 'rollback'): Promise<void> {
+    // Kysely rolls back a transaction whose COMMIT failed: by then it has ended, and its lock was
+    // released. Releasing again would let two transactions interleave on the one connection.
+    if (!connection.inTransaction) return;
     try {
-      this.db.exec(command);
-    } catch (err) {
-      // A failed COMMIT leaves the transaction open: roll it back, so that the lock is never released
-      // on a half-open transaction.
-      if (this.db.inTransaction) this.db.exec('rollback');
-      throw err;
+      if (command === 'rollback') {
+        if (this.db.inTransaction) this.db.exec('rollback');
+      } else {
+        try {
+          this.db.exec('commit');
+        } catch (err) {
+          // A failed COMMIT (deferred constraint, I/O error) leaves the transaction open: it is rolled
+          // back here, so that the lock is never released on a half-open transaction.
+          if (this.db.inTransaction) this.db.exec('rollback');
+          throw err;
+        }
+      }
     } finally {
       connection.inTransaction = false;
       this.lock.release();
@@ -143,7 +154,7 @@ class GroupCommitDriver implements Driver {
         this.queued.push({ query, resolve, reject });
         if (!this.flushScheduled) {
           this.flushScheduled = true;
-          setImmediate(() => void this.flush());
+          setImmediate(() => this.flushSafely());
         }
       });
     }
@@ -159,6 +170,11 @@ class GroupCommitDriver implements Driver {
 
   runInTransaction(query: CompiledQuery): QueryResult<unknown> {
     return run(this.db, query);
+  }
+
+  /** flush() settles every queued promise itself; nothing it throws may go unhandled. */
+  private flushSafely(): void {
+    this.flush().catch(() => undefined);
   }
 
   private async flush(): Promise<void> {
@@ -184,7 +200,7 @@ class GroupCommitDriver implements Driver {
       // once: those writes are committed in this same turn, once the microtasks have run, instead of
       // after the next round of I/O callbacks. A login's four writes then cost it one turn, not four.
       process.nextTick(() => {
-        if (this.queued.length > 0) void this.flush();
+        if (this.queued.length > 0) this.flushSafely();
       });
     }
   }
@@ -192,6 +208,8 @@ class GroupCommitDriver implements Driver {
   private commitBatch(batch: Queued[]): void {
     const outcomes: ({ ok: true; result: QueryResult<unknown> } | { ok: false; err: unknown })[] = [];
     try {
+      // Never inside someone else's transaction (the lock makes this impossible; checked anyway).
+      if (this.db.inTransaction) throw new Error('a transaction is already open on the SQLite connection');
       this.db.exec('begin immediate');
     } catch (err) {
       for (const q of batch) q.reject(err);
@@ -212,7 +230,11 @@ class GroupCommitDriver implements Driver {
     try {
       this.db.exec('commit');
     } catch (err) {
-      if (this.db.inTransaction) this.db.exec('rollback');
+      try {
+        if (this.db.inTransaction) this.db.exec('rollback');
+      } catch {
+        // the COMMIT's error is the one to report
+      }
       for (const q of batch) q.reject(err);
       return;
     }
