@@ -224,6 +224,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       requestTtlMs: config.requestTtlSeconds * 1000,
       production,
       onSignatureCheck: () => metrics.signatureCheck(),
+      onDecryption: () => metrics.decryption(),
     },
     logger,
     options.provisionUser,

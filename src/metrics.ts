@@ -22,6 +22,7 @@ export interface SignInOutcome {
  * - `sspk_sso_response_duration_seconds{protocol}`: time to answer an ACS post or an OIDC callback;
  * - `sspk_saml_signature_checks_total`: SAML signatures the ACS verified or refused, i.e. the
  *   cryptographic work spent (a post refused by a cheap check before any signature work adds nothing);
+ * - `sspk_saml_decryptions_total`: encrypted assertions decrypted with the SP key;
  * - `sspk_store_errors_total`: requests answered 503 STORE_UNAVAILABLE (database or Redis failed);
  * - `sspk_rate_limit_store_errors_total{limiter}`: requests let through unlimited because the shared
  *   rate-limit counters (Redis) failed (fail open);
@@ -45,6 +46,11 @@ export class SpMetrics {
   private readonly signatureChecks = new Counter({
     name: 'sspk_saml_signature_checks_total',
     help: 'SAML signatures the ACS verified or refused (cryptographic work; a post refused by a cheap check never adds to it).',
+    registers: [this.registry],
+  });
+  private readonly decryptions = new Counter({
+    name: 'sspk_saml_decryptions_total',
+    help: 'Encrypted assertions the ACS decrypted with the SP key (an RSA private-key operation each).',
     registers: [this.registry],
   });
   private readonly storeErrors = new Counter({
@@ -77,6 +83,11 @@ export class SpMetrics {
   /** Counts a SAML signature about to be verified. */
   signatureCheck(): void {
     this.signatureChecks.inc();
+  }
+
+  /** Counts an encrypted assertion about to be decrypted. */
+  decryption(): void {
+    this.decryptions.inc();
   }
 
   /** Counts a request answered 503 because a store failed. */

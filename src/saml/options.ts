@@ -32,10 +32,12 @@ export interface SamlContext {
    */
   collect?: CheckCollector;
   /**
-   * Told once per signature about to be verified (metrics: the signature work an ACS spends, which
-   * junk a cheap check decides must never reach).
+   * Told once per signature whose shape passed and whose cryptographic check begins (metrics: the
+   * signature work an ACS spends, which junk a cheap check decides must never reach).
    */
   onSignatureCheck?: () => void;
+  /** Told once per EncryptedAssertion about to be decrypted with the SP key (metrics). */
+  onDecryption?: () => void;
 }
 
 /** The checks a test sign-in reports, in order. */

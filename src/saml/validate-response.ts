@@ -335,6 +335,7 @@ async function checkEncryptedAssertion(
   // the private detail: distinct answers for "bad padding", "not XML" and "XML but wrong" would let an
   // attacker decrypt a captured assertion byte by byte (Jager & Somorovsky, CCS 2011).
   return uniformDecryptionFailures(async () => {
+    ctx.onDecryption?.();
     const decrypted = await decryptXml(serialize(container), ctx.spPrivateKey);
     const inner = parseSamlXml(decrypted);
     const assertion = inner.documentElement!;
@@ -837,8 +838,7 @@ function verifyOnOurDom(checked: Checked, ctx: SamlContext): Element {
   const trusted = trustedKeys(ctx.idpCertificates);
   const signed = new Set<Element>();
   for (const signature of checked.signatureElements) {
-    ctx.onSignatureCheck?.();
-    signed.add(verifySignature(signature, trusted).signed);
+    signed.add(verifySignature(signature, trusted, ctx.onSignatureCheck).signed);
   }
 
   if (signed.has(checked.assertion)) return checked.assertion;

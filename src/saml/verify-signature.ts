@@ -263,11 +263,17 @@ function readShape(signature: Element, parent: Element): SignatureShape {
  * canonical SignedInfo (a few hundred bytes; a key nobody trusts fails here, before the signed
  * element is canonicalised), then the digest of the parent element. Throws SAML_SIGNATURE_INVALID.
  */
-export function verifySignature(signature: Element, trusted: readonly TrustedKey[]): VerifiedSignature {
+export function verifySignature(
+  signature: Element,
+  trusted: readonly TrustedKey[],
+  /** Told when the cheap checks of the shape have passed and the cryptographic work begins (metrics). */
+  onCheck?: () => void,
+): VerifiedSignature {
   const parent = signature.parentNode as Element | null;
   if (!parent || parent.nodeType !== ELEMENT_NODE) invalid('Signature without a parent element');
   const s = readShape(signature, parent);
   base64Text(s.signatureValue, 'SignatureValue');
+  onCheck?.();
 
   const signer = signerOf(signature, trusted, () => canonicalize(s.signedInfo, null));
 

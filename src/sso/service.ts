@@ -55,6 +55,8 @@ export interface SsoSettings {
   production?: boolean;
   /** Told of each SAML signature about to be verified (the metrics). */
   onSignatureCheck?: () => void;
+  /** Told of each encrypted assertion about to be decrypted (the metrics). */
+  onDecryption?: () => void;
 }
 
 /** A successful sign-in (at the ACS, or when the user confirmed it). */
@@ -279,6 +281,7 @@ export class SsoService {
       clockSkewMs: this.settings.clockSkewMs,
       allowSha1: account.settings.allowSha1,
       ...(this.settings.onSignatureCheck ? { onSignatureCheck: this.settings.onSignatureCheck } : {}),
+      ...(this.settings.onDecryption ? { onDecryption: this.settings.onDecryption } : {}),
     };
   }
 

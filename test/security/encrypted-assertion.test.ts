@@ -14,6 +14,7 @@ import {
   type TestSp,
 } from '../support/harness.js';
 import { attackerKey, mintResponseXml, spDevCertPem, type MintOptions } from '../support/idp.js';
+import { sample } from '../support/metrics.js';
 
 type Encrypt = (
   content: string,
@@ -80,6 +81,23 @@ describe('encrypted assertions', () => {
     const res = await postAcs(t, 'acme', await encryptedResponse(t, { email: 'secret.agent@acme.test' }));
     expect(res.status).toBe(303);
     expect((await me(t, cookiesFrom(res)).expect(200)).body.email).toBe('secret.agent@acme.test');
+  });
+
+  it('counts each decryption (sspk_saml_decryptions_total), not an RSA-1.5 body refused before it', async () => {
+    const m = await startSp({ metricsEnabled: true });
+    try {
+      await createAccountWithIdp(m, 'acme');
+      const decryptions = async () =>
+        sample((await request(m.app).get('/metrics').expect(200)).text, 'sspk_saml_decryptions_total');
+      expect(await decryptions()).toBe(0);
+      expect((await postAcs(m, 'acme', await encryptedResponse(m))).status).toBe(303);
+      expect(await decryptions()).toBe(1);
+      const refused = await postAcs(m, 'acme', await encryptedResponse(m, { keyAlgorithm: RSA15 }));
+      expect(refused.body.error.code).toBe('SAML_ALGORITHM_UNSUPPORTED');
+      expect(await decryptions()).toBe(1);
+    } finally {
+      await m.close();
+    }
   });
 
   it('refuses an assertion encrypted for another key', async () => {

@@ -70,6 +70,22 @@ describe('verifySignature', () => {
     expect(verified.signer.pem).toBe(idpKey.cert);
   });
 
+  it('tells onCheck only when the cryptographic check begins: once for a good or a forged signature, never for a bad shape', () => {
+    let checks = 0;
+    const onCheck = () => checks++;
+    verifySignature(minted().signature, trusted, onCheck);
+    expect(checks).toBe(1);
+    const forged = minted().signature;
+    resign(forged, attackerKey);
+    expect(refusal(() => verifySignature(forged, trusted, onCheck))).toContain('none of the 1 trusted');
+    expect(checks).toBe(2);
+    const misshapen = minted().signature;
+    const reference = first(misshapen, DSIG, 'Reference');
+    reference.parentNode!.appendChild(reference.cloneNode(true));
+    expect(refusal(() => verifySignature(misshapen, trusted, onCheck))).toContain('shape');
+    expect(checks).toBe(2);
+  });
+
   it('digest compare: content changed after signing (the NameID) is refused', () => {
     const { assertion, signature } = minted();
     setText(first(assertion, SAML, 'NameID'), 'auth0|admin');
