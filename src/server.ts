@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
+import type { Registry } from 'prom-client';
 import { createApp } from './app.js';
-import { serveClusterMetrics, useClusterMetrics } from './cluster-metrics.js';
+import { answerClusterMetrics, serveClusterMetrics, useClusterMetrics } from './cluster-metrics.js';
 import { ConfigError, loadConfigFromEnv } from './config/load.js';
 import { openStorage } from './storage/index.js';
 
@@ -45,8 +46,14 @@ async function main(): Promise<void> {
     process.on('SIGINT', stop);
     return;
   }
+  // A worker answers the primary's gathering from its first moment (with nothing until the app is up).
+  let registry: Registry | null = null;
+  if (config.metricsEnabled && cluster.isWorker) answerClusterMetrics(() => registry);
   const { app, sp, close } = await createApp({ config });
-  if (config.metricsEnabled && cluster.isWorker) useClusterMetrics(sp.metrics);
+  if (config.metricsEnabled && cluster.isWorker) {
+    registry = sp.metrics.registry;
+    useClusterMetrics(sp.metrics);
+  }
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

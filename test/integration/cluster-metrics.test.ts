@@ -3,6 +3,7 @@
  * lands on one of them, so a scrape must answer for both (summed by the primary), never for the one
  * worker that happened to take it.
  */
+import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ function once(
   port: number,
   method: string,
   path: string,
+  timeoutMs = 10_000,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -28,6 +30,7 @@ function once(
       },
     );
     req.on('error', reject);
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('timed out')));
     req.end(method === 'POST' ? 'SAMLResponse=x' : undefined);
   });
 }
@@ -66,7 +69,32 @@ describe('metrics of a cluster (WEB_CONCURRENCY=2)', () => {
           code: 'ACCOUNT_NOT_FOUND',
         }),
       ).toBe(posts);
+      expect(sample(res.text, 'sspk_metrics_workers_missing')).toBe(0);
     }
     expect(seen).toEqual(Array(6).fill(posts));
+  }, 60_000);
+
+  it('a stuck worker is left out and reported missing: scrapes answered by the other go on', async () => {
+    const workers = execFileSync('pgrep', ['-P', String(sp.proc.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+    expect(workers).toHaveLength(2);
+    process.kill(workers[0]!, 'SIGSTOP');
+    try {
+      // A connection handed to the stopped worker hangs: the next one goes to the other worker.
+      let text: string | null = null;
+      for (let i = 0; i < 4 && text === null; i++) {
+        const res = await once(sp.port, 'GET', '/metrics', 4000).catch(() => null);
+        if (res?.status === 200) text = res.text;
+      }
+      expect(text).not.toBeNull();
+      expect(sample(text!, 'sspk_metrics_workers_missing')).toBe(1);
+      expect(sample(text!, 'sspk_sso_response_duration_seconds_count', { protocol: 'saml' })).toBeGreaterThan(
+        0,
+      );
+    } finally {
+      process.kill(workers[0]!, 'SIGCONT');
+    }
   }, 60_000);
 });
