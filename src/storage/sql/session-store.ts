@@ -2,6 +2,7 @@ import session from 'express-session';
 import type { Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
 import type { Database } from './schema.js';
+import { SWEEP_BATCH } from './stores.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -68,8 +69,18 @@ export class SqlSessionStore extends session.Store {
       .then(() => cb?.(), failed(cb));
   }
 
-  /** Deletes expired sessions; called periodically. */
-  async sweep(): Promise<void> {
-    await this.db.deleteFrom('sessions').where('expires_at', '<=', Date.now()).execute();
+  /** Deletes expired sessions; called periodically, in batches (see the replay store's sweep). */
+  async sweep(opts: { batchSize?: number } = {}): Promise<void> {
+    const batch = Math.max(1, opts.batchSize ?? SWEEP_BATCH);
+    const now = Date.now();
+    for (;;) {
+      const res = await this.db
+        .deleteFrom('sessions')
+        .where('sid', 'in', (eb) =>
+          eb.selectFrom('sessions').select('sid').where('expires_at', '<=', now).limit(batch),
+        )
+        .executeTakeFirst();
+      if (Number(res.numDeletedRows) < batch) return;
+    }
   }
 }

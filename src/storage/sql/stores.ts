@@ -42,6 +42,9 @@ import type {
   UsersTable,
 } from './schema.js';
 
+/** Rows an expiry sweep deletes per statement: a few milliseconds of write lock each. */
+export const SWEEP_BATCH = 2000;
+
 /** Defaults for accounts created before a setting existed, and for new accounts. */
 export const defaultAccountSettings: AccountSettings = Object.freeze({
   idpInitiated: true,
@@ -953,9 +956,24 @@ export class SqlOneTimeStore implements OneTimeStore {
     return row !== undefined;
   }
 
-  /** Deletes expired rows; called periodically. */
-  async sweep(): Promise<number> {
-    const res = await this.db.deleteFrom('one_time').where('expires_at', '<=', Date.now()).executeTakeFirst();
-    return Number(res.numDeletedRows);
+  /**
+   * Deletes expired rows; called periodically. In batches: one DELETE of a million expired replay
+   * entries held SQLite's write lock (and the worker) for over a second, stalling every login.
+   */
+  async sweep(opts: { batchSize?: number } = {}): Promise<number> {
+    const batch = Math.max(1, opts.batchSize ?? SWEEP_BATCH);
+    const now = Date.now();
+    let total = 0;
+    for (;;) {
+      const res = await this.db
+        .deleteFrom('one_time')
+        .where('key', 'in', (eb) =>
+          eb.selectFrom('one_time').select('key').where('expires_at', '<=', now).limit(batch),
+        )
+        .executeTakeFirst();
+      const n = Number(res.numDeletedRows);
+      total += n;
+      if (n < batch) return total;
+    }
   }
 }
