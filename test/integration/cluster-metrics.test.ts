@@ -75,13 +75,20 @@ describe('metrics of a cluster (WEB_CONCURRENCY=2)', () => {
   }, 60_000);
 
   it('a stuck worker is left out and reported missing: scrapes answered by the other go on', async () => {
-    const workers = execFileSync('pgrep', ['-P', String(sp.proc.pid)], { encoding: 'utf8' })
+    // The primary's children: the two workers (forked with the primary's arguments) and, under tsx,
+    // esbuild's service process.
+    const workers = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(sp.proc.pid)], {
+      encoding: 'utf8',
+    })
       .trim()
       .split('\n')
-      .map(Number);
+      .filter((line) => line.includes('src/server.ts'))
+      .map((line) => Number(line.trim().split(/\s+/)[0]));
     expect(workers).toHaveLength(2);
     process.kill(workers[0]!, 'SIGSTOP');
     try {
+      // Scrapes within a second share one gathering: the last one was the previous test's.
+      await new Promise((r) => setTimeout(r, 1100));
       // A connection handed to the stopped worker hangs: the next one goes to the other worker.
       let text: string | null = null;
       for (let i = 0; i < 4 && text === null; i++) {
