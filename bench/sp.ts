@@ -23,7 +23,7 @@ export const audienceOf = (slug: string) => `${BASE_URL}/sso/${slug}/metadata`;
 
 export interface SpProcess {
   origin: string;
-  /** A counter of the SP's /metrics, summed over its workers. */
+  /** A counter of the SP's /metrics, summed over its workers, as of now (takes a second). */
   counter(name: string): Promise<number>;
   pid: number;
   /** The SQLite file (null with BENCH_DATABASE_URL pointing elsewhere). */
@@ -145,6 +145,8 @@ export async function startSp(opts: {
     throw err;
   }
   const counter = async (name: string) => {
+    // With several workers, scrapes within a second share one gathering (a cached one): wait it out.
+    await new Promise((r) => setTimeout(r, 1100));
     const text = await (await fetch(`${origin}/metrics`)).text();
     const line = text.split('\n').find((l) => l.startsWith(`${name} `));
     if (line === undefined) throw new Error(`/metrics has no ${name}`);
