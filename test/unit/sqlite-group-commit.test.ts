@@ -163,6 +163,22 @@ describe('SQLite group commit (the embedded store)', () => {
     expect(other.prepare('select id from items').all()).toEqual([{ id: 'w' }]);
   });
 
+  it('a loop of awaited writes does not hold the event loop: other callbacks run between its rounds', async () => {
+    let done = 0;
+    let seenByTimer: number | null = null;
+    const loop = (async () => {
+      for (let i = 0; i < 50; i++) {
+        await db.insertInto('items').values({ id: `loop${i}`, n: i }).execute();
+        done++;
+      }
+    })();
+    setImmediate(() => setImmediate(() => (seenByTimer = done)));
+    await loop;
+    expect(count()).toBe(50);
+    expect(seenByTimer).not.toBeNull();
+    expect(seenByTimer!).toBeLessThan(20);
+  });
+
   it('writes still queued when the database closes are written first', async () => {
     const pending = db.insertInto('items').values({ id: 'last', n: 1 }).execute();
     await db.destroy();

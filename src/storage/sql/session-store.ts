@@ -2,7 +2,7 @@ import session from 'express-session';
 import type { Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
 import type { Database } from './schema.js';
-import { SWEEP_BATCH } from './stores.js';
+import { SWEEP_BATCH, yieldToRequests } from './stores.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -81,6 +81,7 @@ export class SqlSessionStore extends session.Store {
         )
         .executeTakeFirst();
       if (Number(res.numDeletedRows) < batch) return;
+      await yieldToRequests();
     }
   }
 }

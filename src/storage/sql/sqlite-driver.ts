@@ -40,6 +40,8 @@ export class GroupCommitSqliteDialect extends SqliteDialect {
 }
 
 const BATCHED = new Set(['InsertQueryNode', 'UpdateQueryNode', 'DeleteQueryNode']);
+/** A login writes four or five times in a row: each gets its own round within the turn. */
+const MAX_ROUNDS_PER_TURN = 6;
 
 interface Queued {
   query: CompiledQuery;
@@ -83,6 +85,9 @@ class GroupCommitDriver implements Driver {
   private readonly lock = new Lock();
   private queued: Queued[] = [];
   private flushScheduled = false;
+  /** Flushes re-run in this turn for the writes of resolved callers (see flush()). */
+  private rounds = 0;
+  private roundsReset = false;
 
   constructor(private readonly db: Sqlite.Database) {}
 
@@ -179,6 +184,13 @@ class GroupCommitDriver implements Driver {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
+    if (!this.roundsReset) {
+      this.roundsReset = true;
+      setImmediate(() => {
+        this.rounds = 0;
+        this.roundsReset = false;
+      });
+    }
     const batch = this.queued;
     this.queued = [];
     if (batch.length === 0) return;
@@ -199,9 +211,12 @@ class GroupCommitDriver implements Driver {
       // The callers resolved above go on with their requests (as microtasks) and most write again at
       // once: those writes are committed in this same turn, once the microtasks have run, instead of
       // after the next round of I/O callbacks. A login's four writes then cost it one turn, not four.
-      process.nextTick(() => {
-        if (this.queued.length > 0) this.flushSafely();
-      });
+      // A few rounds per turn at most: a loop of awaited writes must not keep the worker from I/O.
+      if (this.rounds++ < MAX_ROUNDS_PER_TURN) {
+        process.nextTick(() => {
+          if (this.queued.length > 0) this.flushSafely();
+        });
+      }
     }
   }
 

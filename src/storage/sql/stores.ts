@@ -45,6 +45,12 @@ import type {
 /** Rows an expiry sweep deletes per statement: a few milliseconds of write lock each. */
 export const SWEEP_BATCH = 2000;
 
+/**
+ * Between two batches of a sweep: the requests waiting on the event loop run first. Without it the
+ * batches, each awaited, would run back to back (SQLite answers synchronously) and hold the worker.
+ */
+export const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** Defaults for accounts created before a setting existed, and for new accounts. */
 export const defaultAccountSettings: AccountSettings = Object.freeze({
   idpInitiated: true,
@@ -771,6 +777,7 @@ export class SqlAuditStore implements AuditStore {
       const n = Number(res.numDeletedRows);
       total += n;
       if (n < batch) return total;
+      await yieldToRequests();
     }
   }
 }
@@ -974,6 +981,7 @@ export class SqlOneTimeStore implements OneTimeStore {
       const n = Number(res.numDeletedRows);
       total += n;
       if (n < batch) return total;
+      await yieldToRequests();
     }
   }
 }
