@@ -2,7 +2,7 @@ import session from 'express-session';
 import type { Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
 import type { Database } from './schema.js';
-import { SWEEP_BATCH, yieldToRequests } from './stores.js';
+import { deleteInBatches, SWEEP_BATCH } from './stores.js';
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -73,15 +73,14 @@ export class SqlSessionStore extends session.Store {
   async sweep(opts: { batchSize?: number } = {}): Promise<void> {
     const batch = Math.max(1, opts.batchSize ?? SWEEP_BATCH);
     const now = Date.now();
-    for (;;) {
+    await deleteInBatches(batch, async () => {
       const res = await this.db
         .deleteFrom('sessions')
         .where('sid', 'in', (eb) =>
           eb.selectFrom('sessions').select('sid').where('expires_at', '<=', now).limit(batch),
         )
         .executeTakeFirst();
-      if (Number(res.numDeletedRows) < batch) return;
-      await yieldToRequests();
-    }
+      return Number(res.numDeletedRows);
+    });
   }
 }

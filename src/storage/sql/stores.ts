@@ -46,10 +46,20 @@ import type {
 export const SWEEP_BATCH = 2000;
 
 /**
- * Between two batches of a sweep: the requests waiting on the event loop run first. Without it the
- * batches, each awaited, would run back to back (SQLite answers synchronously) and hold the worker.
+ * Runs `deleteBatch` (which deletes at most `batch` rows and says how many) until a batch comes back
+ * short; returns the rows deleted. Between two batches the requests waiting on the event loop run
+ * first: without that the batches, each awaited, would run back to back (SQLite answers
+ * synchronously) and hold the worker.
  */
-export const yieldToRequests = () => new Promise<void>((resolve) => setImmediate(resolve));
+export async function deleteInBatches(batch: number, deleteBatch: () => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await deleteBatch();
+    total += n;
+    if (n < batch) return total;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
 
 /** Defaults for accounts created before a setting existed, and for new accounts. */
 export const defaultAccountSettings: AccountSettings = Object.freeze({
@@ -766,19 +776,15 @@ export class SqlAuditStore implements AuditStore {
   async deleteOlderThan(cutoff: string, opts: { batchSize?: number } = {}): Promise<number> {
     // In batches, so a large backlog never holds a long write lock (SQLite) or one huge transaction.
     const batch = Math.max(1, opts.batchSize ?? 5000);
-    let total = 0;
-    for (;;) {
+    return deleteInBatches(batch, async () => {
       const res = await this.db
         .deleteFrom('audit')
         .where('seq', 'in', (eb) =>
           eb.selectFrom('audit').select('seq').where('at', '<', cutoff).orderBy('seq').limit(batch),
         )
         .executeTakeFirst();
-      const n = Number(res.numDeletedRows);
-      total += n;
-      if (n < batch) return total;
-      await yieldToRequests();
-    }
+      return Number(res.numDeletedRows);
+    });
   }
 }
 
@@ -970,18 +976,14 @@ export class SqlOneTimeStore implements OneTimeStore {
   async sweep(opts: { batchSize?: number } = {}): Promise<number> {
     const batch = Math.max(1, opts.batchSize ?? SWEEP_BATCH);
     const now = Date.now();
-    let total = 0;
-    for (;;) {
+    return deleteInBatches(batch, async () => {
       const res = await this.db
         .deleteFrom('one_time')
         .where('key', 'in', (eb) =>
           eb.selectFrom('one_time').select('key').where('expires_at', '<=', now).limit(batch),
         )
         .executeTakeFirst();
-      const n = Number(res.numDeletedRows);
-      total += n;
-      if (n < batch) return total;
-      await yieldToRequests();
-    }
+      return Number(res.numDeletedRows);
+    });
   }
 }
