@@ -43,6 +43,11 @@ import type { Stores } from './storage/types.js';
 import { UserAdmin } from './users/admin.js';
 import type { ProvisionHook } from './users/provision.js';
 
+/** Expired replay entries, sessions, old audit events and sign-in tests are deleted this often. */
+const SWEEP_EVERY_MS = 60_000;
+/** The one-time key whose claim elects the one sweeper of an interval. */
+const SWEEP_CLAIM_KEY = 'sweep:expired-records';
+
 /** Name of the login session cookie. */
 export const SESSION_COOKIE = 'sspk.sid';
 
@@ -161,9 +166,14 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger,
   });
   const { stores } = storage;
+  // One sweep per minute across every worker and instance sharing the store: two sweeping at once
+  // only contend for the same write lock (on SQLite, a worker waiting for it blocks its requests).
   const sweeper = setInterval(() => {
-    storage.sweep().catch((err: unknown) => logger.warn({ err }, 'cleanup of expired records failed'));
-  }, 60_000);
+    stores.oneTime
+      .claim(SWEEP_CLAIM_KEY, SWEEP_EVERY_MS - 5_000)
+      .then((mine) => (mine ? storage.sweep() : undefined))
+      .catch((err: unknown) => logger.warn({ err }, 'cleanup of expired records failed'));
+  }, SWEEP_EVERY_MS);
   sweeper.unref();
   // With Redis, the rate limits' counters are shared by every instance (N instances, one budget); a
   // Redis failure lets requests through unlimited (fail open), logged once and counted.

@@ -253,5 +253,12 @@ describe('retention', () => {
       timeout: 5000,
     });
     expect(await t.sp.stores.audit.getByReference('ref_kept')).not.toBeNull();
+
+    // One sweeper per minute, whichever worker or instance claims it first: a sweep due again before
+    // that minute has passed (here: the interval fired again at once) leaves the work to the claimant.
+    await t.sp.stores.audit.record({ ...base, referenceId: 'ref_expired_2', at: at(31) });
+    await vi.advanceTimersByTimeAsync(60_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await t.sp.stores.audit.getByReference('ref_expired_2')).not.toBeNull();
   });
 });
