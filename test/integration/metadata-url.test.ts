@@ -45,6 +45,20 @@ interface ConnectionJson {
   certificates: { fingerprintSha256: string; subject: string }[];
 }
 
+/** Creates account `acme` on `t` and connects it by the metadata URL `url` (through the API). */
+async function connectByMetadataUrl(t: TestSp, url: string, name = 'A'): Promise<void> {
+  await request(t.app)
+    .post('/api/accounts')
+    .set('Authorization', AUTH)
+    .send({ slug: 'acme', name })
+    .expect(201);
+  await request(t.app)
+    .put('/api/accounts/acme/saml')
+    .set('Authorization', AUTH)
+    .send({ metadataUrl: url })
+    .expect(200);
+}
+
 const csrfOf = (text: string): string => {
   const m = /name="_csrf" value="([^"]+)"/.exec(text);
   if (!m) throw new Error('no _csrf field in page');
@@ -340,17 +354,8 @@ describe('scheduled IdP metadata refresh', () => {
     const t = await startSp({ metadataRefreshIntervalMinutes: 0.01 });
     try {
       const api = () => request(t.app);
-      await api()
-        .post('/api/accounts')
-        .set('Authorization', AUTH)
-        .send({ slug: 'acme', name: 'Acme' })
-        .expect(201);
+      await connectByMetadataUrl(t, idp.url('/m'), 'Acme');
       await patchSettings(t, 'acme', { loginConfirmation: false });
-      await api()
-        .put('/api/accounts/acme/saml')
-        .set('Authorization', AUTH)
-        .send({ metadataUrl: idp.url('/m') })
-        .expect(200);
       idp.serve(metadata([rotatedIdpKey.cert]));
       const deadline = Date.now() + 8000;
       let fps: string[] = [];
@@ -377,16 +382,7 @@ describe('scheduled IdP metadata refresh', () => {
     const t = await startSp({ metadataRefreshIntervalMinutes: 0.01 });
     let closed = false;
     try {
-      await request(t.app)
-        .post('/api/accounts')
-        .set('Authorization', AUTH)
-        .send({ slug: 'acme', name: 'A' })
-        .expect(201);
-      await request(t.app)
-        .put('/api/accounts/acme/saml')
-        .set('Authorization', AUTH)
-        .send({ metadataUrl: idp.url('/slow') })
-        .expect(200);
+      await connectByMetadataUrl(t, idp.url('/slow'));
       let hanging = 0;
       idp.handle(() => {
         hanging++; // never answers: the fetch would wait for its 10 s limit
@@ -411,16 +407,7 @@ describe('scheduled IdP metadata refresh', () => {
     const one = await startSp({ databaseUrl, metadataRefreshIntervalMinutes: 0 });
     const two = await startSp({ databaseUrl, metadataRefreshIntervalMinutes: 0 });
     try {
-      await request(one.app)
-        .post('/api/accounts')
-        .set('Authorization', AUTH)
-        .send({ slug: 'acme', name: 'A' })
-        .expect(201);
-      await request(one.app)
-        .put('/api/accounts/acme/saml')
-        .set('Authorization', AUTH)
-        .send({ metadataUrl: idp.url('/twice') })
-        .expect(200);
+      await connectByMetadataUrl(one, idp.url('/twice'));
       const before = idp.requests.filter((r) => r.endsWith('/twice')).length;
       await new Promise((r) => setTimeout(r, 5));
       // With the interval 0 every connection is due: both instances try at once, one fetches.
