@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generatedPair } from '../test/support/certs.js';
 import type { IdpKey } from '../test/support/idp.js';
+import { sample } from '../test/support/metrics.js';
 
 /** BASE_URL of the SP: the ACS URL and entity IDs derive from it (requests go to 127.0.0.1:port). */
 export const BASE_URL = 'http://localhost:3000';
@@ -147,10 +148,9 @@ export async function startSp(opts: {
   const counter = async (name: string) => {
     // With several workers, scrapes within a second share one gathering (a cached one): wait it out.
     await new Promise((r) => setTimeout(r, 1100));
-    const text = await (await fetch(`${origin}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-    if (line === undefined) throw new Error(`/metrics has no ${name}`);
-    return Number(line.slice(name.length + 1));
+    const value = sample(await (await fetch(`${origin}/metrics`)).text(), name);
+    if (value === undefined) throw new Error(`/metrics has no ${name}`);
+    return value;
   };
   return { origin, pid: child.pid!, sqliteFile, databaseUrl, stop, counter };
 }
