@@ -70,7 +70,7 @@ export interface SamlSpOptions {
   /** Days before an IdP certificate's expiry from which `certificate.expiring` is emitted. Default 30. */
   certificateExpiryDays?: number;
   /**
-   * One log line per request (pino-http, redacted; see src/http/middleware/request-log.ts). Default
+   * One log line per request (redacted; see src/http/middleware/request-log.ts). Default
    * true; a host app that logs requests itself may turn it off.
    */
   requestLogging?: boolean;

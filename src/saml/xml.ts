@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import type { Document, Element, Node } from '@xmldom/xmldom';
 import { SpError, type ErrorCode } from '../errors.js';
@@ -12,6 +13,40 @@ const COMMENT_NODE = 8;
 const DOCUMENT_TYPE_NODE = 10;
 
 const XML11_LINE_END = /[\u0085\u2028\u2029]|&#(?:x0*(?:85|2028|2029)|0*(?:133|8232|8233));/i;
+
+/**
+ * xmldom 0.9 builds a fresh RegExp (a several-KB Unicode source, joined from its parts) for every end
+ * tag it reads: `grammar.reg('^', QName_group, S_OPT, '$')`, about 5 % of a login's CPU. The
+ * expressions it builds carry neither the g nor the y flag, so one RegExp per list of parts is safe
+ * to share: the same parts (by identity) give back the same RegExp. The cache holds the few
+ * combinations xmldom's own code asks for (its parts are grammar constants, never document text);
+ * past {@link MAX_CACHED_PARTS} parts it stops growing, should a later xmldom pass other parts.
+ */
+const MAX_CACHED_PARTS = 256;
+function memoizeXmldomGrammar(): void {
+  const grammar = createRequire(import.meta.url)('@xmldom/xmldom/lib/grammar.js') as {
+    reg?: (...parts: (RegExp | string)[]) => RegExp;
+  };
+  const build = grammar.reg;
+  if (typeof build !== 'function') return;
+  type Level = { regexp?: RegExp; next: Map<RegExp | string, Level> };
+  const root: Level = { next: new Map() };
+  let cached = 0;
+  grammar.reg = function (this: unknown, ...parts: (RegExp | string)[]): RegExp {
+    let level = root;
+    for (const part of parts) {
+      let found = level.next.get(part);
+      if (!found) {
+        if (cached >= MAX_CACHED_PARTS) return build.apply(this, parts);
+        cached += 1;
+        level.next.set(part, (found = { next: new Map() }));
+      }
+      level = found;
+    }
+    return (level.regexp ??= build.apply(this, parts));
+  };
+}
+memoizeXmldomGrammar();
 
 type ParseCodes = { malformed: ErrorCode; doctype: ErrorCode };
 const SAML_CODES: ParseCodes = { malformed: 'SAML_RESPONSE_MALFORMED', doctype: 'SAML_DOCTYPE_FORBIDDEN' };

@@ -1,13 +1,15 @@
 /**
- * Request logs (pino-http): one line per request on the app's logger, the error page's reference as
+ * Request logs: one line per request on the app's logger, the error page's reference as
  * the request id, and no secret in any line — cookies, Authorization, Set-Cookie, SAMLResponse, OAuth
  * code/state, setup-link and test-link tokens — whatever the logger's own redaction (the logger here
  * has none, as a host app's might not).
  */
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import request from 'supertest';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { redactUrl } from '../../src/http/middleware/request-log.js';
 import {
   ADMIN_TOKEN,
@@ -124,6 +126,39 @@ describe('request logs', () => {
       expect(l.req?.headers?.authorization).toBeUndefined();
       expect(l.res?.headers?.['set-cookie']).toBeUndefined();
     }
+  });
+
+  it('logs a 5xx at error level with the status as err, and a dropped request as aborted', async () => {
+    // A request the client gives up on before the answer: the body never arrives.
+    const server = t.app.listen(0);
+    await new Promise((r) => server.once('listening', r));
+    const { port } = server.address() as AddressInfo;
+    raw.length = 0;
+    const socket = connect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      'POST /sso/acme/acs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nSAMLResponse=',
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    socket.destroy();
+    await vi.waitFor(() => expect(requestLines().map((l) => l.msg)).toContain('request aborted'));
+    server.close();
+    const aborted = requestLines().find((l) => l.msg === 'request aborted')!;
+    expect(aborted.req?.url).toBe('/sso/acme/acs');
+    expect(aborted.level).toBe(30);
+
+    // The database gone: the sign-in page answers 503, logged as an error with its reference.
+    raw.length = 0;
+    await t.sp.stores.close();
+    const res = await request(t.app).get('/sso/acme/metadata').set('Accept', 'application/json');
+    expect(res.status).toBeGreaterThanOrEqual(500);
+    const line = requestLines().find((l) => l.req?.url === '/sso/acme/metadata');
+    expect(line?.msg).toBe('request errored');
+    expect(line?.level).toBe(50);
+    expect((line?.err as { message?: string } | undefined)?.message).toBe(
+      `failed with status code ${res.status}`,
+    );
+    expect(line?.req?.id).toBe(res.body.error.referenceId);
   });
 
   it('logs health probes at debug only', async () => {

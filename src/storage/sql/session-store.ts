@@ -1,6 +1,7 @@
 import session from 'express-session';
 import type { Kysely } from 'kysely';
 import { toStoreError } from '../errors.js';
+import { prepare, type Arg } from './prepared.js';
 import type { Database } from './schema.js';
 import { deleteInBatches, SWEEP_BATCH } from './stores.js';
 
@@ -17,11 +18,22 @@ const failed =
  * keeps sessions across restarts without the in-memory store express-session warns about.
  */
 export class SqlSessionStore extends session.Store {
+  /** Every sign-in saves its new session (see prepare()). */
+  private readonly save;
+
   constructor(
     private readonly db: Kysely<Database>,
     private readonly defaultTtlMs: number,
   ) {
     super();
+    this.save = prepare(db, (arg: Arg<{ sid: string; sess: string; expiresAt: number }>) =>
+      db
+        .insertInto('sessions')
+        .values({ sid: arg('sid'), sess: arg('sess'), expires_at: arg('expiresAt') })
+        .onConflict((oc) =>
+          oc.column('sid').doUpdateSet({ sess: arg('sess'), expires_at: arg('expiresAt') }),
+        ),
+    );
   }
 
   private expiry(sess: session.SessionData): number {
@@ -42,14 +54,10 @@ export class SqlSessionStore extends session.Store {
   }
 
   override set(sid: string, sess: session.SessionData, cb?: Callback): void {
-    const expires = this.expiry(sess);
-    const data = JSON.stringify(sess);
-    this.db
-      .insertInto('sessions')
-      .values({ sid, sess: data, expires_at: expires })
-      .onConflict((oc) => oc.column('sid').doUpdateSet({ sess: data, expires_at: expires }))
-      .execute()
-      .then(() => cb?.(), failed(cb));
+    this.save({ sid, sess: JSON.stringify(sess), expiresAt: this.expiry(sess) }).then(
+      () => cb?.(),
+      failed(cb),
+    );
   }
 
   override destroy(sid: string, cb?: Callback): void {

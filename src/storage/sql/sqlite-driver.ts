@@ -73,8 +73,33 @@ class Lock {
   }
 }
 
+/** Prepared statements kept per database, by SQL text, most recently used last. */
+const statements = new WeakMap<Sqlite.Database, Map<string, Sqlite.Statement>>();
+/** Bound of each database's statement cache: the kit's queries are a few dozen texts. */
+const MAX_STATEMENTS = 200;
+
+/**
+ * The database's prepared statement for `sql`, prepared once: preparing (parsing and planning the SQL)
+ * cost more than running the statement, on every query. A schema change makes SQLite prepare a
+ * cached statement again by itself. Statements run to completion synchronously here (all()/run(),
+ * never iterate()), so one statement is never busy when it is needed again.
+ */
+function statement(db: Sqlite.Database, sql: string): Sqlite.Statement {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map<string, Sqlite.Statement>()));
+  let stmt = cache.get(sql);
+  if (stmt) {
+    cache.delete(sql);
+  } else {
+    stmt = db.prepare(sql);
+    if (cache.size >= MAX_STATEMENTS) cache.delete(cache.keys().next().value!);
+  }
+  cache.set(sql, stmt);
+  return stmt;
+}
+
 function run(db: Sqlite.Database, query: CompiledQuery): QueryResult<unknown> {
-  const stmt = db.prepare(query.sql);
+  const stmt = statement(db, query.sql);
   const parameters = query.parameters as unknown[];
   if (stmt.reader) return { rows: stmt.all(parameters) };
   const { changes, lastInsertRowid } = stmt.run(parameters);

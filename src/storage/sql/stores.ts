@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
+import { prepare, type Arg } from './prepared.js';
 import { SpError } from '../../errors.js';
 import { AUDIT_TEXT_LIMITS, capAuditText } from '../audit-text.js';
 import type {
@@ -265,7 +266,14 @@ async function readAccountState(trx: Transaction<Database>, accountId: string): 
 
 /** Accounts in SQL. */
 export class SqlAccountStore implements AccountStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Every login's first read (see prepare()). */
+  private readonly bySlug;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.bySlug = prepare(db, (arg: Arg<{ slug: string }>) =>
+      db.selectFrom('accounts').selectAll().where('slug', '=', arg('slug')),
+    );
+  }
 
   async create(input: { slug: string; name: string }): Promise<Account> {
     const row = {
@@ -290,7 +298,7 @@ export class SqlAccountStore implements AccountStore {
   }
 
   async getBySlug(slug: string): Promise<Account | null> {
-    const row = await this.db.selectFrom('accounts').selectAll().where('slug', '=', slug).executeTakeFirst();
+    const [row] = await this.bySlug({ slug });
     return row ? toAccount(row) : null;
   }
 
@@ -323,14 +331,17 @@ export class SqlAccountStore implements AccountStore {
 
 /** IdP connections in SQL. */
 export class SqlConnectionStore implements ConnectionStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Read by every SAML login (see prepare()). */
+  private readonly byAccount;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.byAccount = prepare(db, (arg: Arg<{ accountId: string }>) =>
+      db.selectFrom('connections').selectAll().where('account_id', '=', arg('accountId')),
+    );
+  }
 
   async getByAccount(accountId: string): Promise<Connection | null> {
-    const row = await this.db
-      .selectFrom('connections')
-      .selectAll()
-      .where('account_id', '=', accountId)
-      .executeTakeFirst();
+    const [row] = await this.byAccount({ accountId });
     return row ? toConnection(row) : null;
   }
 
@@ -549,8 +560,49 @@ export class SqlOidcConnectionStore implements OidcConnectionStore {
  * would mint fresh, enabled rows on every re-import. Replacing the IdP in place (PUT) already kept users
  * attached; delete + import now behaves the same.
  */
+/** The columns a returning SSO user's sign-in sets, and the user it finds. */
+type SsoUserUpdate = Pick<
+  UsersTable,
+  'email' | 'name' | 'groups' | 'role' | 'updated_at' | 'last_login_at'
+> & {
+  last_login_flow: string;
+  connectionId: string;
+  accountId: string;
+  protocol: string;
+  nameId: string;
+};
+
 export class SqlUserStore implements UserStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * A returning user's sign-in, one per protocol (the column the connection goes in differs): the
+   * statement every login runs (see prepare()). Re-attaches a user orphaned by a connection delete;
+   * `disabled` is never touched here.
+   */
+  private readonly signInUpdate;
+
+  constructor(private readonly db: Kysely<Database>) {
+    const update = (column: 'connection_id' | 'oidc_connection_id') =>
+      prepare(db, (arg: Arg<SsoUserUpdate>) =>
+        db
+          .updateTable('users')
+          .set({
+            email: arg('email'),
+            name: arg('name'),
+            groups: arg('groups'),
+            role: arg('role'),
+            updated_at: arg('updated_at'),
+            last_login_at: arg('last_login_at'),
+            last_login_flow: arg('last_login_flow'),
+            [column]: arg('connectionId'),
+          })
+          .where('account_id', '=', arg('accountId'))
+          .where('kind', '=', 'sso')
+          .where('protocol', '=', arg('protocol'))
+          .where('name_id', '=', arg('nameId'))
+          .returningAll(),
+      );
+    this.signInUpdate = { saml: update('connection_id'), oidc: update('oidc_connection_id') };
+  }
 
   async upsertFromSso(
     input: Parameters<UserStore['upsertFromSso']>[0],
@@ -571,18 +623,17 @@ export class SqlUserStore implements UserStore {
       last_login_at: t,
       last_login_flow: input.flow,
     };
-    // A returning user (the usual login) is one UPDATE. Re-attaches a user orphaned by a connection
-    // delete; `disabled` is never touched here.
-    const update = () =>
-      this.db
-        .updateTable('users')
-        .set({ ...profile, ...attach })
-        .where('account_id', '=', input.accountId)
-        .where('kind', '=', 'sso')
-        .where('protocol', '=', protocol)
-        .where('name_id', '=', input.nameId)
-        .returningAll()
-        .executeTakeFirst();
+    // A returning user (the usual login) is one UPDATE.
+    const update = async () =>
+      (
+        await this.signInUpdate[protocol]({
+          ...profile,
+          connectionId: input.connectionId,
+          accountId: input.accountId,
+          protocol,
+          nameId: input.nameId,
+        })
+      )[0];
     const existing = await update();
     if (existing) return { user: toUser(existing), created: false };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
@@ -730,30 +781,52 @@ export class SqlUserStore implements UserStore {
 }
 
 /** The ACS audit trail in SQL, kept per account id. */
+/** An audit row as inserted (the database numbers it). */
+type AuditInsert = Omit<AuditTable, 'seq'>;
+
 export class SqlAuditStore implements AuditStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /** Every sign-in, refusal and error page writes one (see prepare()). */
+  private readonly insert;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.insert = prepare(db, (arg: Arg<AuditInsert>) =>
+      db.insertInto('audit').values({
+        reference_id: arg('reference_id'),
+        at: arg('at'),
+        account_id: arg('account_id'),
+        account_slug: arg('account_slug'),
+        connection_id: arg('connection_id'),
+        outcome: arg('outcome'),
+        code: arg('code'),
+        subject: arg('subject'),
+        user_id: arg('user_id'),
+        client_ip: arg('client_ip'),
+        detail: arg('detail'),
+        expected: arg('expected'),
+        received: arg('received'),
+        hint: arg('hint'),
+      }),
+    );
+  }
 
   async record(e: AuditRecord): Promise<void> {
     const max = AUDIT_TEXT_LIMITS;
-    await this.db
-      .insertInto('audit')
-      .values({
-        reference_id: e.referenceId,
-        at: e.at,
-        account_id: e.accountId,
-        account_slug: capAuditText(e.accountSlug, max.accountSlug),
-        connection_id: e.connectionId,
-        outcome: e.outcome === 'success' ? 'success' : 'failure',
-        code: capAuditText(e.code, max.code),
-        subject: capAuditText(e.subject, max.subject),
-        user_id: e.userId,
-        client_ip: capAuditText(e.clientIp, max.clientIp),
-        detail: capAuditText(e.detail, max.detail),
-        expected: capAuditText(e.expected, max.expected),
-        received: capAuditText(e.received, max.received),
-        hint: capAuditText(e.hint, max.hint),
-      })
-      .execute();
+    await this.insert({
+      reference_id: e.referenceId,
+      at: e.at,
+      account_id: e.accountId,
+      account_slug: capAuditText(e.accountSlug, max.accountSlug),
+      connection_id: e.connectionId,
+      outcome: e.outcome === 'success' ? 'success' : 'failure',
+      code: capAuditText(e.code, max.code),
+      subject: capAuditText(e.subject, max.subject),
+      user_id: e.userId,
+      client_ip: capAuditText(e.clientIp, max.clientIp),
+      detail: capAuditText(e.detail, max.detail),
+      expected: capAuditText(e.expected, max.expected),
+      received: capAuditText(e.received, max.received),
+      hint: capAuditText(e.hint, max.hint),
+    });
   }
 
   async list(accountId: string, query: AuditQuery): Promise<AuditEvent[]> {
@@ -930,7 +1003,27 @@ export class SqlSignInTestStore implements SignInTestStore {
 
 /** One-time values in SQL: atomic through DELETE … RETURNING and a guarded upsert. */
 export class SqlOneTimeStore implements OneTimeStore {
-  constructor(private readonly db: Kysely<Database>) {}
+  /**
+   * A record that has expired may be claimed again; a live one may not. The conflict branch only
+   * fires its update (and returns a row) when the stored record is expired. Every login claims its
+   * assertion ID (see prepare()).
+   */
+  private readonly claimKey;
+
+  constructor(private readonly db: Kysely<Database>) {
+    this.claimKey = prepare(db, (arg: Arg<{ key: string; now: number; expiresAt: number }>) =>
+      db
+        .insertInto('one_time')
+        .values({ key: arg('key'), value: '1', expires_at: arg('expiresAt') })
+        .onConflict((oc) =>
+          oc
+            .column('key')
+            .doUpdateSet({ value: '1', expires_at: arg('expiresAt') })
+            .where('one_time.expires_at', '<=', arg('now')),
+        )
+        .returning('key'),
+    );
+  }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     const expires = Date.now() + ttlMs;
@@ -953,20 +1046,8 @@ export class SqlOneTimeStore implements OneTimeStore {
 
   async claim(key: string, ttlMs: number): Promise<boolean> {
     const t = Date.now();
-    // A record that has expired may be claimed again; a live one may not. The conflict branch only
-    // fires its update (and returns a row) when the stored record is expired.
-    const row = await this.db
-      .insertInto('one_time')
-      .values({ key, value: '1', expires_at: t + ttlMs })
-      .onConflict((oc) =>
-        oc
-          .column('key')
-          .doUpdateSet({ value: '1', expires_at: t + ttlMs })
-          .where('one_time.expires_at', '<=', t),
-      )
-      .returning('key')
-      .executeTakeFirst();
-    return row !== undefined;
+    const rows = await this.claimKey({ key, now: t, expiresAt: t + ttlMs });
+    return rows.length > 0;
   }
 
   /**
