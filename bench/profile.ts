@@ -61,6 +61,13 @@ function areaOf(frame: CallFrame): string {
   return 'V8/native (builtins without a file)';
 }
 
+/** A dist/*.js file of ours as the src/*.ts it is built from; any other URL as it is. */
+function sourceUrl(url: string): string {
+  if (url.includes('/node_modules/')) return url;
+  const m = /^(.*)\/dist\/(.*)\.js$/.exec(url);
+  return m ? `${m[1]}/src/${m[2]}.ts` : url;
+}
+
 /** `name file[:line]`: a path from node_modules/ or src/ on; src/ lines are of the transpiled code, so left out. */
 function label(f: CallFrame): string {
   if (!f.url) return f.functionName || '(anonymous)';
@@ -107,6 +114,8 @@ export function summarizeProfiles(dir: string, fromUs: number, toUs: number): Pr
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   for (const file of files) {
     const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as CpuProfile;
+    // The SP runs the built dist/ (as `npm start` does): its files are named by the src/ they come from.
+    for (const node of profile.nodes) node.callFrame.url = sourceUrl(node.callFrame.url);
     const byId = new Map(profile.nodes.map((n) => [n.id, n]));
     const parent = new Map<number, number>();
     for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);

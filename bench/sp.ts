@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,10 @@ export function benchIdpKey(): IdpKey {
   return generatedPair({ type: 'rsa', bits: 2048 }, 'bench-tenant.auth0.com');
 }
 
+/**
+ * Starts the SP as `npm start` runs it: the built dist/server.js (`npm run bench` builds it first),
+ * production mode, its own SQLite file (or `databaseUrl`), fresh SP and token keys.
+ */
 export async function startSp(opts: {
   workers: number;
   /** e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (cluster workers inherit them). */
@@ -61,6 +65,10 @@ export async function startSp(opts: {
   maxBodyBytes: number;
 }): Promise<SpProcess> {
   const { idp } = opts;
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  if (!existsSync(join(root, 'dist/server.js'))) {
+    throw new Error('dist/server.js is missing: run `npm run build` first (`npm run bench` does)');
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sspk-bench-'));
   const sp = generatedPair({ type: 'rsa', bits: 2048 }, 'bench SP');
   const tokenKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -76,38 +84,31 @@ export async function startSp(opts: {
   const origin = `http://127.0.0.1:${port}`;
   // BASE_URL of vitest or of the caller's shell must not leak into the SP.
   const { BASE_URL: _ignored, ...env } = process.env;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...opts.nodeArgs, '--import', 'tsx', 'src/server.ts'],
-    {
-      env: {
-        ...env,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        BASE_URL,
-        DATABASE_URL: databaseUrl,
-        SP_KEY_FILE: file('sp.key', sp.privateKey),
-        SP_CERT_FILE: file('sp.crt', sp.cert),
-        TOKEN_SIGNING_KEY_FILE: file(
-          'token.key',
-          tokenKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        ),
-        SESSION_SECRET: randomBytes(32).toString('hex'),
-        ADMIN_API_TOKEN: adminToken,
-        LOG_LEVEL: opts.logLevel,
-        WEB_CONCURRENCY: String(opts.workers),
-        MAX_SAML_RESPONSE_BYTES: String(opts.maxBodyBytes),
-        RATE_LIMIT_ACS_PER_MINUTE: '1000000',
-        RATE_LIMIT_ADMIN_PER_MINUTE: '1000000',
-        RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
-        // As a production deployment scrapes them; the bench reads the signature-work counter.
-        METRICS_ENABLED: 'true',
-      },
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      // Logs (JSON in production) are written and thrown away: their cost is part of a request's.
-      stdio: ['ignore', 'ignore', 'inherit'],
+  const child: ChildProcess = spawn(process.execPath, [...opts.nodeArgs, 'dist/server.js'], {
+    env: {
+      ...env,
+      NODE_ENV: 'production',
+      PORT: String(port),
+      BASE_URL,
+      DATABASE_URL: databaseUrl,
+      SP_KEY_FILE: file('sp.key', sp.privateKey),
+      SP_CERT_FILE: file('sp.crt', sp.cert),
+      TOKEN_SIGNING_KEY_FILE: file('token.key', tokenKey.export({ type: 'pkcs8', format: 'pem' }).toString()),
+      SESSION_SECRET: randomBytes(32).toString('hex'),
+      ADMIN_API_TOKEN: adminToken,
+      LOG_LEVEL: opts.logLevel,
+      WEB_CONCURRENCY: String(opts.workers),
+      MAX_SAML_RESPONSE_BYTES: String(opts.maxBodyBytes),
+      RATE_LIMIT_ACS_PER_MINUTE: '1000000',
+      RATE_LIMIT_ADMIN_PER_MINUTE: '1000000',
+      RATE_LIMIT_LOGIN_PER_MINUTE: '1000000',
+      // As a production deployment scrapes them; the bench reads the signature-work counter.
+      METRICS_ENABLED: 'true',
     },
-  );
+    cwd: root,
+    // Logs (JSON in production) are written and thrown away: their cost is part of a request's.
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const exited = new Promise((r) => child.once('exit', r));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

@@ -37,6 +37,7 @@ import { createLogger } from './logger.js';
 import { SpMetrics } from './metrics.js';
 import { SetupLinkService } from './accounts/setup-links.js';
 import { setupLinksRouter } from './http/setup-links.js';
+import { randomId } from './random.js';
 import { SsoService } from './sso/service.js';
 import { openStorage } from './storage/index.js';
 import type { Stores } from './storage/types.js';
@@ -268,6 +269,8 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.get('/sso/:slug/oidc/callback', ssoTimer(metrics, 'oidc'));
   const sessions = session({
     name: SESSION_COOKIE,
+    // 24 random bytes, base64url (as express-session's own ids), from the pooled CSPRNG.
+    genid: () => randomId(24, 'base64url'),
     secret: config.sessionSecret,
     store: storage.sessionStore,
     resave: false,

@@ -6,16 +6,16 @@
  * account is only logged (with its reference): storing it would let anyone turn a flood into database
  * writes, and attributing it by slug would show it to whoever creates that account later.
  */
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
 import { errorCatalog, type SpError } from '../errors.js';
 import type { Account, Stores } from '../storage/types.js';
 import { SLUG } from '../accounts/slug.js';
+import { randomId } from '../random.js';
 
 /** A short id an end user can quote and an admin can look up in logs and the audit trail. */
 export function newReferenceId(): string {
-  return `ref_${randomBytes(8).toString('hex')}`;
+  return `ref_${randomId(8, 'hex')}`;
 }
 
 /**

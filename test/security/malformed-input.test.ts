@@ -176,6 +176,29 @@ describe('malformed and hostile input', () => {
         code: 'SAML_RESPONSE_MALFORMED',
       },
       {
+        // A decoder that reads on past padding would join the two halves into the whole response.
+        name: 'two base64 strings run together (padding inside)',
+        field: () => {
+          const xml = fresh();
+          const cut = xml.length % 3 === 1 ? 1000 : 1001;
+          return b64(xml.slice(0, cut)) + b64(xml.slice(cut));
+        },
+        code: 'SAML_RESPONSE_MALFORMED',
+      },
+      {
+        name: 'non-zero padding bits (not the canonical encoding)',
+        field: () => {
+          // 3n+1 bytes end in "X==": X's low four bits are padding; set one.
+          let xml = fresh();
+          while (Buffer.byteLength(xml) % 3 !== 1) xml += ' ';
+          const field = b64(xml);
+          const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+          const last = alphabet.indexOf(field.at(-3)!);
+          return `${field.slice(0, -3)}${alphabet[last | 1]}==`;
+        },
+        code: 'SAML_RESPONSE_MALFORMED',
+      },
+      {
         name: 'deflated (HTTP-Redirect encoding) instead of plain',
         field: () => deflateRawSync(Buffer.from(fresh())).toString('base64'),
         code: 'SAML_RESPONSE_MALFORMED',
@@ -213,6 +236,13 @@ describe('malformed and hostile input', () => {
         await expectRejected(t, await postAcs(t, 'acme', field()), code);
       });
     }
+
+    it('base64 wrapped in 76-character lines (MIME) and indented signs in', async () => {
+      const wrapped = b64(fresh())
+        .match(/.{1,76}/g)!
+        .join('\r\n  ');
+      await expectLoggedIn(t, await postAcs(t, 'acme', `\n${wrapped}\n`));
+    });
 
     it('the field sent twice (SAMLResponse=a&SAMLResponse=b) → SAML_RESPONSE_MISSING', async () => {
       const one64 = b64(fresh());
