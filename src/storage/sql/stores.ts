@@ -548,18 +548,6 @@ export class SqlOidcConnectionStore implements OidcConnectionStore {
   }
 }
 
-/**
- * Users in SQL. Local password users and SSO users are told apart by `kind`, and each is unique per
- * (account, kind, NameID).
- *
- * Why an SSO user belongs to the account and not to one import of its connection: the account admin
- * decides which IdP speaks for the account, and a NameID is that IdP's name for a person. Deleting the
- * connection (an incident-response step) and importing it again must give the same people back their
- * same user — with the same id for the host application's data, and with the state the admin set:
- * a user disabled before the delete is still disabled after the re-import. Keying users by connection
- * would mint fresh, enabled rows on every re-import. Replacing the IdP in place (PUT) already kept users
- * attached; delete + import now behaves the same.
- */
 /** The columns a returning SSO user's sign-in sets, and the user it finds. */
 type SsoUserUpdate = Pick<
   UsersTable,
@@ -572,18 +560,33 @@ type SsoUserUpdate = Pick<
   nameId: string;
 };
 
+/**
+ * Users in SQL. Local password users and SSO users are told apart by `kind`, and each is unique per
+ * (account, kind, NameID).
+ *
+ * Why an SSO user belongs to the account and not to one import of its connection: the account admin
+ * decides which IdP speaks for the account, and a NameID is that IdP's name for a person. Deleting the
+ * connection (an incident-response step) and importing it again must give the same people back their
+ * same user — with the same id for the host application's data, and with the state the admin set:
+ * a user disabled before the delete is still disabled after the re-import. Keying users by connection
+ * would mint fresh, enabled rows on every re-import. Replacing the IdP in place (PUT) already kept users
+ * attached; delete + import now behaves the same.
+ */
 export class SqlUserStore implements UserStore {
   /**
-   * A returning user's sign-in, one per protocol (the column the connection goes in differs): the
-   * statement every login runs (see prepare()). Re-attaches a user orphaned by a connection delete;
-   * `disabled` is never touched here.
+   * A returning user's sign-in, per protocol (the column the connection goes in differs; see
+   * prepare()). `attached`, the statement of nearly every login, finds the user already attached to
+   * this connection and leaves the connection column out of its SET: SQLite rewrites the entries of
+   * every index on a column an UPDATE sets, even to the same value (4 → 17 µs an update, measured).
+   * `attach` also (re-)attaches the user: one orphaned by a connection delete, or of a replaced
+   * connection. `disabled` is never touched here.
    */
-  private readonly signInUpdate;
+  private readonly signIn;
 
   constructor(private readonly db: Kysely<Database>) {
-    const update = (column: 'connection_id' | 'oidc_connection_id') =>
-      prepare(db, (arg: Arg<SsoUserUpdate>) =>
-        db
+    const update = (column: 'connection_id' | 'oidc_connection_id', attach: boolean) =>
+      prepare(db, (arg: Arg<SsoUserUpdate>) => {
+        const q = db
           .updateTable('users')
           .set({
             email: arg('email'),
@@ -593,15 +596,18 @@ export class SqlUserStore implements UserStore {
             updated_at: arg('updated_at'),
             last_login_at: arg('last_login_at'),
             last_login_flow: arg('last_login_flow'),
-            [column]: arg('connectionId'),
+            ...(attach ? { [column]: arg('connectionId') } : {}),
           })
           .where('account_id', '=', arg('accountId'))
           .where('kind', '=', 'sso')
           .where('protocol', '=', arg('protocol'))
-          .where('name_id', '=', arg('nameId'))
-          .returningAll(),
-      );
-    this.signInUpdate = { saml: update('connection_id'), oidc: update('oidc_connection_id') };
+          .where('name_id', '=', arg('nameId'));
+        return (attach ? q : q.where(column, '=', arg('connectionId'))).returningAll();
+      });
+    this.signIn = {
+      saml: { attached: update('connection_id', false), attach: update('connection_id', true) },
+      oidc: { attached: update('oidc_connection_id', false), attach: update('oidc_connection_id', true) },
+    };
   }
 
   async upsertFromSso(
@@ -623,17 +629,17 @@ export class SqlUserStore implements UserStore {
       last_login_at: t,
       last_login_flow: input.flow,
     };
+    const args = {
+      ...profile,
+      connectionId: input.connectionId,
+      accountId: input.accountId,
+      protocol,
+      nameId: input.nameId,
+    };
     // A returning user (the usual login) is one UPDATE.
-    const update = async () =>
-      (
-        await this.signInUpdate[protocol]({
-          ...profile,
-          connectionId: input.connectionId,
-          accountId: input.accountId,
-          protocol,
-          nameId: input.nameId,
-        })
-      )[0];
+    const [attached] = await this.signIn[protocol].attached(args);
+    if (attached) return { user: toUser(attached), created: false };
+    const update = async () => (await this.signIn[protocol].attach(args))[0];
     const existing = await update();
     if (existing) return { user: toUser(existing), created: false };
     // INSERT … ON CONFLICT DO NOTHING is atomic: of two simultaneous first logins exactly one inserts,
