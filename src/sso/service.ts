@@ -259,9 +259,9 @@ export class SsoService {
   }
 
   private async load(slug: string): Promise<{ account: Account; connection: Connection | null }> {
-    const account = await this.findAccount(slug);
-    if (!account) throw new SpError('ACCOUNT_NOT_FOUND');
-    return { account, connection: await this.stores.connections.getByAccount(account.id) };
+    const found = isSlug(slug) ? await this.stores.accounts.getWithConnection(slug) : null;
+    if (!found) throw new SpError('ACCOUNT_NOT_FOUND');
+    return found;
   }
 
   private context(

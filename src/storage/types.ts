@@ -266,6 +266,11 @@ export interface AuditQuery {
 export interface AccountStore {
   create(input: { slug: string; name: string }): Promise<Account>;
   getBySlug(slug: string): Promise<Account | null>;
+  /**
+   * The account with this slug and its SAML connection (null when it has none), in one read: what
+   * every SAML login reads first. Null when there is no such account.
+   */
+  getWithConnection(slug: string): Promise<{ account: Account; connection: Connection | null } | null>;
   getById(id: string): Promise<Account | null>;
   /** Replaces the settings; with a guard, only when the guard accepts the result (see {@link ChangeGuard}). */
   updateSettings(accountId: string, settings: AccountSettings, guard?: ChangeGuard): Promise<Account>;

@@ -227,6 +227,38 @@ export function storeContract(engine: ContractEngine): void {
           expect(await rec(b).connections.delete(acc.id)).toBe(false);
           expect(await rec(a).connections.getByAccount(acc.id)).toBeNull();
         });
+
+        it('reads an account with its connection in one call, the same as the two reads apart', async () => {
+          const acc = await rec(a).accounts.create({ slug: `join-${uid()}`, name: 'J' });
+          // Another account's connection is never the one read.
+          const other = await rec(a).accounts.create({ slug: `join-other-${uid()}`, name: 'O' });
+          await rec(a).connections.upsert(other.id, {
+            ssoUrl: 'https://other.auth0.com/samlp/1',
+            idpEntityId: null,
+            idpEntityIdSource: null,
+            certificates: [cert],
+          });
+          expect(await rec(b).accounts.getWithConnection(acc.slug)).toEqual({
+            account: acc,
+            connection: null,
+          });
+          await rec(a).connections.upsert(acc.id, {
+            ssoUrl: 'https://t.auth0.com/samlp/join',
+            idpEntityId: 'urn:join',
+            idpEntityIdSource: 'admin',
+            certificates: [cert],
+          });
+          const both = await rec(b).accounts.getWithConnection(acc.slug);
+          expect(both).toEqual({
+            account: await rec(b).accounts.getBySlug(acc.slug),
+            connection: await rec(b).connections.getByAccount(acc.id),
+          });
+          expect(both?.connection).toMatchObject({
+            ssoUrl: 'https://t.auth0.com/samlp/join',
+            accountId: acc.id,
+          });
+          expect(await rec(a).accounts.getWithConnection(`none-${uid()}`)).toBeNull();
+        });
       });
 
       describe('connections imported from a metadata URL', () => {

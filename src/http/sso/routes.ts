@@ -146,7 +146,8 @@ export function ssoRouter(opts: {
     const current = req.session?.user;
     res.set('Cache-Control', 'no-store');
     if (outcome.kind === 'signed-in') {
-      res.redirect(303, relayState);
+      // No body: res.redirect() would negotiate one (Accept header) that no browser shows.
+      res.status(303).location(relayState).end();
       return;
     }
     if (outcome.kind === 'test') {

@@ -264,15 +264,59 @@ async function readAccountState(trx: Transaction<Database>, accountId: string): 
   };
 }
 
+/** Every column of a connection, for a read that joins it to its account (prefixed `c_` there). */
+const CONNECTION_COLUMNS = [
+  'id',
+  'account_id',
+  'sso_url',
+  'idp_entity_id',
+  'idp_entity_id_source',
+  'certificates',
+  'status',
+  'created_at',
+  'updated_at',
+  'activated_at',
+  'metadata_url',
+  'metadata_refreshed_at',
+  'metadata_checked_at',
+  'metadata_error',
+] as const satisfies readonly (keyof ConnectionsTable)[];
+// A column added to the table and not to the list above fails to compile here.
+const everyConnectionColumn: Exclude<
+  keyof ConnectionsTable,
+  (typeof CONNECTION_COLUMNS)[number]
+> extends never
+  ? true
+  : never = true;
+void everyConnectionColumn;
+
 /** Accounts in SQL. */
 export class SqlAccountStore implements AccountStore {
-  /** Every login's first read (see prepare()). */
   private readonly bySlug;
+  /** Every SAML login's first read (see prepare()). */
+  private readonly withConnection;
 
   constructor(private readonly db: Kysely<Database>) {
     this.bySlug = prepare(db, (arg: Arg<{ slug: string }>) =>
       db.selectFrom('accounts').selectAll().where('slug', '=', arg('slug')),
     );
+    this.withConnection = prepare(db, (arg: Arg<{ slug: string }>) =>
+      db
+        .selectFrom('accounts')
+        .leftJoin('connections', 'connections.account_id', 'accounts.id')
+        .selectAll('accounts')
+        .select(CONNECTION_COLUMNS.map((c) => `connections.${c} as c_${c}` as const))
+        .where('accounts.slug', '=', arg('slug')),
+    );
+  }
+
+  async getWithConnection(slug: string): Promise<{ account: Account; connection: Connection | null } | null> {
+    const [row] = await this.withConnection({ slug });
+    if (!row) return null;
+    if (row.c_id === null) return { account: toAccount(row), connection: null };
+    const connection: Record<string, unknown> = {};
+    for (const column of CONNECTION_COLUMNS) connection[column] = row[`c_${column}`];
+    return { account: toAccount(row), connection: toConnection(connection as Selectable<ConnectionsTable>) };
   }
 
   async create(input: { slug: string; name: string }): Promise<Account> {
