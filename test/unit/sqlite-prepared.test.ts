@@ -31,10 +31,10 @@ describe('prepared queries on SQLite', () => {
     prepares = [];
     begins = 0;
     const prepareSql = raw.prepare.bind(raw);
-    raw.prepare = ((source: string) => {
+    raw.prepare = (source: string) => {
       prepares.push(source);
       return prepareSql(source);
-    });
+    };
     const exec = raw.exec.bind(raw);
     raw.exec = (source: string) => {
       if (/^begin/i.test(source)) begins++;

@@ -28,7 +28,6 @@ export async function openSqlDatabase(url: string): Promise<SqlDatabase> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
-    cachePreparedStatements(sqlite);
     return {
       db: new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(sqlite) }),
       dialect: 'sqlite',
@@ -42,29 +41,4 @@ export async function openSqlDatabase(url: string): Promise<SqlDatabase> {
     () => import('./postgres.js'),
   );
   return openPostgresDatabase(url);
-}
-
-const STATEMENT_CACHE_MAX = 512;
-
-/**
- * Kysely's SQLite driver prepares every query anew (a measurable share of a login: ~10 queries, each
- * compiled by SQLite again). The SQL text of our queries is fixed (values are bound parameters), so
- * each is prepared once and reused: `run`/`all` are synchronous, so a cached statement is never used
- * by two queries at once, except while one is being iterated (`busy`), when a fresh one is prepared.
- * SQLite re-prepares a statement itself after a schema change.
- */
-function cachePreparedStatements(sqlite: Sqlite.Database): void {
-  const prepare = sqlite.prepare.bind(sqlite);
-  const cache = new Map<string, Sqlite.Statement>();
-  const cached = (source: string): Sqlite.Statement => {
-    const hit = cache.get(source);
-    if (hit && !hit.busy) return hit;
-    const stmt = prepare(source);
-    if (!hit) {
-      if (cache.size >= STATEMENT_CACHE_MAX) cache.delete(cache.keys().next().value!);
-      cache.set(source, stmt);
-    }
-    return stmt;
-  };
-  sqlite.prepare = cached as typeof sqlite.prepare;
 }

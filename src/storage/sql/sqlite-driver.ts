@@ -79,10 +79,11 @@ const statements = new WeakMap<Sqlite.Database, Map<string, Sqlite.Statement>>()
 const MAX_STATEMENTS = 200;
 
 /**
- * The database's prepared statement for `sql`, prepared once: preparing (parsing and planning the SQL)
- * cost more than running the statement, on every query. A schema change makes SQLite prepare a
+ * The database's prepared statement for `sql`, prepared once: Kysely hands the driver SQL text, and
+ * preparing it (parsing and planning) costs more than running it. The SQL of the kit's queries is
+ * fixed (values are bound parameters), so the texts are few. A schema change makes SQLite prepare a
  * cached statement again by itself. Statements run to completion synchronously here (all()/run(),
- * never iterate()), so one statement is never busy when it is needed again.
+ * never iterate()), so a cached statement is never busy when it is needed again.
  */
 function statement(db: Sqlite.Database, sql: string): Sqlite.Statement {
   let cache = statements.get(db);
