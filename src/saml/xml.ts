@@ -24,9 +24,16 @@ const XML11_LINE_END = /[\u0085\u2028\u2029]|&#(?:x0*(?:85|2028|2029)|0*(?:133|8
  */
 const MAX_CACHED_PARTS = 256;
 function memoizeXmldomGrammar(): void {
-  const grammar = createRequire(import.meta.url)('@xmldom/xmldom/lib/grammar.js') as {
-    reg?: (...parts: (RegExp | string)[]) => RegExp;
-  };
+  // xmldom's internal file: only where it belongs to the very xmldom this module parses with, and
+  // never at the cost of starting (a later xmldom without that file, a bundle): then nothing changes.
+  let grammar: { reg?: (...parts: (RegExp | string)[]) => RegExp };
+  try {
+    const require = createRequire(import.meta.url);
+    if ((require('@xmldom/xmldom') as { DOMParser?: unknown }).DOMParser !== DOMParser) return;
+    grammar = require('@xmldom/xmldom/lib/grammar.js') as typeof grammar;
+  } catch {
+    return;
+  }
   const build = grammar.reg;
   if (typeof build !== 'function') return;
   type Level = { regexp?: RegExp; next: Map<RegExp | string, Level> };

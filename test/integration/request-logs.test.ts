@@ -7,10 +7,11 @@
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
+import express from 'express';
 import { pino } from 'pino';
 import request from 'supertest';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { redactUrl } from '../../src/http/middleware/request-log.js';
+import { redactUrl, requestLog } from '../../src/http/middleware/request-log.js';
 import {
   ADMIN_TOKEN,
   createAccountWithIdp,
@@ -36,15 +37,18 @@ describe('request logs', () => {
   const lines = () => raw.map((l) => JSON.parse(l) as Line);
   const requestLines = () => lines().filter((l) => l.req !== undefined && l.res !== undefined);
 
-  beforeEach(async () => {
-    raw = [];
-    const sink = new Writable({
+  /** A stream that collects the log lines in `raw`. */
+  const sink = () =>
+    new Writable({
       write(chunk: Buffer, _enc, cb) {
         raw.push(...chunk.toString().split('\n').filter(Boolean));
         cb();
       },
     });
-    t = await startSp({}, { logger: pino({ level: 'info' }, sink) });
+
+  beforeEach(async () => {
+    raw = [];
+    t = await startSp({}, { logger: pino({ level: 'info' }, sink()) });
     await createAccountWithIdp(t, 'acme');
   });
   afterEach(async () => t.close());
@@ -159,6 +163,25 @@ describe('request logs', () => {
       `failed with status code ${res.status}`,
     );
     expect(line?.req?.id).toBe(res.body.error.referenceId);
+  });
+
+  it('logs an error the response stream raises (a write after the end) instead of crashing', async () => {
+    const app = express();
+    app.use(requestLog(pino({ level: 'info' }, sink())));
+    app.get('/late-write', (_req, res) => {
+      res.end('done');
+      res.write('too late');
+    });
+    raw.length = 0;
+    const res = await request(app).get('/late-write');
+    expect(res.text).toBe('done');
+    // The answer was complete when Node reported the late write: the request's line, then the error's.
+    await vi.waitFor(() => expect(lines().map((l) => l.msg)).toContain('response error'));
+    expect(requestLines().map((l) => l.msg)).toEqual(['request completed']);
+    const line = lines().find((l) => l.msg === 'response error')!;
+    expect(line.level).toBe(50);
+    expect((line.err as { code?: string } | undefined)?.code).toBe('ERR_STREAM_WRITE_AFTER_END');
+    expect(line.req?.id).toBe(requestLines()[0]?.req?.id);
   });
 
   it('logs health probes at debug only', async () => {

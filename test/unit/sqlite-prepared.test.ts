@@ -98,6 +98,18 @@ describe('prepared queries on SQLite', () => {
     ).toThrow(/argument "unused" is not a parameter/);
   });
 
+  it('refuses an undefined argument instead of writing NULL (null is written as null)', async () => {
+    const add = prepare(db, (arg: Arg<{ id: string; kind: string | null; n: number }>) =>
+      db.insertInto('items').values({ id: arg('id'), kind: arg('kind') as string, n: arg('n') }),
+    );
+    await expect(add({ id: 'u', kind: undefined as unknown as string, n: 1 })).rejects.toThrow(
+      /argument "kind" is undefined/,
+    );
+    // The table refuses NULL here (kind is NOT NULL): null did reach it as null.
+    await expect(add({ id: 'n', kind: null, n: 1 })).rejects.toThrow(/NOT NULL/);
+    expect((raw.prepare('select count(*) as c from items').get() as { c: number }).c).toBe(0);
+  });
+
   it('keeps concurrent prepared writes in one group commit', async () => {
     const add = insert();
     await Promise.all(Array.from({ length: 5 }, (_, i) => add({ id: `k${i}`, n: i })));

@@ -100,12 +100,15 @@ export function requestLog(logger: Logger): RequestHandler {
     const started = Date.now();
     const id = newReferenceId();
     res.locals.referenceId = id;
-    const written = () => {
+    let logged = false;
+    const written = (err?: unknown) => {
+      logged = true;
       res.off('finish', written);
       res.off('close', written);
       const url = req.originalUrl;
       const status = res.statusCode;
-      const level = PROBES.test(url.split('?')[0] ?? '') ? 'debug' : status >= 500 ? 'error' : 'info';
+      const failed = err !== undefined || status >= 500;
+      const level = PROBES.test(url.split('?')[0] ?? '') ? 'debug' : failed ? 'error' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const line = {
         req: {
@@ -118,8 +121,9 @@ export function requestLog(logger: Logger): RequestHandler {
         res: { statusCode: status, headers: pick(res.getHeaders(), RESPONSE_HEADERS) },
         responseTime: Date.now() - started,
       };
-      if (status >= 500) {
-        logger[level]({ ...line, err: new Error(`failed with status code ${status}`) }, 'request errored');
+      if (failed) {
+        const error = err ?? new Error(`failed with status code ${status}`);
+        logger[level]({ ...line, err: error }, 'request errored');
       } else {
         logger[level](
           line,
@@ -129,6 +133,17 @@ export function requestLog(logger: Logger): RequestHandler {
     };
     res.on('finish', written);
     res.on('close', written);
+    // An error the response stream raises (a write after its end, which Node reports after the
+    // answer has finished) is logged, not thrown: with no listener it would be an uncaught exception
+    // and end the worker. Before the line, it is the line's error; after it, a line of its own.
+    res.on('error', (err: unknown) => {
+      if (!logged) written(err);
+      else
+        logger.error(
+          { err, req: { id, method: req.method, url: redactUrl(req.originalUrl) } },
+          'response error',
+        );
+    });
     next();
   };
 }

@@ -17,8 +17,11 @@ type Binding = { slot: string } | { value: unknown };
  * about 20 µs of CPU per statement on a login's path, measured; the few statements every login runs
  * pay that once. `build` receives `arg(name)`, which stands for `args[name]` in the query; every
  * value it puts in the query must be a parameter (Kysely makes every plain value one), so the
- * arguments never reach the SQL text. The compiled query keeps its operation node, so the SQLite
- * driver still batches INSERT/UPDATE/DELETE into its group commit.
+ * arguments never reach the SQL text. The query's shape is fixed when it is built: every argument
+ * must be given (an undefined one is refused; pass null for NULL), and a list (`in`) cannot be an
+ * argument. The compiled query keeps its operation node, so the SQLite driver still batches
+ * INSERT/UPDATE/DELETE into its group commit; it keeps its query id too, which only plugins read
+ * (the kit configures none).
  */
 export function prepare<DB, Args extends object, Row>(
   db: Kysely<DB>,
@@ -39,9 +42,14 @@ export function prepare<DB, Args extends object, Row>(
       throw new Error(`prepared query: argument "${name}" is not a parameter of ${compiled.sql}`);
   }
   return async (args) => {
-    const parameters = bindings.map((b) =>
-      'slot' in b ? (args as Record<string, unknown>)[b.slot] : b.value,
-    );
+    const parameters = bindings.map((b) => {
+      if (!('slot' in b)) return b.value;
+      const value = (args as Record<string, unknown>)[b.slot];
+      // Kysely leaves an undefined value out of the query (the column keeps its value or default);
+      // a query built once cannot, and binding it would write NULL. Null is written as null.
+      if (value === undefined) throw new TypeError(`prepared query: argument "${b.slot}" is undefined`);
+      return value;
+    });
     const query: CompiledQuery<Row> = { ...compiled, parameters };
     return (await db.executeQuery(query)).rows;
   };
