@@ -40,10 +40,11 @@ describe('the npm package', () => {
     expect(byContent).toEqual([]);
   });
 
-  it('contains no tests, benchmarks, CI scripts or TypeScript sources', () => {
+  it('contains no tests, benchmarks, CI scripts, TypeScript sources or source maps (they point at src/)', () => {
     const forbidden = files.filter(
       (f) =>
         /^(test|bench|\.ci|scripts|src|coverage|data)\//.test(f) ||
+        /\.map$/.test(f) ||
         (/\.(ts|mts|cts|tsx)$/.test(f) && !/\.d\.ts$/.test(f)) ||
         /^(tsconfig|vitest|eslint)[^/]*$/.test(f),
     );
