@@ -168,7 +168,10 @@ describe('SQLite group commit (the embedded store)', () => {
     let seenByTimer: number | null = null;
     const loop = (async () => {
       for (let i = 0; i < 50; i++) {
-        await db.insertInto('items').values({ id: `loop${i}`, n: i }).execute();
+        await db
+          .insertInto('items')
+          .values({ id: `loop${i}`, n: i })
+          .execute();
         done++;
       }
     })();
@@ -177,6 +180,97 @@ describe('SQLite group commit (the embedded store)', () => {
     expect(count()).toBe(50);
     expect(seenByTimer).not.toBeNull();
     expect(seenByTimer!).toBeLessThan(20);
+  });
+
+  describe('another process (worker) holds the write lock', () => {
+    /** This process's driver on a connection whose busy_timeout is `ms`. */
+    const driverWaiting = (ms: number) => {
+      const conn = new Sqlite(join(dir, 'db.sqlite'));
+      conn.pragma(`busy_timeout = ${ms}`);
+      return new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(conn) });
+    };
+
+    it('the worker goes on meanwhile (timers, reads), and the writes commit once the lock is free', async () => {
+      const mine = driverWaiting(5000);
+      try {
+        other.exec('begin immediate');
+        other.prepare("insert into items values ('theirs', 1)").run();
+        let readDuringWait: unknown[] | null = null;
+        // Released by a timer of this process: SQLite's own busy wait would sleep through it.
+        const released = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            void mine
+              .selectFrom('items')
+              .selectAll()
+              .execute()
+              .then((rows) => (readDuringWait = rows))
+              .then(() => other.exec('commit'))
+              .then(resolve);
+          }, 100),
+        );
+        const t0 = performance.now();
+        await Promise.all([
+          mine.insertInto('items').values({ id: 'b1', n: 1 }).execute(),
+          mine.insertInto('items').values({ id: 'b2', n: 2 }).execute(),
+          (async () => {
+            await new Promise((r) => setImmediate(r));
+            await mine.insertInto('items').values({ id: 'alone', n: 3 }).execute();
+          })(),
+        ]);
+        await released;
+        expect(performance.now() - t0).toBeLessThan(2000);
+        // The read ran while the writes waited, and saw only what was committed.
+        expect(readDuringWait).toEqual([]);
+        expect(other.prepare('select id from items order by id').all()).toEqual([
+          { id: 'alone' },
+          { id: 'b1' },
+          { id: 'b2' },
+          { id: 'theirs' },
+        ]);
+      } finally {
+        if (other.inTransaction) other.exec('rollback');
+        await mine.destroy();
+      }
+    });
+
+    it('past busy_timeout, every write waiting fails with SQLITE_BUSY and none is stored; the next write goes through', async () => {
+      const mine = driverWaiting(150);
+      try {
+        other.exec('begin immediate');
+        const t0 = performance.now();
+        const results = await Promise.allSettled([
+          mine.insertInto('items').values({ id: 'w1', n: 1 }).execute(),
+          mine.insertInto('items').values({ id: 'w2', n: 2 }).execute(),
+        ]);
+        const waited = performance.now() - t0;
+        expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+        for (const r of results)
+          expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'SQLITE_BUSY' });
+        expect(waited).toBeGreaterThanOrEqual(140);
+        expect(waited).toBeLessThan(1500);
+        other.exec('commit');
+        expect(count()).toBe(0);
+        await mine.insertInto('items').values({ id: 'after', n: 1 }).execute();
+        expect(count()).toBe(1);
+        // busy_timeout is the connection's again for everything else.
+        expect((await sql<{ timeout: number }>`pragma busy_timeout`.execute(mine)).rows[0]!.timeout).toBe(
+          150,
+        );
+      } finally {
+        if (other.inTransaction) other.exec('rollback');
+        await mine.destroy();
+      }
+    });
+
+    it('closing the database waits for the writes still waiting for the lock', async () => {
+      const mine = driverWaiting(5000);
+      other.exec('begin immediate');
+      const pending = mine.insertInto('items').values({ id: 'last', n: 1 }).execute();
+      setTimeout(() => other.exec('commit'), 50);
+      await mine.destroy();
+      await pending;
+      expect(count()).toBe(1);
+    });
   });
 
   it('writes still queued when the database closes are written first', async () => {

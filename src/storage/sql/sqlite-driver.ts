@@ -22,6 +22,12 @@ import {
  * (I/O error, disk full) or a failed COMMIT fails every statement of the batch, since none of them
  * is stored.
  *
+ * The write lock is shared with the other processes on the file (the cluster's workers). A batch that
+ * finds it held waits for it without blocking: SQLite's own wait (busy_timeout) sleeps inside the
+ * call, 1 ms and more at a time, and with it every request of the worker; here the batch retries after
+ * the next turns, then after 1 to 16 ms, while the worker serves other requests and runs reads. It
+ * gives up after the connection's busy_timeout, as SQLite would (SQLITE_BUSY), with nothing stored.
+ *
  * Everything else keeps the single-connection rules of Kysely's driver: explicit transactions hold the
  * connection for their whole duration (other queries and batches wait), and reads (SELECT) run at once
  * when no transaction is open; `better-sqlite3` is synchronous, so a statement never interleaves with
@@ -107,6 +113,20 @@ function run(db: Sqlite.Database, query: CompiledQuery): QueryResult<unknown> {
   return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
 }
 
+/** SQLite's answer when another connection holds the lock a statement needs (SQLITE_BUSY and its extended codes). */
+type SqliteBusy = Error & { code: string };
+
+function isBusy(err: unknown): err is SqliteBusy {
+  const code = (err as { code?: unknown } | null)?.code;
+  return err instanceof Error && typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/** Between attempts at the write lock: the next turn twice, then 1, 2, 4, 8 and 16 ms. */
+function pause(attempt: number): Promise<void> {
+  if (attempt < 2) return new Promise((resolve) => setImmediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, Math.min(2 ** (attempt - 2), 16)));
+}
+
 class GroupCommitDriver implements Driver {
   private readonly lock = new Lock();
   private queued: Queued[] = [];
@@ -114,8 +134,15 @@ class GroupCommitDriver implements Driver {
   /** Flushes re-run in this turn for the writes of resolved callers (see flush()). */
   private rounds = 0;
   private roundsReset = false;
+  /** Flushes under way (one may be waiting for the write lock). */
+  private readonly flushing = new Set<Promise<void>>();
 
-  constructor(private readonly db: Sqlite.Database) {}
+  /** The connection's busy_timeout (ms): how long a write waits for another process's. */
+  private readonly busyTimeoutMs: number;
+
+  constructor(private readonly db: Sqlite.Database) {
+    this.busyTimeoutMs = Number(db.pragma('busy_timeout', { simple: true }));
+  }
 
   async init(): Promise<void> {}
 
@@ -174,6 +201,8 @@ class GroupCommitDriver implements Driver {
     // ends, before the database closes.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.queued.length > 0) await this.flush();
+    // Batches waiting for another process's write lock are written (or fail) first.
+    while (this.flushing.size > 0) await Promise.all(this.flushing);
     await this.lock.acquire();
     this.db.close();
   }
@@ -205,7 +234,9 @@ class GroupCommitDriver implements Driver {
 
   /** flush() settles every queued promise itself; nothing it throws may go unhandled. */
   private flushSafely(): void {
-    this.flush().catch(() => undefined);
+    const flushing = this.flush().catch(() => undefined);
+    this.flushing.add(flushing);
+    void flushing.then(() => this.flushing.delete(flushing));
   }
 
   private async flush(): Promise<void> {
@@ -220,41 +251,81 @@ class GroupCommitDriver implements Driver {
     const batch = this.queued;
     this.queued = [];
     if (batch.length === 0) return;
-    await this.lock.acquire();
-    try {
-      if (batch.length === 1) {
-        const [only] = batch as [Queued];
-        try {
-          only.resolve(run(this.db, only.query));
-        } catch (err) {
-          only.reject(err);
-        }
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      await this.lock.acquire();
+      let busy: SqliteBusy | null;
+      try {
+        busy = batch.length === 1 ? this.runAlone(batch[0]!) : this.commitBatch(batch);
+      } finally {
+        this.lock.release();
+      }
+      if (busy === null) break;
+      // Another process (worker) holds the write lock. Waiting for it inside SQLite (busy_timeout)
+      // would put this whole worker to sleep, 1 ms and more at a time, requests and all: the batch
+      // waits here instead, with the connection free for reads and the event loop for everything else.
+      if (performance.now() - started >= this.busyTimeoutMs) {
+        for (const q of batch) q.reject(busy);
         return;
       }
-      this.commitBatch(batch);
-    } finally {
-      this.lock.release();
-      // The callers resolved above go on with their requests (as microtasks) and most write again at
-      // once: those writes are committed in this same turn, once the microtasks have run, instead of
-      // after the next round of I/O callbacks. A login's four writes then cost it one turn, not four.
-      // A few rounds per turn at most: a loop of awaited writes must not keep the worker from I/O.
-      if (this.rounds++ < MAX_ROUNDS_PER_TURN) {
-        process.nextTick(() => {
-          if (this.queued.length > 0) this.flushSafely();
-        });
-      }
+      await pause(attempt);
+    }
+    // The callers resolved above go on with their requests (as microtasks) and most write again at
+    // once: those writes are committed in this same turn, once the microtasks have run, instead of
+    // after the next round of I/O callbacks. A login's four writes then cost it one turn, not four.
+    // A few rounds per turn at most: a loop of awaited writes must not keep the worker from I/O.
+    if (this.rounds++ < MAX_ROUNDS_PER_TURN) {
+      process.nextTick(() => {
+        if (this.queued.length > 0) this.flushSafely();
+      });
     }
   }
 
-  private commitBatch(batch: Queued[]): void {
+  /**
+   * Runs `write`, which takes SQLite's write lock first, without waiting for the lock: null when it
+   * ran, the SQLITE_BUSY error when another connection held the lock (then nothing was written).
+   */
+  private withoutWaiting(write: () => void): SqliteBusy | null {
+    // Not a prepared statement: SQLite applies this pragma when it compiles it, not when it runs.
+    this.db.pragma('busy_timeout = 0');
+    try {
+      write();
+      return null;
+    } catch (err) {
+      if (isBusy(err) && !this.db.inTransaction) return err;
+      throw err;
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
+    }
+  }
+
+  /** A write alone: a statement in autocommit. Null once it settled, the error if it must wait. */
+  private runAlone(only: Queued): SqliteBusy | null {
+    let result: QueryResult<unknown>;
+    try {
+      const busy = this.withoutWaiting(() => {
+        result = run(this.db, only.query);
+      });
+      if (busy) return busy;
+    } catch (err) {
+      only.reject(err);
+      return null;
+    }
+    only.resolve(result!);
+    return null;
+  }
+
+  /** Writes the batch in one transaction. Null once every statement settled, the error if it must wait. */
+  private commitBatch(batch: Queued[]): SqliteBusy | null {
     const outcomes: ({ ok: true; result: QueryResult<unknown> } | { ok: false; err: unknown })[] = [];
     try {
       // Never inside someone else's transaction (the lock makes this impossible; checked anyway).
       if (this.db.inTransaction) throw new Error('a transaction is already open on the SQLite connection');
-      this.db.exec('begin immediate');
+      const busy = this.withoutWaiting(() => this.db.exec('begin immediate'));
+      if (busy) return busy;
     } catch (err) {
       for (const q of batch) q.reject(err);
-      return;
+      return null;
     }
     for (const q of batch) {
       try {
@@ -263,7 +334,7 @@ class GroupCommitDriver implements Driver {
         if (!this.db.inTransaction) {
           // SQLite rolled the whole transaction back (I/O error, full disk…): nothing of the batch is stored.
           for (const each of batch) each.reject(err);
-          return;
+          return null;
         }
         outcomes.push({ ok: false, err });
       }
@@ -277,13 +348,14 @@ class GroupCommitDriver implements Driver {
         // the COMMIT's error is the one to report
       }
       for (const q of batch) q.reject(err);
-      return;
+      return null;
     }
     batch.forEach((q, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) q.resolve(outcome.result);
       else q.reject(outcome.err);
     });
+    return null;
   }
 }
 
