@@ -190,7 +190,7 @@ describe('SQLite group commit (the embedded store)', () => {
       return new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(conn) });
     };
 
-    it('the worker goes on meanwhile (timers, reads), and the writes commit once the lock is free', async () => {
+    it('the worker goes on meanwhile (timers, reads), the writes issued meanwhile join the waiting ones, and all commit in order once the lock is free', async () => {
       const mine = driverWaiting(5000);
       try {
         other.exec('begin immediate');
@@ -203,29 +203,67 @@ describe('SQLite group commit (the embedded store)', () => {
               .selectFrom('items')
               .selectAll()
               .execute()
-              .then((rows) => (readDuringWait = rows))
-              .then(() => other.exec('commit'))
-              .then(resolve);
+              .then((rows) => {
+                readDuringWait = rows;
+                other.exec('commit');
+                resolve();
+              });
           }, 100),
         );
         const t0 = performance.now();
+        const settled: string[] = [];
+        const write = (id: string) =>
+          mine
+            .insertInto('items')
+            .values({ id, n: 1 })
+            .execute()
+            .then(() => settled.push(id));
         await Promise.all([
-          mine.insertInto('items').values({ id: 'b1', n: 1 }).execute(),
-          mine.insertInto('items').values({ id: 'b2', n: 2 }).execute(),
-          (async () => {
-            await new Promise((r) => setImmediate(r));
-            await mine.insertInto('items').values({ id: 'alone', n: 3 }).execute();
-          })(),
+          write('b1'),
+          write('b2'),
+          // Issued 20 ms into the wait: a batch of its own, which must not overtake the first.
+          new Promise((r) => setTimeout(r, 20)).then(() => write('later')),
         ]);
         await released;
         expect(performance.now() - t0).toBeLessThan(2000);
         // The read ran while the writes waited, and saw only what was committed.
         expect(readDuringWait).toEqual([]);
-        expect(other.prepare('select id from items order by id').all()).toEqual([
-          { id: 'alone' },
+        expect(settled).toEqual(['b1', 'b2', 'later']);
+        expect(other.prepare('select id from items order by rowid').all()).toEqual([
+          { id: 'theirs' },
           { id: 'b1' },
           { id: 'b2' },
-          { id: 'theirs' },
+          { id: 'later' },
+        ]);
+      } finally {
+        if (other.inTransaction) other.exec('rollback');
+        await mine.destroy();
+      }
+    });
+
+    it('an explicit transaction waits for the lock the same way: the worker goes on, and writes behind it keep their order', async () => {
+      const mine = driverWaiting(5000);
+      try {
+        other.exec('begin immediate');
+        let timerRan = false;
+        setTimeout(() => (timerRan = true), 20);
+        const released = new Promise<void>((resolve) =>
+          setTimeout(() => {
+            other.exec('commit');
+            resolve();
+          }, 200),
+        );
+        const tx = mine.transaction().execute(async (trx) => {
+          // Begun only once the other process let go, and this process's timers ran meanwhile.
+          expect(timerRan).toBe(true);
+          await trx.insertInto('items').values({ id: 'tx', n: 1 }).execute();
+        });
+        await new Promise((r) => setTimeout(r, 50));
+        const behind = mine.insertInto('items').values({ id: 'behind', n: 2 }).execute();
+        await Promise.all([tx, behind, released]);
+        expect(other.prepare('select id from items order by rowid').all()).toEqual([
+          { id: 'tx' },
+          { id: 'behind' },
         ]);
       } finally {
         if (other.inTransaction) other.exec('rollback');

@@ -22,11 +22,12 @@ import {
  * (I/O error, disk full) or a failed COMMIT fails every statement of the batch, since none of them
  * is stored.
  *
- * The write lock is shared with the other processes on the file (the cluster's workers). A batch that
- * finds it held waits for it without blocking: SQLite's own wait (busy_timeout) sleeps inside the
- * call, 1 ms and more at a time, and with it every request of the worker; here the batch retries after
- * the next turns, then after 1 to 16 ms, while the worker serves other requests and runs reads. It
- * gives up after the connection's busy_timeout, as SQLite would (SQLITE_BUSY), with nothing stored.
+ * The write lock is shared with the other processes on the file (the cluster's workers). A batch (or
+ * an explicit transaction, which begins IMMEDIATE) that finds it held waits for it without blocking:
+ * SQLite's own wait (busy_timeout) sleeps inside the call, 1 ms and more at a time, and with it every
+ * request of the worker; here the batch retries after the next turns, then after 1 to 16 ms, while the
+ * worker serves other requests and runs reads, and the writes issued meanwhile join it. It gives up
+ * after the connection's busy_timeout of waiting, as SQLite would (SQLITE_BUSY), with nothing stored.
  *
  * Everything else keeps the single-connection rules of Kysely's driver: explicit transactions hold the
  * connection for their whole duration (other queries and batches wait), and reads (SELECT) run at once
@@ -129,6 +130,8 @@ function pause(attempt: number): Promise<void> {
 
 class GroupCommitDriver implements Driver {
   private readonly lock = new Lock();
+  /** Held by the writer (batch or transaction) trying for SQLite's write lock; see whenWritable(). */
+  private readonly writerTurn = new Lock();
   private queued: Queued[] = [];
   private flushScheduled = false;
   /** Flushes re-run in this turn for the writes of resolved callers (see flush()). */
@@ -136,6 +139,8 @@ class GroupCommitDriver implements Driver {
   private roundsReset = false;
   /** Flushes under way (one may be waiting for the write lock). */
   private readonly flushing = new Set<Promise<void>>();
+  /** A flush is on its way to the write lock: later flushes leave their writes to it. */
+  private waiting = false;
 
   /** The connection's busy_timeout (ms): how long a write waits for another process's. */
   private readonly busyTimeoutMs: number;
@@ -151,15 +156,11 @@ class GroupCommitDriver implements Driver {
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    await this.lock.acquire();
+    // IMMEDIATE: the write lock is taken at the start, waiting for another process's without blocking
+    // (see whenWritable()). A deferred transaction would wait inside SQLite at its first write, and
+    // could fail there (SQLITE_BUSY_SNAPSHOT) once another process had written since its first read.
+    await this.whenWritable(() => this.withoutWaiting(() => this.db.exec('begin immediate')));
     (connection as Connection).inTransaction = true;
-    try {
-      this.db.exec('begin');
-    } catch (err) {
-      (connection as Connection).inTransaction = false;
-      this.lock.release();
-      throw err;
-    }
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -241,6 +242,9 @@ class GroupCommitDriver implements Driver {
 
   private async flush(): Promise<void> {
     this.flushScheduled = false;
+    // A batch is waiting for the write lock: these writes join it at its next attempt, after the older
+    // ones, so that batches commit in the order they were issued and only one waits at a time.
+    if (this.waiting) return;
     if (!this.roundsReset) {
       this.roundsReset = true;
       setImmediate(() => {
@@ -251,24 +255,19 @@ class GroupCommitDriver implements Driver {
     const batch = this.queued;
     this.queued = [];
     if (batch.length === 0) return;
-    const started = performance.now();
-    for (let attempt = 0; ; attempt++) {
-      await this.lock.acquire();
-      let busy: SqliteBusy | null;
-      try {
-        busy = batch.length === 1 ? this.runAlone(batch[0]!) : this.commitBatch(batch);
-      } finally {
-        this.lock.release();
-      }
-      if (busy === null) break;
-      // Another process (worker) holds the write lock. Waiting for it inside SQLite (busy_timeout)
-      // would put this whole worker to sleep, 1 ms and more at a time, requests and all: the batch
-      // waits here instead, with the connection free for reads and the event loop for everything else.
-      if (performance.now() - started >= this.busyTimeoutMs) {
-        for (const q of batch) q.reject(busy);
-        return;
-      }
-      await pause(attempt);
+    this.waiting = true;
+    try {
+      await this.whenWritable(() => {
+        if (this.queued.length > 0) batch.push(...this.queued.splice(0));
+        return batch.length === 1 ? this.runAlone(batch[0]!) : this.commitBatch(batch);
+      });
+      this.lock.release();
+    } catch (err) {
+      // Past busy_timeout (SQLITE_BUSY): nothing of the batch was written.
+      for (const q of batch) q.reject(err);
+      return;
+    } finally {
+      this.waiting = false;
     }
     // The callers resolved above go on with their requests (as microtasks) and most write again at
     // once: those writes are committed in this same turn, once the microtasks have run, instead of
@@ -278,6 +277,42 @@ class GroupCommitDriver implements Driver {
       process.nextTick(() => {
         if (this.queued.length > 0) this.flushSafely();
       });
+    }
+  }
+
+  /**
+   * Holds the connection (the in-process lock) and runs `attempt`, which takes SQLite's write lock
+   * without waiting for it (see withoutWaiting()). While another process (worker) holds that lock,
+   * lets go of the connection, pauses and tries again. SQLite's own wait (busy_timeout) would put this
+   * whole worker to sleep, 1 ms and more at a time, requests and all; here the connection stays free
+   * for reads and the event loop for everything else. Resolves with the connection held once `attempt`
+   * returned null; rejects with the SQLITE_BUSY error once the pauses add up to busy_timeout, as SQLite
+   * would have, or with what `attempt` threw (the connection released either way).
+   */
+  private async whenWritable(attempt: () => SqliteBusy | null): Promise<void> {
+    // One writer at a time on its way to the lock, in the order they came: a transaction or batch that
+    // waits is not overtaken by a later one.
+    await this.writerTurn.acquire();
+    try {
+      let paused = 0;
+      for (let n = 0; ; n++) {
+        await this.lock.acquire();
+        let busy: SqliteBusy | null;
+        try {
+          busy = attempt();
+        } catch (err) {
+          this.lock.release();
+          throw err;
+        }
+        if (busy === null) return;
+        this.lock.release();
+        if (paused >= this.busyTimeoutMs) throw busy;
+        const t0 = performance.now();
+        await pause(n);
+        paused += performance.now() - t0;
+      }
+    } finally {
+      this.writerTurn.release();
     }
   }
 
