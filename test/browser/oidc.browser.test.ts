@@ -38,6 +38,7 @@ const VERDICT_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-verdict-pass');
 const REFUSED_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-refused');
 const CHOOSER_SCREENSHOT = screenshotPath('saml-sp-kit-start-chooser');
 const REFERENCE_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-reference');
+const REMOVE_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-remove');
 
 describe.skipIf(CHROMIUM_MISSING)(
   `OIDC admin pages, test sign-in and sign-in in Chromium (skipped when ${CHROMIUM} is missing)`,
@@ -292,6 +293,37 @@ describe.skipIf(CHROMIUM_MISSING)(
         next.click('button[type=submit]'),
       ]);
       await next.context().close();
+      expectNoOwnMessages();
+    });
+
+    it('(e) the admin removes the connection only once they ticked "I understand"', async () => {
+      const page = adminPage;
+      await page.goto(`${bt.base}/admin?protocol=oidc`);
+      const remove = page.locator('form[action="/admin/oidc/delete"]');
+      await remove.locator('input[name=confirm]').scrollIntoViewIfNeeded();
+      await screenshots(page, REMOVE_SCREENSHOT);
+      // The browser holds the form back while the box is unticked: no request, nothing removed.
+      const posted: string[] = [];
+      page.on('request', (r) => {
+        if (r.method() === 'POST') posted.push(r.url());
+      });
+      await remove.locator('button[type=submit]').click();
+      await page.waitForTimeout(300);
+      expect(posted).toEqual([]);
+      expect(
+        await remove
+          .locator('input[name=confirm]')
+          .evaluate((el) => (el as unknown as { validity: { valueMissing: boolean } }).validity.valueMissing),
+      ).toBe(true);
+      expect((await bt.api('/api/accounts/acme/oidc')).status).toBe(200);
+
+      await remove.locator('input[name=confirm]').check();
+      await Promise.all([
+        page.waitForURL(`${bt.base}/admin?protocol=oidc&saved=oidc-deleted`),
+        remove.locator('button[type=submit]').click(),
+      ]);
+      expect(await page.textContent('body')).toContain('The OpenID Connect connection was removed.');
+      expect((await bt.api('/api/accounts/acme/oidc')).status).toBe(404);
       expectNoOwnMessages();
     });
   },

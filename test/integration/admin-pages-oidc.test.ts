@@ -164,7 +164,7 @@ describe('admin page: OAuth 2.0 / OpenID Connect', () => {
     expect(audit.body.events[0].detail).toMatch(/ by .+ \(user .+\)$/);
   });
 
-  it('Test sign-in leads to an OIDC test link; Remove deletes the connection', async () => {
+  it('Test sign-in leads to an OIDC test link; Remove deletes the connection once the admin ticked "I understand"', async () => {
     const page = await agent.get('/admin?protocol=oidc').expect(200);
     expect(page.text).toContain('name="protocol" value="oidc"');
     const test = await agent
@@ -176,10 +176,22 @@ describe('admin page: OAuth 2.0 / OpenID Connect', () => {
     const follow = await agent.get(test.headers.location as string).expect(302);
     expect(new URL(follow.headers.location as string).origin).toBe(new URL(rig.issuer).origin);
 
-    const removed = await agent
+    // Without the "I understand" box (a page the browser did not validate, a forged form): nothing goes.
+    const unconfirmed = await agent
       .post('/admin/oidc/delete')
       .type('form')
       .send({ _csrf: csrfOf(page.text) })
+      .expect(400);
+    expect(unconfirmed.text).toContain(
+      'Tick “I understand” to remove the OpenID Connect connection: nothing was removed.',
+    );
+    expect(unconfirmed.text).toContain('name="confirm" value="yes" required');
+    await request(t.app).get('/api/accounts/acme/oidc').set('Authorization', AUTH).expect(200);
+
+    const removed = await agent
+      .post('/admin/oidc/delete')
+      .type('form')
+      .send({ _csrf: csrfOf(page.text), confirm: 'yes' })
       .expect(303);
     expect(removed.headers.location).toBe('/admin?protocol=oidc&saved=oidc-deleted');
     await request(t.app).get('/api/accounts/acme/oidc').set('Authorization', AUTH).expect(404);

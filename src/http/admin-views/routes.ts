@@ -292,6 +292,13 @@ export function adminViewsRouter(opts: {
     form,
     verifyCsrf,
     async (req: Request, res: Response) => {
+      // One click must not cut every user off: the box is required in the page, and checked here too.
+      if ((req.body as Record<string, unknown> | undefined)?.confirm !== 'yes') {
+        throw new SpError('REQUEST_INVALID', {
+          message: 'Tick “I understand” to remove the OpenID Connect connection: nothing was removed.',
+          detail: 'oidc connection removal without confirmation',
+        });
+      }
       await opts.oidcConnections.delete(req.session.user!.accountSlug, {
         actor: actorOf(req),
         clientIp: req.ip ?? null,

@@ -266,6 +266,11 @@ export function oidcSection(
               </p>
               <form method="post" action="${`${base}/admin/oidc/delete`}">
                 <input type="hidden" name="_csrf" value="${token}" />
+                <label class="check"
+                  ><input type="checkbox" name="confirm" value="yes" required /> I understand: nobody can sign
+                  in with OpenID Connect until a connection is configured again, and the client secret is
+                  deleted.</label
+                >
                 <button type="submit" class="danger">Remove the connection</button>
               </form>
             </section>`
