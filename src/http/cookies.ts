@@ -10,17 +10,3 @@ export function readCookie(req: Request, name: string): string | null {
   }
   return null;
 }
-
-/** The cookies whose name starts with `prefix`, in the order the browser sent them. */
-export function readCookiesStartingWith(req: Request, prefix: string): { name: string; value: string }[] {
-  const header = req.headers.cookie;
-  if (!header) return [];
-  const found: { name: string; value: string }[] = [];
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq <= 0) continue;
-    const name = part.slice(0, eq).trim();
-    if (name.startsWith(prefix)) found.push({ name, value: part.slice(eq + 1).trim() });
-  }
-  return found;
-}

@@ -174,11 +174,9 @@ export async function discover(
 export async function authorizationRequest(
   s: OidcClientSettings,
   redirectUri: string,
-  /** The `state` to send (random, or derived from a random secret by the caller). */
-  state: string,
 ): Promise<{ url: string; secrets: OidcTransactionSecrets }> {
   const secrets = {
-    state,
+    state: client.randomState(),
     nonce: client.randomNonce(),
     codeVerifier: client.randomPKCECodeVerifier(),
   };

@@ -169,29 +169,6 @@ interface StoredOidcTransaction extends OidcTransactionSecrets {
 /** Shape of the random transaction id an OIDC login cookie carries. */
 export const OIDC_TRANSACTION_ID = /^[a-f0-9]{64}$/;
 
-/**
- * The `state` of the sign-in whose transaction id is `transactionId`: derived from it (SHA-256,
- * base64url: 43 characters, like a random state), so that a callback's state tells which of the
- * browser's sign-ins in flight (one cookie each: two tabs) it answers, without revealing the id, which
- * stays in the HttpOnly cookie.
- */
-export function oidcStateOf(transactionId: string): string {
-  return createHash('sha256').update(`sspk oidc state|${transactionId}`).digest('base64url');
-}
-
-/**
- * Which of the browser's OIDC transactions (its cookies, oldest first) a callback carrying `state`
- * answers: the one the state was derived from; else the most recent, whose stored state will not
- * match (OIDC_STATE_MISMATCH, and that sign-in is consumed, as a tampered callback always consumed
- * the one sign-in a browser had). Null when the browser has none.
- */
-export function pickOidcTransaction(transactionIds: readonly string[], state: string | null): string | null {
-  if (state !== null) {
-    for (const id of transactionIds) if (sameText(oidcStateOf(id), state)) return id;
-  }
-  return transactionIds.at(-1) ?? null;
-}
-
 const isOidc = (c: Connection | OidcConnection): c is OidcConnection => 'clientId' in c;
 
 /** The profile of a confirmed sign-in, by protocol. */
@@ -479,12 +456,11 @@ export class SsoService {
     meta: Omit<StoredOidcTransaction, keyof OidcTransactionSecrets>,
   ): Promise<{ url: string; transactionId: string }> {
     if (!this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
-    const transactionId = randomBytes(32).toString('hex');
     const { url, secrets } = await authorizationRequest(
       this.oidc.clientSettings(connection),
       spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl,
-      oidcStateOf(transactionId),
     );
+    const transactionId = randomBytes(32).toString('hex');
     const transaction: StoredOidcTransaction = { ...secrets, ...meta };
     await this.stores.oneTime.put(
       oneTimeKeys.oidcTransaction(connection.id, hashNonce(transactionId)),

@@ -231,37 +231,6 @@ describe.skipIf(CHROMIUM_MISSING)(
       expectNoOwnMessages();
     });
 
-    it('(b) two tabs of one browser each start a sign-in; both come back signed in, the later one first', async () => {
-      const first = await newPage(bt.browser);
-      const second = await first.context().newPage();
-      second.on('console', (m) => messages.push(`[${m.type()}] ${m.text()} (${m.location().url})`));
-      const atProvider = (u: URL) => u.origin === providerOrigin() && u.pathname.startsWith('/interaction/');
-      for (const tab of [first, second]) {
-        await Promise.all([
-          arrive(tab, "the provider's login page", atProvider),
-          tab.goto(`${bt.base}/sso/spa/oidc/login?returnTo=%2F`),
-        ]);
-      }
-      const cookies = await first.context().cookies(bt.base + '/sso/spa/oidc/callback');
-      expect(cookies.filter((c) => /^sspk_oidc_[a-f0-9]{16}$/.test(c.name))).toHaveLength(2);
-      for (const tab of [second, first]) {
-        await tab.fill('input[name=login]', 'auth0|tabs');
-        await tab.fill('input[name=password]', 'any');
-        await Promise.all([
-          arrive(tab, 'the start page, signed in', (u) => u.origin === bt.base && u.pathname === '/'),
-          tab.click('button[type=submit]'),
-        ]);
-        expect(await tab.textContent('h1')).toBe('Signed in');
-      }
-      expect(
-        (await first.context().cookies(bt.base + '/sso/spa/oidc/callback')).filter((c) =>
-          c.name.startsWith('sspk_oidc'),
-        ),
-      ).toEqual([]);
-      await first.context().close();
-      expectNoOwnMessages();
-    });
-
     it('(c) a refused sign-in shows a code and a reference the admin looks up', async () => {
       provider.setUser('auth0|unverified', { email_verified: false });
       const page = await newPage(bt.browser);

@@ -57,7 +57,7 @@ describe('OIDC connection with a confidential (Web) client, by discovery', () =>
     for (const p of ['state', 'nonce', 'code_challenge']) expect(auth.searchParams.get(p)).toBeTruthy();
     expect(auth.searchParams.get('code_challenge_method')).toBe('S256');
     expect(auth.searchParams.get('redirect_uri')).toBe(put.body.callbackUrl);
-    const cookie = start.cookies.find((c) => /^sspk_oidc_[a-f0-9]{16}=[a-f0-9]{64}$/.test(c));
+    const cookie = start.cookies.find((c) => c.startsWith('sspk_oidc='));
     expect(cookie).toBeDefined();
 
     const back = await rig.signIn(start.location, 'auth0|alice');

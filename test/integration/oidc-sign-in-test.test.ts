@@ -67,7 +67,7 @@ async function run(slug: string, sub: string, opts: { cancel?: boolean } = {}) {
   const test = await newTest(slug);
   const start = await request(t.app).get(new URL(test.loginUrl).pathname).expect(302);
   const cookies = cookiesFrom(start);
-  expect(cookies.some((c) => /^sspk_oidc_[a-f0-9]{16}=[a-f0-9]{64}$/.test(c))).toBe(true);
+  expect(cookies.some((c) => c.startsWith('sspk_oidc='))).toBe(true);
   const back = await rig.signIn(start.headers.location as string, sub, opts);
   const res = await callback(t, back, cookies);
   return { test, res, cookies: [...cookies, ...cookiesFrom(res)] };

@@ -54,7 +54,7 @@ describe.skipIf(!enabled)(title, () => {
   it('starts on A, calls back on B, and the session works on A; the callback is used once across both', async () => {
     const start = await http(A, 'GET', `/sso/${slug}/oidc/login?returnTo=/reports/7`);
     expect(start.status).toBe(302);
-    expect(start.cookies.some((c) => /^sspk_oidc_[a-f0-9]{16}=[a-f0-9]{64}$/.test(c))).toBe(true);
+    expect(start.cookies.some((c) => c.startsWith('sspk_oidc='))).toBe(true);
     const back = await rig.signIn(start.location!, 'auth0|multi');
     expect(back.origin).toBe(PUBLIC_BASE_URL);
     const done = await http(B, 'GET', `${back.pathname}${back.search}`, { cookies: start.cookies });

@@ -5,13 +5,12 @@ import { looksLikeJwt } from '../../bots/token.js';
 import { SpError } from '../../errors.js';
 import {
   OIDC_TRANSACTION_ID,
-  pickOidcTransaction,
   type AcsOutcome,
   type AcsSuccess,
   type CurrentSession,
   type SsoService,
 } from '../../sso/service.js';
-import { readCookie, readCookiesStartingWith } from '../cookies.js';
+import { readCookie } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
@@ -26,16 +25,8 @@ import { basePathOf, siteOf } from '../site.js';
 export const LOGIN_COOKIE = 'sspk_login';
 /** Name of the short-lived cookie that binds a sign-in confirmation to the browser that received it. */
 export const CONFIRM_COOKIE = 'sspk_confirm';
-/**
- * Prefix of the short-lived cookies that bind OIDC sign-ins (each its transaction id) to the browser
- * that started them: one cookie per sign-in in flight (`sspk_oidc_` and the id's first 16 characters),
- * so that sign-ins started in two tabs do not replace each other's. `sspk_oidc` alone is the name
- * earlier versions gave their one cookie, still read at the callback.
- */
+/** Name of the short-lived cookie that binds an OIDC sign-in (its transaction id) to the browser that started it. */
 export const OIDC_COOKIE = 'sspk_oidc';
-/** The OIDC transaction cookies a callback considers at most (the browser's most recent ones). */
-const MAX_OIDC_COOKIES = 8;
-const oidcCookieName = (transactionId: string) => `${OIDC_COOKIE}_${transactionId.slice(0, 16)}`;
 
 /** Requests that started a login session (so a failure after it may undo that session, and only it). */
 const signedInHere = new WeakSet<Request>();
@@ -106,25 +97,14 @@ export function ssoRouter(opts: {
 
   // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
   // cross-site subresource or POST does not. Scoped to this account's callback, HttpOnly.
-  const oidcCookieOptions = (slug: string) => ({
-    path: `${basePath}/sso/${slug}/oidc/callback`,
-    httpOnly: true,
-    secure: secureCookie,
-    sameSite: 'lax' as const,
-  });
   const setOidcCookie = (res: Response, slug: string, transactionId: string) =>
-    res.cookie(oidcCookieName(transactionId), transactionId, {
-      ...oidcCookieOptions(slug),
+    res.cookie(OIDC_COOKIE, transactionId, {
+      path: `${basePath}/sso/${slug}/oidc/callback`,
+      httpOnly: true,
+      secure: secureCookie,
+      sameSite: 'lax',
       maxAge: opts.requestTtlMs,
     });
-  /** The browser's OIDC sign-ins in flight for this account (cookie name and transaction id), oldest first. */
-  const oidcTransactionsOf = (req: Request) =>
-    readCookiesStartingWith(req, OIDC_COOKIE)
-      .filter(
-        (c) =>
-          OIDC_TRANSACTION_ID.test(c.value) && (c.name === OIDC_COOKIE || c.name === oidcCookieName(c.value)),
-      )
-      .slice(-MAX_OIDC_COOKIES);
 
   router.get('/sso/:slug/metadata', async (req, res) => {
     const xml = await opts.sso.metadata(req.params.slug);
@@ -221,26 +201,18 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/oidc/callback', acsLimit, async (req: Request, res: Response) => {
     res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
+    const cookie = readCookie(req, OIDC_COOKIE);
     // consumeOidcCallback() audits every outcome itself.
     res.locals.acsAudited = true;
+    // The transaction is consumed whatever happens next: the cookie has no further use.
+    res.clearCookie(OIDC_COOKIE, { path: `${basePath}/sso/${slug}/oidc/callback` });
     const at = req.originalUrl.indexOf('?');
-    const search = at >= 0 ? req.originalUrl.slice(at) : '';
-    // The sign-in this callback answers (by its state), among the browser's; it is consumed whatever
-    // happens next, so its cookie has no further use. The others (other tabs) stay.
-    const inFlight = oidcTransactionsOf(req);
-    const transactionId = pickOidcTransaction(
-      inFlight.map((c) => c.value),
-      new URLSearchParams(search.slice(0, 8192)).get('state'),
-    );
-    for (const c of inFlight) {
-      if (c.value === transactionId) res.clearCookie(c.name, oidcCookieOptions(slug));
-    }
     const { outcome, relayState } = await opts.sso
       .consumeOidcCallback(
         {
           slug,
-          search,
-          transactionId,
+          search: at >= 0 ? req.originalUrl.slice(at) : '',
+          transactionId: cookie !== null && OIDC_TRANSACTION_ID.test(cookie) ? cookie : null,
           current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
