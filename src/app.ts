@@ -327,7 +327,39 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       limiter,
     }),
   );
-  router.use(localLoginRouter({ stores, trail, perMinute: config.rateLimitLoginPerMinute, limiter }));
+  router.use(
+    localLoginRouter({
+      stores,
+      trail,
+      perMinute: config.rateLimitLoginPerMinute,
+      limiter,
+      // Counted and emitted like SSO sign-ins: a run of failures is what password guessing looks like.
+      onDecided: (d) => {
+        metrics.signIn({ protocol: 'password', outcome: d.outcome, code: d.code });
+        const at = new Date().toISOString();
+        emit(
+          d.outcome === 'success'
+            ? {
+                type: 'sign-in.succeeded',
+                account: d.account.slug,
+                protocol: 'password',
+                userId: d.userId,
+                subject: d.subject,
+                referenceId: d.referenceId,
+                at,
+              }
+            : {
+                type: 'sign-in.failed',
+                account: d.account.slug,
+                protocol: 'password',
+                code: d.code,
+                referenceId: d.referenceId,
+                at,
+              },
+        );
+      },
+    }),
+  );
   router.use(
     adminViewsRouter({
       connections,

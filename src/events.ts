@@ -1,6 +1,6 @@
 /**
- * Events a host application can follow through `createSamlSp({ onEvent })`: sign-ins (SAML and OpenID
- * Connect) and their refusals, connections becoming active, and IdP certificates close to expiry.
+ * Events a host application can follow through `createSamlSp({ onEvent })`: sign-ins (SAML, OpenID
+ * Connect and local passwords) and their refusals, connections becoming active, and IdP certificates close to expiry.
  */
 import type { Logger } from 'pino';
 
@@ -10,10 +10,11 @@ export type SpEvent =
       type: 'sign-in.succeeded';
       /** The account's slug. */
       account: string;
-      protocol: 'saml' | 'oidc';
+      /** `password`: a local user's password sign-in (the bootstrap admin). */
+      protocol: 'saml' | 'oidc' | 'password';
       /** The provisioned user's id (the kit's, or the one the host's provisioning hook returned). */
       userId: string | null;
-      /** The NameID (SAML) or subject (OIDC) the IdP sent. */
+      /** The NameID (SAML) or subject (OIDC) the IdP sent; the e-mail of a password sign-in. */
       subject: string | null;
       /** The reference in the account's audit trail. */
       referenceId: string;
@@ -22,7 +23,7 @@ export type SpEvent =
   | {
       type: 'sign-in.failed';
       account: string;
-      protocol: 'saml' | 'oidc' | null;
+      protocol: 'saml' | 'oidc' | 'password' | null;
       /** The catalogued error code (docs/ERRORS.md), e.g. `SAML_AUDIENCE_MISMATCH`. */
       code: string;
       referenceId: string;

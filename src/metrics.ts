@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 /** Protocol label of the sign-in metrics. */
-export type SignInProtocol = 'saml' | 'oidc';
+export type SignInProtocol = 'saml' | 'oidc' | 'password';
 
 /** A decided sign-in, as {@link SpMetrics.signIn} counts it. */
 export interface SignInOutcome {
@@ -17,7 +17,8 @@ export interface SignInOutcome {
  * the registry into its own (`Registry.merge`).
  *
  * Names (all prefixed `sspk_`):
- * - `sspk_sign_ins_total{protocol,outcome,code}`: decided sign-ins (not sign-in tests, not sign-ins
+ * - `sspk_sign_ins_total{protocol,outcome,code}`: decided sign-ins, SSO (`saml`, `oidc`) and local
+ *   passwords (`password`), where the account's trail records them (not sign-in tests, not sign-ins
  *   still waiting for the user's confirmation);
  * - `sspk_sso_response_duration_seconds{protocol}`: time to answer an ACS post or an OIDC callback;
  * - `sspk_saml_signature_checks_total`: SAML signatures the ACS verified or refused, i.e. the

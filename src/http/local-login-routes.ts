@@ -2,7 +2,11 @@ import express, { Router, type NextFunction, type Request, type Response } from 
 import { newReferenceId, type AuditTrail } from '../audit/trail.js';
 import { isSpError } from '../errors.js';
 import type { Stores } from '../storage/types.js';
-import { auditPasswordRefusal, signInWithPassword } from '../users/local-login.js';
+import {
+  auditPasswordRefusal,
+  signInWithPassword,
+  type PasswordSignInContext,
+} from '../users/local-login.js';
 import { startLoginSession } from './login-session.js';
 import { csrfToken, verifyCsrf } from './middleware/csrf.js';
 import { toSpError } from './middleware/errors.js';
@@ -19,6 +23,8 @@ export function localLoginRouter(opts: {
   perMinute: number;
   /** How the limiters keep their counters (default: in this process; with Redis: shared). */
   limiter?: LimiterFactory;
+  /** Told of every sign-in recorded in an account's trail (metrics and onEvent). */
+  onDecided?: PasswordSignInContext['onDecided'];
 }): Router {
   const router = Router();
   const form = express.urlencoded({ extended: false, limit: '8kb', parameterLimit: 10 });
@@ -71,7 +77,11 @@ export function localLoginRouter(opts: {
         opts.stores,
         opts.trail,
         { account: body.account, email: body.email, password: body.password },
-        { clientIp: req.ip ?? null, referenceId: res.locals.referenceId as string },
+        {
+          clientIp: req.ip ?? null,
+          referenceId: res.locals.referenceId as string,
+          onDecided: opts.onDecided,
+        },
         (account, user) =>
           startLoginSession(req, {
             userId: user.id,
@@ -94,6 +104,7 @@ export function localLoginRouter(opts: {
         await auditPasswordRefusal(opts.trail, account, slug, toSpError(err), {
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
+          onDecided: opts.onDecided,
         });
         res.locals.audited = true;
       }

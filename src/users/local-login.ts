@@ -73,6 +73,20 @@ export interface PasswordSignInContext {
   clientIp: string | null;
   /** The reference the answer carries (a refusal's error page shows it). */
   referenceId: string;
+  /** Told of every sign-in decided in an account's trail (metrics, onEvent), as SSO sign-ins are. */
+  onDecided?: (decision: PasswordSignInDecision) => void;
+}
+
+/** A password sign-in recorded in an account's trail. */
+export interface PasswordSignInDecision {
+  account: Account;
+  outcome: 'success' | 'failure';
+  /** `OK`, or the catalogued error code that refused it. */
+  code: string;
+  userId: string | null;
+  /** The e-mail the user signed in with (or typed, when it looks like one). */
+  subject: string | null;
+  referenceId: string;
 }
 
 /**
@@ -113,6 +127,14 @@ export async function signInWithPassword(
     clientIp: ctx.clientIp,
     detail: 'password sign-in',
   });
+  ctx.onDecided?.({
+    account,
+    outcome: 'success',
+    code: 'OK',
+    userId: user.id,
+    subject: user.email,
+    referenceId: ctx.referenceId,
+  });
   return { account, user };
 }
 
@@ -131,7 +153,7 @@ export async function auditPasswordRefusal(
     trail.logUnknown(typeof slug === 'string' ? slug : '', { ...ctx, code: error.code }, 'password sign-in');
     return false;
   }
-  return trail.record(account, {
+  const recorded = await trail.record(account, {
     referenceId: ctx.referenceId,
     outcome: 'failure',
     code: error.code,
@@ -141,6 +163,15 @@ export async function auditPasswordRefusal(
     detail: `password sign-in refused: ${error.detail ?? error.code}`,
     error,
   });
+  ctx.onDecided?.({
+    account,
+    outcome: 'failure',
+    code: error.code,
+    userId: ctx.userId ?? null,
+    subject: ctx.subject ?? null,
+    referenceId: ctx.referenceId,
+  });
+  return recorded;
 }
 
 /** Sets a new password for an existing local user (the CLI's `create-admin --reset`). */

@@ -221,6 +221,20 @@ describe('createSamlSp() mounted under /auth in a host app', () => {
     const form = track('password form', await request(app).get('/auth/login/password').expect(200));
     expect(form.text).toContain('action="/auth/login/password"');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+    const wrong = await request(app)
+      .post('/auth/login/password')
+      .set('Cookie', cookiesFrom(form))
+      .set('Accept', 'application/json')
+      .type('form')
+      .send({ _csrf: csrf, account: 'acme', email: 'root@acme.test', password: 'not the password' });
+    expect(wrong.status).toBe(401);
+    expect(events.at(-1)).toMatchObject({
+      type: 'sign-in.failed',
+      account: 'acme',
+      protocol: 'password',
+      code: 'LOGIN_FAILED',
+      referenceId: wrong.body.error.referenceId,
+    });
     const signIn = track(
       'password sign-in',
       await request(app)
@@ -231,6 +245,15 @@ describe('createSamlSp() mounted under /auth in a host app', () => {
     );
     expect(signIn.status, signIn.text).toBe(303);
     expect(signIn.headers.location).toBe('/auth/admin');
+    // The host hears of it like of an SSO sign-in.
+    expect(events.at(-1)).toMatchObject({
+      type: 'sign-in.succeeded',
+      account: 'acme',
+      protocol: 'password',
+      subject: 'root@acme.test',
+      userId: expect.any(String),
+      referenceId: expect.stringMatching(/^ref_/),
+    });
     const cookies = [...cookiesFrom(form), ...cookiesFrom(signIn)];
     const admin = track(
       'admin page',

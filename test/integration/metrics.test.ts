@@ -12,10 +12,15 @@ import {
   startSp,
   type TestSp,
 } from '../support/harness.js';
+import { createLocalAdmin } from '../../src/users/local-login.js';
 import { attackerKey } from '../support/idp.js';
 import { sample } from '../support/metrics.js';
 
 const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+const PASSWORD = 'correct horse battery staple';
+
+/** The CSRF token of a rendered form. */
+const csrfOf = (html: string) => /name="_csrf" value="([^"]+)"/.exec(html)![1]!;
 
 async function scrape(t: TestSp, token: string | null = METRICS_TOKEN): Promise<string> {
   const req = request(t.app).get('/metrics');
@@ -107,7 +112,11 @@ describe('/metrics', () => {
   });
 
   it('counts signature work: a signed post adds one check whatever its outcome; junk a cheap check decides adds none', async () => {
-    const t = await start({ metricsEnabled: true, metricsToken: METRICS_TOKEN, maxSamlResponseBytes: 64 * 1024 });
+    const t = await start({
+      metricsEnabled: true,
+      metricsToken: METRICS_TOKEN,
+      maxSamlResponseBytes: 64 * 1024,
+    });
     await createAccountWithIdp(t, 'acme');
     await createAccountWithIdp(t, 'other');
     const checks = async () => sample(await scrape(t), 'sspk_saml_signature_checks_total');
@@ -148,6 +157,32 @@ describe('/metrics', () => {
     ).toBe(1);
     expect(sample(text, 'sspk_sso_response_duration_seconds_count', { protocol: 'oidc' })).toBe(1);
     expect(text).not.toContain('protocol="saml"');
+  });
+
+  it('counts password sign-ins protocol="password": a wrong password as LOGIN_FAILED, a success as OK; an unknown account not at all', async () => {
+    const t = await start({ metricsEnabled: true, metricsToken: METRICS_TOKEN });
+    await createAccountWithIdp(t, 'acme');
+    await createLocalAdmin(t.sp.stores, { account: 'acme', email: 'admin@acme.test', password: PASSWORD });
+    const signIn = async (account: string, password: string, status: number) => {
+      const agent = request.agent(t.app);
+      const form = await agent.get('/login/password').expect(200);
+      await agent
+        .post('/login/password')
+        .type('form')
+        .send({ _csrf: csrfOf(form.text), account, email: 'admin@acme.test', password })
+        .expect(status);
+    };
+    await signIn('acme', 'not-the-password', 401);
+    await signIn('acme', 'not-the-password', 401);
+    await signIn('nobody', PASSWORD, 401);
+    await signIn('acme', PASSWORD, 303);
+    const text = await scrape(t);
+    expect(
+      sample(text, 'sspk_sign_ins_total', { protocol: 'password', outcome: 'failure', code: 'LOGIN_FAILED' }),
+    ).toBe(2);
+    expect(
+      sample(text, 'sspk_sign_ins_total', { protocol: 'password', outcome: 'success', code: 'OK' }),
+    ).toBe(1);
   });
 
   it('counts requests answered 503 because a store failed', async () => {
