@@ -30,7 +30,7 @@ import { sessionGuard } from './http/middleware/session-guard.js';
 import { openApiRouter } from './http/openapi.js';
 import { pagesRouter } from './http/pages.js';
 import { siteFor, type Branding } from './http/site.js';
-import { eventEmitter, type SpEventListener } from './events.js';
+import { eventEmitter, signInEvent, type SpEventListener } from './events.js';
 import { startCertificateExpiryCheck } from './connections/certificate-expiry.js';
 import { ssoRouter } from './http/sso/routes.js';
 import { createLogger } from './logger.js';
@@ -336,27 +336,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       // Counted and emitted like SSO sign-ins: a run of failures is what password guessing looks like.
       onDecided: (d) => {
         metrics.signIn({ protocol: 'password', outcome: d.outcome, code: d.code });
-        const at = new Date().toISOString();
-        emit(
-          d.outcome === 'success'
-            ? {
-                type: 'sign-in.succeeded',
-                account: d.account.slug,
-                protocol: 'password',
-                userId: d.userId,
-                subject: d.subject,
-                referenceId: d.referenceId,
-                at,
-              }
-            : {
-                type: 'sign-in.failed',
-                account: d.account.slug,
-                protocol: 'password',
-                code: d.code,
-                referenceId: d.referenceId,
-                at,
-              },
-        );
+        emit(signInEvent({ ...d, account: d.account.slug, protocol: 'password' }));
       },
     }),
   );

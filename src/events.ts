@@ -47,6 +47,40 @@ export type SpEvent =
       at: string;
     };
 
+/**
+ * The event of a sign-in whose outcome an account's trail recorded: `sign-in.succeeded`, or
+ * `sign-in.failed` (also a success whose protocol is unknown, which cannot happen for a success).
+ */
+export function signInEvent(d: {
+  account: string;
+  protocol: 'saml' | 'oidc' | 'password' | null;
+  outcome: 'success' | 'failure';
+  code: string;
+  userId: string | null;
+  subject: string | null;
+  referenceId: string;
+}): SpEvent {
+  const at = new Date().toISOString();
+  return d.outcome === 'success' && d.protocol !== null
+    ? {
+        type: 'sign-in.succeeded',
+        account: d.account,
+        protocol: d.protocol,
+        userId: d.userId,
+        subject: d.subject,
+        referenceId: d.referenceId,
+        at,
+      }
+    : {
+        type: 'sign-in.failed',
+        account: d.account,
+        protocol: d.protocol,
+        code: d.code,
+        referenceId: d.referenceId,
+        at,
+      };
+}
+
 /** The host's callback. It may be async; its errors are logged, never passed on to the sign-in. */
 export type SpEventListener = (event: SpEvent) => void | Promise<void>;
 

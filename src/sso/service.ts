@@ -1,4 +1,4 @@
-import type { EmitEvent } from '../events.js';
+import { signInEvent, type EmitEvent } from '../events.js';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Logger } from 'pino';
 import { diagnose, hintContext } from '../diagnosis/diagnose.js';
@@ -1042,27 +1042,16 @@ export class SsoService {
     }
     if (outcome.outcome === 'success') count();
     if (outcome.test) return;
-    const protocol = connection === null ? null : isOidc(connection) ? 'oidc' : 'saml';
-    const at = new Date().toISOString();
     this.emit(
-      outcome.outcome === 'success' && protocol !== null
-        ? {
-            type: 'sign-in.succeeded',
-            account: account.slug,
-            protocol,
-            userId: outcome.userId,
-            subject: assertion?.nameId ?? null,
-            referenceId: input.referenceId,
-            at,
-          }
-        : {
-            type: 'sign-in.failed',
-            account: account.slug,
-            protocol,
-            code: outcome.code,
-            referenceId: input.referenceId,
-            at,
-          },
+      signInEvent({
+        account: account.slug,
+        protocol: connection === null ? null : isOidc(connection) ? 'oidc' : 'saml',
+        outcome: outcome.outcome,
+        code: outcome.code,
+        userId: outcome.userId,
+        subject: assertion?.nameId ?? null,
+        referenceId: input.referenceId,
+      }),
     );
   }
 
