@@ -183,125 +183,117 @@ describe('SQLite group commit (the embedded store)', () => {
   });
 
   describe('another process (worker) holds the write lock', () => {
+    /** Drivers a test opened and left open: closed after it, once the other process let go. */
+    const opened: Kysely<Db>[] = [];
+    afterEach(async () => {
+      if (other.inTransaction) other.exec('rollback');
+      await Promise.all(opened.splice(0).map((d) => d.destroy()));
+    });
+
     /** This process's driver on a connection whose busy_timeout is `ms`. */
-    const driverWaiting = (ms: number) => {
+    const driverWaiting = (ms: number, opts: { closedByTest?: boolean } = {}) => {
       const conn = new Sqlite(join(dir, 'db.sqlite'));
       conn.pragma(`busy_timeout = ${ms}`);
-      return new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(conn) });
+      const driver = new Kysely<Db>({ dialect: new GroupCommitSqliteDialect(conn) });
+      if (!opts.closedByTest) opened.push(driver);
+      return driver;
     };
 
     it('the worker goes on meanwhile (timers, reads), the writes issued meanwhile join the waiting ones, and all commit in order once the lock is free', async () => {
       const mine = driverWaiting(5000);
-      try {
-        other.exec('begin immediate');
-        other.prepare("insert into items values ('theirs', 1)").run();
-        let readDuringWait: unknown[] | null = null;
-        // Released by a timer of this process: SQLite's own busy wait would sleep through it.
-        const released = new Promise<void>((resolve) =>
-          setTimeout(() => {
-            void mine
-              .selectFrom('items')
-              .selectAll()
-              .execute()
-              .then((rows) => {
-                readDuringWait = rows;
-                other.exec('commit');
-                resolve();
-              });
-          }, 100),
-        );
-        const t0 = performance.now();
-        const settled: string[] = [];
-        const write = (id: string) =>
-          mine
-            .insertInto('items')
-            .values({ id, n: 1 })
+      other.exec('begin immediate');
+      other.prepare("insert into items values ('theirs', 1)").run();
+      let readDuringWait: unknown[] | null = null;
+      // Released by a timer of this process: SQLite's own busy wait would sleep through it.
+      const released = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          void mine
+            .selectFrom('items')
+            .selectAll()
             .execute()
-            .then(() => settled.push(id));
-        await Promise.all([
-          write('b1'),
-          write('b2'),
-          // Issued 20 ms into the wait: a batch of its own, which must not overtake the first.
-          new Promise((r) => setTimeout(r, 20)).then(() => write('later')),
-        ]);
-        await released;
-        expect(performance.now() - t0).toBeLessThan(2000);
-        // The read ran while the writes waited, and saw only what was committed.
-        expect(readDuringWait).toEqual([]);
-        expect(settled).toEqual(['b1', 'b2', 'later']);
-        expect(other.prepare('select id from items order by rowid').all()).toEqual([
-          { id: 'theirs' },
-          { id: 'b1' },
-          { id: 'b2' },
-          { id: 'later' },
-        ]);
-      } finally {
-        if (other.inTransaction) other.exec('rollback');
-        await mine.destroy();
-      }
+            .then((rows) => {
+              readDuringWait = rows;
+              other.exec('commit');
+              resolve();
+            });
+        }, 100),
+      );
+      const t0 = performance.now();
+      const settled: string[] = [];
+      const write = (id: string) =>
+        mine
+          .insertInto('items')
+          .values({ id, n: 1 })
+          .execute()
+          .then(() => settled.push(id));
+      await Promise.all([
+        write('b1'),
+        write('b2'),
+        // Issued 20 ms into the wait: a batch of its own, which must not overtake the first.
+        new Promise((r) => setTimeout(r, 20)).then(() => write('later')),
+      ]);
+      await released;
+      expect(performance.now() - t0).toBeLessThan(2000);
+      // The read ran while the writes waited, and saw only what was committed.
+      expect(readDuringWait).toEqual([]);
+      expect(settled).toEqual(['b1', 'b2', 'later']);
+      expect(other.prepare('select id from items order by rowid').all()).toEqual([
+        { id: 'theirs' },
+        { id: 'b1' },
+        { id: 'b2' },
+        { id: 'later' },
+      ]);
     });
 
     it('an explicit transaction waits for the lock the same way: the worker goes on, and writes behind it keep their order', async () => {
       const mine = driverWaiting(5000);
-      try {
-        other.exec('begin immediate');
-        let timerRan = false;
-        setTimeout(() => (timerRan = true), 20);
-        const released = new Promise<void>((resolve) =>
-          setTimeout(() => {
-            other.exec('commit');
-            resolve();
-          }, 200),
-        );
-        const tx = mine.transaction().execute(async (trx) => {
-          // Begun only once the other process let go, and this process's timers ran meanwhile.
-          expect(timerRan).toBe(true);
-          await trx.insertInto('items').values({ id: 'tx', n: 1 }).execute();
-        });
-        await new Promise((r) => setTimeout(r, 50));
-        const behind = mine.insertInto('items').values({ id: 'behind', n: 2 }).execute();
-        await Promise.all([tx, behind, released]);
-        expect(other.prepare('select id from items order by rowid').all()).toEqual([
-          { id: 'tx' },
-          { id: 'behind' },
-        ]);
-      } finally {
-        if (other.inTransaction) other.exec('rollback');
-        await mine.destroy();
-      }
+      other.exec('begin immediate');
+      let timerRan = false;
+      setTimeout(() => (timerRan = true), 20);
+      const released = new Promise<void>((resolve) =>
+        setTimeout(() => {
+          other.exec('commit');
+          resolve();
+        }, 200),
+      );
+      const tx = mine.transaction().execute(async (trx) => {
+        // Begun only once the other process let go, and this process's timers ran meanwhile.
+        expect(timerRan).toBe(true);
+        await trx.insertInto('items').values({ id: 'tx', n: 1 }).execute();
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      const behind = mine.insertInto('items').values({ id: 'behind', n: 2 }).execute();
+      await Promise.all([tx, behind, released]);
+      expect(other.prepare('select id from items order by rowid').all()).toEqual([
+        { id: 'tx' },
+        { id: 'behind' },
+      ]);
     });
 
     it('past busy_timeout, every write waiting fails with SQLITE_BUSY and none is stored; the next write goes through', async () => {
       const mine = driverWaiting(150);
-      try {
-        other.exec('begin immediate');
-        const t0 = performance.now();
-        const results = await Promise.allSettled([
-          mine.insertInto('items').values({ id: 'w1', n: 1 }).execute(),
-          mine.insertInto('items').values({ id: 'w2', n: 2 }).execute(),
-        ]);
-        const waited = performance.now() - t0;
-        expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-        for (const r of results)
-          expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'SQLITE_BUSY' });
-        expect(waited).toBeGreaterThanOrEqual(140);
-        expect(waited).toBeLessThan(1500);
-        other.exec('commit');
-        expect(count()).toBe(0);
-        await mine.insertInto('items').values({ id: 'after', n: 1 }).execute();
-        expect(count()).toBe(1);
-        // busy_timeout is the connection's again for everything else.
-        expect((await sql<{ timeout: number }>`pragma busy_timeout`.execute(mine)).rows[0]!.timeout).toBe(
-          150,
-        );
-      } finally {
-        if (other.inTransaction) other.exec('rollback');
-        await mine.destroy();
-      }
+      other.exec('begin immediate');
+      const t0 = performance.now();
+      const results = await Promise.allSettled([
+        mine.insertInto('items').values({ id: 'w1', n: 1 }).execute(),
+        mine.insertInto('items').values({ id: 'w2', n: 2 }).execute(),
+      ]);
+      const waited = performance.now() - t0;
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      for (const r of results)
+        expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'SQLITE_BUSY' });
+      expect(waited).toBeGreaterThanOrEqual(140);
+      expect(waited).toBeLessThan(1500);
+      other.exec('commit');
+      expect(count()).toBe(0);
+      await mine.insertInto('items').values({ id: 'after', n: 1 }).execute();
+      expect(count()).toBe(1);
+      // busy_timeout is the connection's again for everything else.
+      expect((await sql<{ timeout: number }>`pragma busy_timeout`.execute(mine)).rows[0]!.timeout).toBe(150);
     });
 
     it('closing the database waits for the writes still waiting for the lock', async () => {
-      const mine = driverWaiting(5000);
+      const mine = driverWaiting(5000, { closedByTest: true });
       other.exec('begin immediate');
       const pending = mine.insertInto('items').values({ id: 'last', n: 1 }).execute();
       setTimeout(() => other.exec('commit'), 50);
