@@ -39,6 +39,7 @@ import { SetupLinkService } from './accounts/setup-links.js';
 import { setupLinksRouter } from './http/setup-links.js';
 import { randomId } from './random.js';
 import { SsoService } from './sso/service.js';
+import { cookieSpot, SESSION_COOKIE } from './http/cookies.js';
 import { openStorage } from './storage/index.js';
 import type { Stores } from './storage/types.js';
 import { UserAdmin } from './users/admin.js';
@@ -49,8 +50,7 @@ const SWEEP_EVERY_MS = 60_000;
 /** The one-time key whose claim elects the one sweeper of an interval. */
 const SWEEP_CLAIM_KEY = 'sweep:expired-records';
 
-/** Name of the login session cookie. */
-export const SESSION_COOKIE = 'sspk.sid';
+export { SESSION_COOKIE } from './http/cookies.js';
 
 /** Options of {@link createSamlSp}. */
 export interface SamlSpOptions {
@@ -267,8 +267,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   if (config.metricsEnabled) router.use(metricsRouter({ metrics, token: config.metricsToken }));
   router.post('/sso/:slug/acs', ssoTimer(metrics, 'saml'));
   router.get('/sso/:slug/oidc/callback', ssoTimer(metrics, 'oidc'));
+  // On an https site `__Host-sspk.sid` (Path=/): no sibling subdomain can plant a session.
+  const sessionCookie = cookieSpot(config.baseUrl.startsWith('https:'), SESSION_COOKIE, site.base || '/');
   const sessions = session({
-    name: SESSION_COOKIE,
+    name: sessionCookie.name,
     // 24 random bytes, base64url (as express-session's own ids), from the pooled CSPRNG.
     genid: () => randomId(24, 'base64url'),
     secret: config.sessionSecret,
@@ -282,7 +284,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
       sameSite: 'lax',
       secure: config.baseUrl.startsWith('https:'),
       maxAge: config.sessionTtlSeconds * 1000,
-      path: site.base || '/',
+      path: sessionCookie.path,
     },
   });
   // After session(), which installs the store's generate(): marks the sessions made in their request.

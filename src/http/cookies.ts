@@ -10,3 +10,25 @@ export function readCookie(req: Request, name: string): string | null {
   }
   return null;
 }
+
+/** Name of the login session cookie (on an https site `__Host-sspk.sid`: see {@link cookieSpot}). */
+export const SESSION_COOKIE = 'sspk.sid';
+
+/** A cookie's name and path, as it is set, read and cleared. */
+export interface CookieSpot {
+  name: string;
+  path: string;
+}
+
+/**
+ * Where one of the kit's cookies lives. On an https site it is a `__Host-` cookie: browsers only take
+ * it Secure, with Path=/ and no Domain, so a sibling subdomain (or anyone on plain http) cannot plant
+ * or overwrite it. A planted session or sign-in binding would sign the victim's browser in as the
+ * attacker (cookie tossing, a login CSRF). Path=/ means one name per account where the cookie is per
+ * account (`account`). On http (development) browsers refuse the prefix: the cookie keeps its plain
+ * name, scoped to `path`.
+ */
+export function cookieSpot(secureSite: boolean, name: string, path: string, account?: string): CookieSpot {
+  if (!secureSite) return { name, path };
+  return { name: account === undefined ? `__Host-${name}` : `__Host-${name}.${account}`, path: '/' };
+}

@@ -192,7 +192,7 @@ describe('session cookie and headers', () => {
   let t: TestSp;
   afterEach(async () => t?.close());
 
-  it('sets the session cookie HttpOnly, SameSite=Lax, and Secure when BASE_URL is https', async () => {
+  it('sets the session cookie __Host-, HttpOnly, SameSite=Lax and Secure when BASE_URL is https', async () => {
     // TLS terminates at a load balancer that says so with X-Forwarded-Proto.
     t = await startSp({ baseUrl: 'https://sp.example.com', trustProxy: '1' });
     await createAccountWithIdp(t, 'acme');
@@ -202,10 +202,13 @@ describe('session cookie and headers', () => {
       .type('form')
       .send({ SAMLResponse: responseFor(t, 'acme') });
     expect(res.status).toBe(303);
-    const cookie = setCookies(res).find((c) => c.startsWith('sspk.sid='))!;
+    // __Host-: Secure, Path=/, no Domain, so no sibling subdomain can plant one (cookie-tossing.test.ts).
+    const cookie = setCookies(res).find((c) => c.startsWith('__Host-sspk.sid='))!;
     expect(cookie).toMatch(/; HttpOnly/i);
     expect(cookie).toMatch(/; SameSite=Lax/i);
     expect(cookie).toMatch(/; Secure/i);
+    expect(cookie).toMatch(/; Path=\/(;|$)/);
+    expect(cookie).not.toMatch(/; Domain=/i);
     expect(res.headers['strict-transport-security']).toBeDefined();
   });
 

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import { SpError } from '../../errors.js';
-import { readCookie } from '../cookies.js';
+import { cookieSpot, readCookie } from '../cookies.js';
 import '../session-user.js';
 
 /** Name of the cookie that carries the browser's CSRF secret (double-submit, signed). */
@@ -34,11 +34,12 @@ export function csrfProtection(opts: {
   /** The cookie's path: the router's prefix (`/` at the root). */
   cookiePath?: string;
 }): RequestHandler {
+  const spot = cookieSpot(opts.secureCookie, CSRF_COOKIE, opts.cookiePath ?? '/');
   const key = createHmac('sha256', opts.secret).update('sspk csrf v1').digest();
   const sign = (cookie: string, sessionId: string): Buffer =>
     createHmac('sha256', key).update(`${cookie}|${sessionId}`).digest();
   return (req, res, next) => {
-    const existing = readCookie(req, CSRF_COOKIE);
+    const existing = readCookie(req, spot.name);
     const cookie = existing !== null && COOKIE_VALUE.test(existing) ? existing : null;
     const binding = () => (req.session?.user ? req.sessionID : '');
     let issued: string | null = null;
@@ -47,11 +48,11 @@ export function csrfProtection(opts: {
         let value = cookie ?? issued;
         if (value === null) {
           value = issued = randomBytes(32).toString('base64url');
-          res.cookie(CSRF_COOKIE, value, {
+          res.cookie(spot.name, value, {
             httpOnly: true,
             sameSite: 'lax',
             secure: opts.secureCookie,
-            path: opts.cookiePath ?? '/',
+            path: spot.path,
           });
         }
         return sign(value, binding()).toString('base64url');

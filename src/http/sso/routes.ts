@@ -10,7 +10,7 @@ import {
   type CurrentSession,
   type SsoService,
 } from '../../sso/service.js';
-import { readCookie } from '../cookies.js';
+import { cookieSpot, readCookie, SESSION_COOKIE } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
@@ -87,6 +87,13 @@ export function ssoRouter(opts: {
   const basePath = basePathOf(opts.baseUrl);
   const origin = new URL(opts.baseUrl).origin;
   const secureCookie = opts.baseUrl.startsWith('https:');
+  // On an https site: __Host- cookies, which no sibling subdomain can plant (see cookieSpot).
+  const loginCookie = (slug: string) => cookieSpot(secureCookie, LOGIN_COOKIE, `${basePath}/sso/${slug}/acs`);
+  const oidcCookie = (slug: string) =>
+    cookieSpot(secureCookie, OIDC_COOKIE, `${basePath}/sso/${slug}/oidc/callback`, slug);
+  const confirmCookie = (slug: string) =>
+    cookieSpot(secureCookie, CONFIRM_COOKIE, `${basePath}/sso/${slug}/confirm`, slug);
+  const sessionCookie = cookieSpot(secureCookie, SESSION_COOKIE, basePath || '/');
   const smallForm = express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 5 });
   const loginLimit = limiter('sso-login', opts.limits.loginPerMinute);
   const acsBody = express.urlencoded({
@@ -96,15 +103,17 @@ export function ssoRouter(opts: {
   });
 
   // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
-  // cross-site subresource or POST does not. Scoped to this account's callback, HttpOnly.
-  const setOidcCookie = (res: Response, slug: string, transactionId: string) =>
-    res.cookie(OIDC_COOKIE, transactionId, {
-      path: `${basePath}/sso/${slug}/oidc/callback`,
+  // cross-site subresource or POST does not. This account's own cookie, HttpOnly.
+  const setOidcCookie = (res: Response, slug: string, transactionId: string) => {
+    const { name, path } = oidcCookie(slug);
+    return res.cookie(name, transactionId, {
+      path,
       httpOnly: true,
       secure: secureCookie,
       sameSite: 'lax',
       maxAge: opts.requestTtlMs,
     });
+  };
 
   router.get('/sso/:slug/metadata', async (req, res) => {
     const xml = await opts.sso.metadata(req.params.slug);
@@ -113,7 +122,8 @@ export function ssoRouter(opts: {
 
   router.get('/sso/:slug/login', loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
-    const existing = readCookie(req, LOGIN_COOKIE);
+    const cookie = loginCookie(slug);
+    const existing = readCookie(req, cookie.name);
     const nonce = existing !== null && NONCE.test(existing) ? existing : randomBytes(32).toString('hex');
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
     // Fetch Metadata: a login another site sent the browser to is confirmed on our page before it
@@ -121,9 +131,9 @@ export function ssoRouter(opts: {
     const crossSite = requestSite(req, origin) === 'cross-site';
     const url = await opts.sso.startLogin(slug, relayState, nonce, { crossSite });
     // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
-    // Path-scoped to this account's ACS, HttpOnly, Secure (browsers accept it on http://localhost too).
-    res.cookie(LOGIN_COOKIE, nonce, {
-      path: `${basePath}/sso/${slug}/acs`,
+    // HttpOnly, Secure (browsers accept it on http://localhost too); on http, scoped to this account's ACS.
+    res.cookie(cookie.name, nonce, {
+      path: cookie.path,
       httpOnly: true,
       secure: true,
       sameSite: 'none',
@@ -161,8 +171,9 @@ export function ssoRouter(opts: {
     }
     const { pending } = outcome;
     const action = `${basePath}/sso/${slug}/confirm`;
-    res.cookie(CONFIRM_COOKIE, pending.browserNonce, {
-      path: action,
+    const cookie = confirmCookie(slug);
+    res.cookie(cookie.name, pending.browserNonce, {
+      path: cookie.path,
       httpOnly: true,
       secure: secureCookie,
       sameSite: 'lax',
@@ -201,11 +212,12 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/oidc/callback', acsLimit, async (req: Request, res: Response) => {
     res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
-    const cookie = readCookie(req, OIDC_COOKIE);
+    const spot = oidcCookie(slug);
+    const cookie = readCookie(req, spot.name);
     // consumeOidcCallback() audits every outcome itself.
     res.locals.acsAudited = true;
     // The transaction is consumed whatever happens next: the cookie has no further use.
-    res.clearCookie(OIDC_COOKIE, { path: `${basePath}/sso/${slug}/oidc/callback` });
+    res.clearCookie(spot.name, { path: spot.path, secure: secureCookie, httpOnly: true, sameSite: 'lax' });
     const at = req.originalUrl.indexOf('?');
     const { outcome, relayState } = await opts.sso
       .consumeOidcCallback(
@@ -234,8 +246,8 @@ export function ssoRouter(opts: {
     acsBody,
     async (req: Request, res: Response) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const nonce = readCookie(req, LOGIN_COOKIE);
       const slug = String(req.params.slug);
+      const nonce = readCookie(req, loginCookie(slug).name);
       res.locals.acsAudited = true;
       const relayState = safeReturnPath(body.RelayState, opts.baseUrl);
       const outcome = await opts.sso
@@ -285,8 +297,9 @@ export function ssoRouter(opts: {
       if (!isSameOrigin(req, origin))
         throw new SpError('CSRF_INVALID', { detail: 'cross-origin confirmation' });
       const body = (req.body ?? {}) as Record<string, unknown>;
-      const nonce = readCookie(req, CONFIRM_COOKIE);
       const slug = String(req.params.slug);
+      const cookie = confirmCookie(slug);
+      const nonce = readCookie(req, cookie.name);
       // confirm() audits every outcome itself.
       res.locals.acsAudited = true;
       const { relayState } = await opts.sso
@@ -301,7 +314,12 @@ export function ssoRouter(opts: {
           establishSession(req),
         )
         .catch((err: unknown) => dropSessionOnFailure(req, err));
-      res.clearCookie(CONFIRM_COOKIE, { path: `${basePath}/sso/${slug}/confirm` });
+      res.clearCookie(cookie.name, {
+        path: cookie.path,
+        secure: secureCookie,
+        httpOnly: true,
+        sameSite: 'lax',
+      });
       res.set('Cache-Control', 'no-store').redirect(303, relayState);
     },
   );
@@ -341,7 +359,7 @@ export function ssoRouter(opts: {
     }
     req.session.destroy((err) => {
       if (err) return next(new SpError('STORE_UNAVAILABLE', { cause: err }));
-      res.clearCookie('sspk.sid', { path: basePath || '/' });
+      res.clearCookie(sessionCookie.name, { path: sessionCookie.path, secure: secureCookie, httpOnly: true });
       if (req.accepts(['html', 'json']) === 'json') res.status(204).end();
       else res.redirect(303, `${basePath}/`);
     });

@@ -1,0 +1,206 @@
+/**
+ * Cookie tossing (Bortz, Barth & Czeskis, "Origin Cookies", W2SP 2011; CWE-784): a page on a sibling
+ * subdomain (or any http page on the same host) can set a cookie with `Domain=example.com` that the
+ * browser then sends to sp.example.com beside, or instead of, the kit's own. A planted session, SAML
+ * sign-in binding, OIDC transaction or CSRF secret of the attacker's would sign the victim's browser in
+ * as the attacker (login CSRF). On an https site every cookie of the kit is `__Host-` prefixed: browsers
+ * accept such a cookie only Secure, Path=/ and without Domain, so no other host can set one, and the kit
+ * reads no other name. Each attack below carries the attacker's genuine value under the only name a
+ * sibling could set; the same value under the `__Host-` name shows the value itself would have worked.
+ */
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { decodeRedirect } from '../support/idp.js';
+import {
+  cookiesFrom,
+  createAccountWithIdp,
+  me,
+  postAcs,
+  responseFor,
+  startSp,
+  type TestSp,
+} from '../support/harness.js';
+import { callback, startOidcLogin } from '../support/oidc.js';
+import { spWithProvider } from './oidc-rig-support.js';
+
+const HTTPS = { baseUrl: 'https://sp.example.com', trustProxy: '1' } as const;
+/** TLS ends at a proxy that says so: express-session sets a Secure cookie only on such a request. */
+const TLS = { 'X-Forwarded-Proto': 'https' };
+
+function setCookieHeaders(res: { headers: Record<string, unknown> }): string[] {
+  const set = res.headers['set-cookie'];
+  return Array.isArray(set) ? (set as string[]) : typeof set === 'string' ? [set] : [];
+}
+
+/** The value of cookie `name` in a response's Set-Cookie headers. */
+function valueOf(res: { headers: Record<string, unknown> }, name: string): string {
+  const pair = cookiesFrom(res).find((c) => c.startsWith(`${name}=`));
+  expect(pair, `Set-Cookie ${name}`).toBeDefined();
+  return pair!.slice(name.length + 1);
+}
+
+/** What a browser requires of a `__Host-` cookie, checked on the raw Set-Cookie header. */
+function expectHostCookie(header: string): void {
+  expect(header).toMatch(/^__Host-sspk[._a-z-]*=/);
+  expect(header).toMatch(/; Secure(;|$)/i);
+  expect(header).toMatch(/; Path=\/(;|$)/);
+  expect(header).not.toMatch(/; Domain=/i);
+}
+
+describe('cookie tossing: on an https site every cookie is __Host- and planted plain names are ignored', () => {
+  let t: TestSp;
+  afterEach(async () => {
+    await t?.close();
+  });
+
+  it('sets every SAML, session and CSRF cookie as __Host- (Secure, Path=/, no Domain)', async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme', { confirm: true });
+    const seen: string[] = [];
+    const login = await request(t.app).get('/sso/acme/login').set(TLS).expect(302);
+    seen.push(...setCookieHeaders(login));
+    // An unsolicited response waits for the confirmation: the confirmation cookie, then the session.
+    const pending = await request(t.app)
+      .post('/sso/acme/acs')
+      .set(TLS)
+      .set('Accept', 'application/json')
+      .type('form')
+      .send({ SAMLResponse: responseFor(t, 'acme') })
+      .expect(200);
+    seen.push(...setCookieHeaders(pending));
+    const confirmed = await request(t.app)
+      .post('/sso/acme/confirm')
+      .set(TLS)
+      .set('Origin', 'https://sp.example.com')
+      .set('Cookie', cookiesFrom(pending))
+      .type('form')
+      .send({ token: (pending.body as { confirmation: { token: string } }).confirmation.token })
+      .expect(303);
+    seen.push(...setCookieHeaders(confirmed));
+    await me(t, cookiesFrom(confirmed)).expect(200);
+    const form = await request(t.app).get('/login/password').set(TLS).expect(200);
+    seen.push(...setCookieHeaders(form));
+    const logout = await request(t.app)
+      .post('/logout')
+      .set(TLS)
+      .set('Origin', 'https://sp.example.com')
+      .set('Accept', 'application/json')
+      .set('Cookie', cookiesFrom(confirmed))
+      .expect(204);
+    seen.push(...setCookieHeaders(logout));
+
+    const names = seen.map((h) => h.split('=')[0]);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        '__Host-sspk_login',
+        '__Host-sspk_confirm.acme',
+        '__Host-sspk.sid',
+        '__Host-sspk_csrf',
+      ]),
+    );
+    // The confirmation and the logout clear their cookies: those headers obey the prefix too, or a
+    // browser would ignore them and keep the cookie.
+    expect(seen.filter((h) => /Expires=Thu, 01 Jan 1970/.test(h)).length).toBeGreaterThanOrEqual(2);
+    for (const header of seen) expectHostCookie(header);
+  });
+
+  it("ignores a planted session cookie: the attacker's own valid session, as sspk.sid", async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme');
+    const attacker = await postAcs(t, 'acme', responseFor(t, 'acme', { nameId: 'auth0|attacker' }), {}).set(
+      TLS,
+    );
+    expect(attacker.status).toBe(303);
+    const sid = valueOf(attacker, '__Host-sspk.sid');
+    const genuine = await me(t, [`__Host-sspk.sid=${sid}`]).expect(200);
+    expect(genuine.body.nameId).toBe('auth0|attacker');
+    await me(t, [`sspk.sid=${sid}`]).expect(401);
+  });
+
+  it("ignores a planted SAML sign-in binding: the attacker's answer to their own login is refused", async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme', { confirm: true });
+    const start = async () => {
+      const res = await request(t.app)
+        .get('/sso/acme/login')
+        .set(TLS)
+        .set('Sec-Fetch-Site', 'same-origin')
+        .expect(302);
+      return {
+        id: decodeRedirect(res.headers.location as string).id,
+        nonce: valueOf(res, '__Host-sspk_login'),
+      };
+    };
+    // The binding works in the browser that holds it under the kit's own name…
+    const own = await start();
+    const ok = await postAcs(t, 'acme', responseFor(t, 'acme', { inResponseTo: own.id }), {
+      cookie: `__Host-sspk_login=${own.nonce}`,
+    }).set(TLS);
+    expect(ok.status).toBe(303);
+    // …and a sibling subdomain can only plant it as sspk_login: the answer is not this browser's.
+    const attacker = await start();
+    const forced = await postAcs(t, 'acme', responseFor(t, 'acme', { inResponseTo: attacker.id }), {
+      cookie: `sspk_login=${attacker.nonce}`,
+    }).set(TLS);
+    expect(forced.status).toBe(401);
+    expect(forced.body.error.code).toBe('SAML_BROWSER_MISMATCH');
+    await me(t, cookiesFrom(forced)).expect(401);
+  });
+
+  it("ignores a planted CSRF secret: the attacker's token does not pass with sspk_csrf", async () => {
+    t = await startSp(HTTPS);
+    const form = await request(t.app).get('/login/password').set(TLS).expect(200);
+    const token = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+    const secret = valueOf(form, '__Host-sspk_csrf');
+    const post = (cookie: string) =>
+      request(t.app)
+        .post('/login/password')
+        .set(TLS)
+        .set('Cookie', cookie)
+        .set('Accept', 'application/json')
+        .type('form')
+        .send({ _csrf: token, account: 'acme', email: 'admin@example.com', password: 'not-the-password' });
+    // The secret under the kit's name passes the CSRF check (the credentials are what fail)…
+    const genuine = await post(`__Host-sspk_csrf=${secret}`);
+    expect(genuine.status).toBe(401);
+    expect(genuine.body.error.code).toBe('LOGIN_FAILED');
+    // …planted by a sibling, it is not the kit's cookie at all.
+    const planted = await post(`sspk_csrf=${secret}`);
+    expect(planted.status).toBe(403);
+    expect(planted.body.error.code).toBe('CSRF_INVALID');
+  });
+});
+
+describe('cookie tossing: OIDC', () => {
+  const SLUG = 'tossing';
+  let env: Awaited<ReturnType<typeof spWithProvider>>;
+  beforeAll(async () => {
+    env = await spWithProvider(SLUG, HTTPS);
+  });
+  afterAll(() => env?.close());
+
+  it('binds the transaction with __Host-sspk_oidc.<account> (Secure, Path=/, no Domain)', async () => {
+    const res = await request(env.t.app).get(`/sso/${SLUG}/oidc/login`).set(TLS).expect(302);
+    const headers = setCookieHeaders(res);
+    expect(headers).toHaveLength(1);
+    expect(headers[0]).toMatch(new RegExp(`^__Host-sspk_oidc\\.${SLUG}=`));
+    expectHostCookie(headers[0]!);
+  });
+
+  it("ignores a planted transaction: the attacker's callback with sspk_oidc is refused", async () => {
+    const name = `__Host-sspk_oidc.${SLUG}`;
+    // The attacker's own transaction completes where it is held under the kit's name…
+    const own = await startOidcLogin(env.t, SLUG, undefined, TLS);
+    const ownBack = await env.rig.signIn(own.location, 'auth0|attacker');
+    const ok = await callback(env.t, ownBack, own.cookies).set(TLS);
+    expect(ok.status).toBe(303);
+    expect(own.cookies[0]).toMatch(new RegExp(`^${name.replace('.', '\\.')}=`));
+    // …but the same kind of value planted by a sibling subdomain is not read.
+    const attacker = await startOidcLogin(env.t, SLUG, undefined, TLS);
+    const back = await env.rig.signIn(attacker.location, 'auth0|attacker');
+    const planted = attacker.cookies.map((c) => c.replace(`${name}=`, 'sspk_oidc='));
+    const res = await callback(env.t, back, planted).set(TLS).expect(401);
+    expect(res.body.error.code).toBe('OIDC_TRANSACTION_INVALID');
+    await me(env.t, cookiesFrom(res)).expect(401);
+  });
+});
