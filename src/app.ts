@@ -188,6 +188,8 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
               'rate limiting is OFF (fail open): its counters in Redis cannot be reached',
             ),
           restored: (name) => logger.info({ limiter: name }, 'rate limiting restored'),
+          misconfigured: (name, err) =>
+            logger.warn({ limiter: name, code: err.code }, `rate limiting set up wrong: ${err.message}`),
         }),
       )
     : localLimiters;

@@ -4,6 +4,8 @@
  * spread over the instances behind a load balancer would go N times as fast). Each instance has its
  * own database: the counters alone are shared.
  */
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -61,5 +63,33 @@ describe.skipIf(!enabled)(title, () => {
       statuses.push((await request(instance.app).get('/api/accounts/acme/saml')).status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 429]);
+  });
+
+  it("logs express-rate-limit's setup checks once (X-Forwarded-For while TRUST_PROXY is off)", async () => {
+    const lines: { level: number; msg: string; limiter?: string; code?: string }[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as never);
+        cb();
+      },
+    });
+    const C = await startSp(
+      { redisUrl: withPrefix(TEST_REDIS_URL ?? '', `${prefix}c:`) },
+      { logger: pino({ level: 'warn' }, sink) },
+    );
+    try {
+      // Behind a proxy the kit was not told of, every client would count as the proxy's address.
+      for (let i = 0; i < 3; i++) {
+        await request(C.app)
+          .get('/sso/nobody/login')
+          .set('X-Forwarded-For', `203.0.113.${i + 1}`);
+      }
+      const told = lines.filter((l) => l.code === 'ERR_ERL_UNEXPECTED_X_FORWARDED_FOR');
+      expect(told).toHaveLength(1);
+      expect(told[0]).toMatchObject({ level: 40, limiter: 'sso-login' });
+      expect(told[0]!.msg).toMatch(/^rate limiting set up wrong: /);
+    } finally {
+      await C.close();
+    }
   });
 });

@@ -18,7 +18,16 @@ export interface SharedLimitEvents {
   lost(limiter: string, err: unknown): void;
   /** The store works again after {@link lost}. */
   restored(limiter: string): void;
+  /**
+   * express-rate-limit found the deployment set up wrong (its `ERR_ERL_…` checks, e.g. an
+   * X-Forwarded-For header while TRUST_PROXY is off: every client would share the proxy's budget).
+   * Once per check and limiter.
+   */
+  misconfigured?(limiter: string, err: Error & { code: string }): void;
 }
+
+/** express-rate-limit's logger interface. */
+type LimiterLogger = Pick<Console, 'error' | 'warn'>;
 
 /**
  * Counters of every limiter in Redis, so N instances share one budget per client instead of giving
@@ -53,6 +62,22 @@ export class SharedRateLimits {
       prefix: `${this.prefix}rl:${name}:`,
     });
     return new FailOpenStore(name, redis, this.events);
+  }
+
+  /**
+   * The logger of the limiter `name`: its setup checks go to {@link SharedLimitEvents.misconfigured},
+   * once per code; its per-request store errors are dropped (FailOpenStore has reported them).
+   */
+  logger(name: string): LimiterLogger {
+    const told = new Set<string>();
+    const report = (err: unknown) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      if (!(err instanceof Error) || typeof code !== 'string' || !code.startsWith('ERR_ERL_')) return;
+      if (told.has(code)) return;
+      told.add(code);
+      this.events.misconfigured?.(name, err as Error & { code: string });
+    };
+    return { error: report, warn: report };
   }
 }
 
@@ -132,7 +157,7 @@ export const localLimiters: LimiterFactory = (_name, perMinute) => perClientLimi
 
 /** Limiters whose counters live in Redis ({@link SharedRateLimits}), failing open. */
 export function sharedLimiters(shared: SharedRateLimits): LimiterFactory {
-  return (name, perMinute) => perClientLimit(perMinute, shared.store(name));
+  return (name, perMinute) => perClientLimit(perMinute, shared.store(name), shared.logger(name));
 }
 
 /**
@@ -142,7 +167,7 @@ export function sharedLimiters(shared: SharedRateLimits): LimiterFactory {
  * ({@link SharedRateLimits}) every instance counts against one budget, and a store failure lets the
  * request through (fail open; the store has reported it).
  */
-export function perClientLimit(perMinute: number, store?: Store): RequestHandler {
+export function perClientLimit(perMinute: number, store?: Store, logger?: LimiterLogger): RequestHandler {
   return rateLimit({
     windowMs: 60_000,
     limit: perMinute,
@@ -153,7 +178,7 @@ export function perClientLimit(perMinute: number, store?: Store): RequestHandler
           store,
           passOnStoreError: true,
           // FailOpenStore has logged and counted the failure; no console line per request.
-          logger: { error: () => undefined, warn: () => undefined },
+          logger: logger ?? { error: () => undefined, warn: () => undefined },
         }
       : {}),
     handler: (_req, res, next) => {
