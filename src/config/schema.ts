@@ -61,7 +61,9 @@ export const configSchema = z
         (u) => !URL.canParse(u) || (!new URL(u).search && !new URL(u).hash),
         'must not carry a query or fragment',
       )
-      .transform((u) => u.replace(/\/+$/, ''))
+      // The scheme in lower case (`HTTPS://` is https too): every https-only protection (Secure and
+      // __Host- cookies, HSTS) keys on it.
+      .transform((u) => u.replace(/^https?:/i, (scheme) => scheme.toLowerCase()).replace(/\/+$/, ''))
       .optional(),
     /** `DATABASE_URL`: `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */
     databaseUrl: z

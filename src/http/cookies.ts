@@ -1,4 +1,5 @@
 import type { Request } from 'express';
+import { SLUG } from '../accounts/slug.js';
 
 /** Reads one cookie from the Cookie header (no cookie-parser needed for the one cookie we read). */
 export function readCookie(req: Request, name: string): string | null {
@@ -29,6 +30,7 @@ export interface CookieSpot {
  * name, scoped to `path`.
  */
 export function cookieSpot(secureSite: boolean, name: string, path: string, account?: string): CookieSpot {
+  if (account !== undefined && !SLUG.test(account)) throw new TypeError('not an account slug');
   if (!secureSite) return { name, path };
   return { name: account === undefined ? `__Host-${name}` : `__Host-${name}.${account}`, path: '/' };
 }

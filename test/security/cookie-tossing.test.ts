@@ -147,6 +147,63 @@ describe('cookie tossing: on an https site every cookie is __Host- and planted p
     await me(t, cookiesFrom(forced)).expect(401);
   });
 
+  it('does not adopt a planted SAML login nonce at the login route (it would bind the sign-in to it)', async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme', { confirm: true });
+    const login = (cookie: string) =>
+      request(t.app).get('/sso/acme/login').set(TLS).set('Cookie', cookie).expect(302);
+    const planted = 'a'.repeat(64);
+    // The browser's own nonce is kept from one login to the next…
+    expect(valueOf(await login(`__Host-sspk_login=${planted}`), '__Host-sspk_login')).toBe(planted);
+    // …a sibling's, under the plain name, is not: the browser gets a fresh one.
+    const fresh = valueOf(await login(`sspk_login=${planted}`), '__Host-sspk_login');
+    expect(fresh).toMatch(/^[a-f0-9]{64}$/);
+    expect(fresh).not.toBe(planted);
+  });
+
+  it("ignores a planted confirmation cookie: the attacker's pending sign-in is not confirmed with it", async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme', { confirm: true });
+    const pendingFor = async () => {
+      const res = await request(t.app)
+        .post('/sso/acme/acs')
+        .set(TLS)
+        .set('Accept', 'application/json')
+        .type('form')
+        .send({ SAMLResponse: responseFor(t, 'acme', { nameId: 'auth0|attacker' }) })
+        .expect(200);
+      const { token } = (res.body as { confirmation: { token: string } }).confirmation;
+      return { token, nonce: valueOf(res, '__Host-sspk_confirm.acme') };
+    };
+    const confirm = (cookie: string, token: string) =>
+      request(t.app)
+        .post('/sso/acme/confirm')
+        .set(TLS)
+        .set('Origin', 'https://sp.example.com')
+        .set('Accept', 'application/json')
+        .set('Cookie', cookie)
+        .type('form')
+        .send({ token });
+    const own = await pendingFor();
+    expect((await confirm(`__Host-sspk_confirm.acme=${own.nonce}`, own.token)).status).toBe(303);
+    const attacker = await pendingFor();
+    const planted = await confirm(`sspk_confirm=${attacker.nonce}`, attacker.token);
+    expect(planted.status).toBe(400);
+    expect(planted.body.error.code).toBe('LOGIN_CONFIRMATION_INVALID');
+    await me(t, cookiesFrom(planted)).expect(401);
+  });
+
+  it('treats BASE_URL HTTPS:// (upper case) as https: __Host- cookies and HSTS', async () => {
+    t = await startSp({ ...HTTPS, baseUrl: 'HTTPS://sp.example.com' });
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme')).set(TLS);
+    expect(res.status).toBe(303);
+    const session = setCookieHeaders(res).find((h) => h.startsWith('__Host-sspk.sid='));
+    expect(session).toBeDefined();
+    expectHostCookie(session!);
+    expect(res.headers['strict-transport-security']).toBeDefined();
+  });
+
   it("ignores a planted CSRF secret: the attacker's token does not pass with sspk_csrf", async () => {
     t = await startSp(HTTPS);
     const form = await request(t.app).get('/login/password').set(TLS).expect(200);
@@ -185,6 +242,31 @@ describe('cookie tossing: OIDC', () => {
     expect(headers).toHaveLength(1);
     expect(headers[0]).toMatch(new RegExp(`^__Host-sspk_oidc\\.${SLUG}=`));
     expectHostCookie(headers[0]!);
+  });
+
+  it('clears the transaction cookie at the callback with a header browsers accept for __Host-', async () => {
+    const start = await startOidcLogin(env.t, SLUG, undefined, TLS);
+    const back = await env.rig.signIn(start.location, 'auth0|someone');
+    const res = await callback(env.t, back, start.cookies).set(TLS);
+    expect(res.status).toBe(303);
+    const cleared = setCookieHeaders(res).find((h) => h.startsWith(`__Host-sspk_oidc.${SLUG}=;`));
+    expect(cleared).toBeDefined();
+    expect(cleared).toMatch(/Expires=Thu, 01 Jan 1970/);
+    expectHostCookie(cleared!);
+  });
+
+  it('answers a slug that cannot be an account 404 ACCOUNT_NOT_FOUND (never a 500 from a cookie name)', async () => {
+    for (const slug of ['a%20b', 'a%3Bb', 'a%2Cb', 'a%3Db', '%C3%A9t%C3%A9', 'ACME', 'x'.repeat(300)]) {
+      for (const path of ['oidc/callback?code=x&state=y', 'oidc/login', 'login', 'metadata']) {
+        const res = await request(env.t.app)
+          .get(`/sso/${slug}/${path}`)
+          .set(TLS)
+          .set('Accept', 'application/json');
+        expect(res.status, `${slug}/${path}`).toBe(404);
+        expect(res.body.error.code).toBe('ACCOUNT_NOT_FOUND');
+        expect(res.headers['set-cookie']).toBeUndefined();
+      }
+    }
   });
 
   it("ignores a planted transaction: the attacker's callback with sspk_oidc is refused", async () => {

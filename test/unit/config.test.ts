@@ -66,6 +66,13 @@ describe('loadConfigFromEnv', () => {
     });
   });
 
+  it('writes the scheme of BASE_URL in lower case: HTTPS:// gets every https-only protection', () => {
+    expect(loadConfigFromEnv({ BASE_URL: 'HTTPS://sp.example.com/auth/' }).baseUrl).toBe(
+      'https://sp.example.com/auth',
+    );
+    expect(loadConfigFromEnv({ BASE_URL: 'Http://localhost:3000' }).baseUrl).toBe('http://localhost:3000');
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfigFromEnv({ PORT: '', DATABASE_URL: '' }).port).toBe(3000);
   });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import type { BotService } from '../../bots/service.js';
 import { looksLikeJwt } from '../../bots/token.js';
+import { isSlug } from '../../accounts/slug.js';
 import { SpError } from '../../errors.js';
 import {
   OIDC_TRANSACTION_ID,
@@ -115,12 +116,19 @@ export function ssoRouter(opts: {
     });
   };
 
+  // On the routes that name cookies after the account: a slug that cannot be an account's is refused
+  // first (a space or a semicolon in a cookie name would make no cookie but a 500). The ACS reads no
+  // per-account cookie before the account is found, and logs posts for unknown accounts itself.
+  const accountSlug = (req: Request, _res: Response, next: NextFunction) => {
+    next(isSlug(req.params.slug) ? undefined : new SpError('ACCOUNT_NOT_FOUND'));
+  };
+
   router.get('/sso/:slug/metadata', async (req, res) => {
     const xml = await opts.sso.metadata(req.params.slug);
     res.type('application/samlmetadata+xml').set('Cache-Control', 'public, max-age=300').send(xml);
   });
 
-  router.get('/sso/:slug/login', loginLimit, async (req, res) => {
+  router.get('/sso/:slug/login', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const cookie = loginCookie(slug);
     const existing = readCookie(req, cookie.name);
@@ -144,7 +152,7 @@ export function ssoRouter(opts: {
 
   // A test sign-in link (a one-time capability made by an admin): off to the IdP, answer tested only.
   // SAML or OIDC: an OIDC test's transaction is bound to this browser like a sign-in's.
-  router.get('/sso/:slug/tests/:token', loginLimit, async (req, res) => {
+  router.get('/sso/:slug/tests/:token', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const { url, oidcTransactionId } = await opts.sso.startTest(slug, String(req.params.token));
     if (oidcTransactionId !== undefined) setOidcCookie(res, slug, oidcTransactionId);
@@ -198,7 +206,7 @@ export function ssoRouter(opts: {
   };
 
   // OAuth 2.0 / OpenID Connect: the start of a sign-in (authorization code flow, state, nonce, PKCE).
-  router.get('/sso/:slug/oidc/login', loginLimit, async (req, res) => {
+  router.get('/sso/:slug/oidc/login', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
     const site = req.get('sec-fetch-site');
@@ -209,7 +217,7 @@ export function ssoRouter(opts: {
   });
 
   // The OIDC redirect URI (Auth0: "Allowed Callback URLs").
-  router.get('/sso/:slug/oidc/callback', acsLimit, async (req: Request, res: Response) => {
+  router.get('/sso/:slug/oidc/callback', accountSlug, acsLimit, async (req: Request, res: Response) => {
     res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
     const spot = oidcCookie(slug);
@@ -287,6 +295,7 @@ export function ssoRouter(opts: {
   // form, as Fetch Metadata / Origin say) with the one-time token and this browser's cookie signs in.
   router.post(
     '/sso/:slug/confirm',
+    accountSlug,
     acsLimit,
     (_req: Request, res: Response, next: NextFunction) => {
       res.locals.referenceId ??= newReferenceId();
