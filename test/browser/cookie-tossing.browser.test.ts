@@ -26,7 +26,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { certificateFor } from '../support/certs.js';
 import { createAccountWithIdp, responseFor, startSp, type TestSp } from '../support/harness.js';
 import { decodeRedirect, type DecodedAuthnRequest } from '../support/idp.js';
-import { CHROMIUM, CHROMIUM_MISSING, collectPageMessages, screenshotPath, screenshots } from './support.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  CHROMIUM_MISSING,
+  collectPageMessages,
+  screenshotPath,
+  screenshots,
+} from './support.js';
 
 const SIGNED_IN_SCREENSHOT = screenshotPath('saml-sp-kit-host-cookies-signed-in');
 
@@ -182,14 +189,7 @@ describe.skipIf(CHROMIUM_MISSING)(
       browser = await chromium.launch({
         executablePath: CHROMIUM,
         args: [
-          '--no-sandbox',
-          '--headless',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
+          ...CHROMIUM_ARGS,
           '--ignore-certificate-errors',
           '--host-resolver-rules=MAP *.example.test 127.0.0.1, MAP *.other.test 127.0.0.1',
         ],

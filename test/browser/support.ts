@@ -213,21 +213,21 @@ async function startDemoIdp(spBase: string): Promise<DemoIdp> {
   return { origin: `http://localhost:${port}`, stop };
 }
 
-/** Launches {@link CHROMIUM} headless, without sandbox, GPU, QUIC and background traffic. */
+/** Chromium's flags for the tests: headless, without sandbox, GPU, QUIC and background traffic. */
+export const CHROMIUM_ARGS: readonly string[] = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/** Launches {@link CHROMIUM} with {@link CHROMIUM_ARGS}. */
 function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS] });
 }
 
 /** What {@link useBrowserTest} started: the app and Chromium. */
