@@ -138,7 +138,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
-      'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, secure session cookies will not be set',
+      'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, every sign-in will be refused with HTTPS_REQUIRED (the Secure session cookie could not be set)',
     );
   }
   if (!config.adminApiToken)
@@ -280,7 +280,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     resave: false,
     saveUninitialized: false,
     rolling: true,
-    proxy: config.trustProxy !== false,
+    // TRUST_PROXY set: X-Forwarded-Proto says whether the request came over https. Unset: Express's
+    // req.secure (its "trust proxy": false in the standalone app, the host's setting when embedded).
+    proxy: config.trustProxy !== false ? true : undefined,
     cookie: {
       httpOnly: true,
       sameSite: 'lax',
@@ -290,7 +292,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     },
   });
   // After session(), which installs the store's generate(): marks the sessions made in their request.
-  markFreshSessions(storage.sessionStore);
+  markFreshSessions(storage.sessionStore, { proxy: config.trustProxy !== false ? true : undefined });
   router.use(sessions);
   // Every request's signed-in user is re-checked against the database (disabled, role, SSO-only,
   // absolute lifetime), so admin changes take effect at once on every instance.

@@ -27,6 +27,11 @@ const catalog = {
     message: 'The metrics of every worker could not be gathered. Try again shortly.',
   },
   INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
+  HTTPS_REQUIRED: {
+    status: 400,
+    message:
+      'This sign-in reached the server over plain http, but the site is https: no secure session could be set.',
+  },
 
   // accounts
   ACCOUNT_SLUG_INVALID: {

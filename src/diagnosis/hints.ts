@@ -95,6 +95,9 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     'A worker process did not send its metrics to the primary in time (WEB_CONCURRENCY > 1): scrape again; if it persists, check the server log for a stuck or restarting worker.',
   ),
   INTERNAL: generic('This is a bug: report it with the reference id (the server log has the details).'),
+  HTTPS_REQUIRED: generic(
+    'BASE_URL is https, but this request did not arrive over https as far as the kit can tell, so the browser would get no session cookie (it is Secure). If TLS ends at a proxy or load balancer: set TRUST_PROXY to it (e.g. 1) and make it send X-Forwarded-Proto: https (embedded: the host app\'s "trust proxy" decides when TRUST_PROXY is unset). Otherwise open the site at its https address.',
+  ),
   ACCOUNT_SLUG_INVALID: generic('Use 2–63 lower-case letters, digits and dashes, not starting with a dash.'),
   ACCOUNT_EXISTS: generic('Pick another slug, or use the existing account.'),
   ACCOUNT_NOT_FOUND: generic(

@@ -5,6 +5,22 @@ import type { SessionUser } from './session-user.js';
 
 /** Sessions express-session generated in their request (a new id nobody has seen), not loaded from the store. */
 const freshSessions = new WeakSet<object>();
+/** express-session's `proxy` setting, per session store (see {@link markFreshSessions}). */
+const proxyOf = new WeakMap<object, boolean | undefined>();
+
+/**
+ * Whether express-session takes `req` to have come over https, as it decides before it sets a Secure
+ * cookie (it sets none otherwise, without a word): a TLS socket; else, unless `proxy` is false, the
+ * first X-Forwarded-Proto (`proxy` true) or Express's `req.secure` (its "trust proxy").
+ */
+function arrivedOverHttps(req: Request, proxy: boolean | undefined): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted === true) return true;
+  if (proxy === false) return false;
+  if (proxy !== true) return req.secure;
+  const header = req.headers['x-forwarded-proto'];
+  const first = (Array.isArray(header) ? header[0] : header)?.split(',')[0];
+  return first?.trim().toLowerCase() === 'https';
+}
 
 /**
  * Marks the sessions the store's `generate` (which express-session installs on the store when the
@@ -12,7 +28,8 @@ const freshSessions = new WeakSet<object>();
  * request from one loaded from the store. Call it right after `session({ store })`. Without it every
  * session counts as loaded (and gets a new id at login).
  */
-export function markFreshSessions(store: session.Store): void {
+export function markFreshSessions(store: session.Store, opts: { proxy?: boolean } = {}): void {
+  proxyOf.set(store, opts.proxy);
   const withGenerate = store as session.Store & { generate?: (req: Request) => void };
   const generate = withGenerate.generate;
   if (typeof generate !== 'function') return;
@@ -34,6 +51,14 @@ export function markFreshSessions(store: session.Store): void {
  * (it does not track saves of a regenerated session): two more writes per login.
  */
 export async function startLoginSession(req: Request, user: Omit<SessionUser, 'loginAt'>): Promise<void> {
+  // On an https site the session cookie is Secure: over what looks like plain http express-session
+  // would set none, and the sign-in would seem to work and leave the user signed out.
+  if (req.session.cookie.secure === true && !arrivedOverHttps(req, proxyOf.get(req.sessionStore))) {
+    const proto = req.headers['x-forwarded-proto'];
+    throw new SpError('HTTPS_REQUIRED', {
+      detail: `request over http, X-Forwarded-Proto ${proto === undefined ? 'absent' : JSON.stringify(String(proto).slice(0, 16))}`,
+    });
+  }
   try {
     if (freshSessions.has(req.session)) {
       const data = req.session as unknown as Record<string, unknown>;

@@ -1,0 +1,146 @@
+/**
+ * An https site whose sign-ins arrive over what looks like plain http (TLS ends at a proxy that the
+ * kit does not trust, or that sends no X-Forwarded-Proto). The session cookie is Secure, so
+ * express-session would set none, silently: the sign-in would look fine (a 303, a success in the
+ * trail) and leave the user signed out, sent round in circles. The kit refuses such a sign-in with
+ * HTTPS_REQUIRED instead, and its hint names the setting to fix.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import request from 'supertest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createSamlSp, type SamlSp } from '../../src/index.js';
+import {
+  ADMIN_TOKEN,
+  adminGet,
+  cookiesFrom,
+  createAccountWithIdp,
+  me,
+  postAcs,
+  responseFor,
+  SSO_URL,
+  startSp,
+  type TestSp,
+} from '../support/harness.js';
+import { idpKey, mintResponse, TEST_TENANT_ISSUER } from '../support/idp.js';
+
+const HTTPS_BASE = 'https://sp.example.com';
+
+function setCookieNames(res: { headers: Record<string, unknown> }): string[] {
+  return cookiesFrom(res).map((c) => c.split('=')[0]!);
+}
+
+describe('https site, sign-in over plain http', () => {
+  let t: TestSp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('behind a trusted proxy that sends no X-Forwarded-Proto: HTTPS_REQUIRED, no session, a failure in the trail with the fix', async () => {
+    t = await startSp({ baseUrl: HTTPS_BASE, trustProxy: '1' });
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('HTTPS_REQUIRED');
+    expect(setCookieNames(res)).not.toContain('__Host-sspk.sid');
+    await me(t, cookiesFrom(res)).expect(401);
+    const [event] = (await adminGet(t, '/api/accounts/acme/audit')).body.events as Record<string, unknown>[];
+    expect(event).toMatchObject({ outcome: 'failure', code: 'HTTPS_REQUIRED' });
+    expect(String(event!.hint)).toContain('TRUST_PROXY');
+    expect(String(event!.hint)).toContain('X-Forwarded-Proto: https');
+
+    // The proxy saying https is all it takes.
+    const ok = await postAcs(t, 'acme', responseFor(t, 'acme')).set('X-Forwarded-Proto', 'https');
+    expect(ok.status).toBe(303);
+    expect(setCookieNames(ok)).toContain('__Host-sspk.sid');
+    await me(t, cookiesFrom(ok)).expect(200);
+  });
+
+  it('with TRUST_PROXY unset, a client-sent X-Forwarded-Proto does not count', async () => {
+    t = await startSp({ baseUrl: HTTPS_BASE });
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme')).set('X-Forwarded-Proto', 'https');
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('HTTPS_REQUIRED');
+    await me(t, cookiesFrom(res)).expect(401);
+  });
+
+  it('an http site is not concerned', async () => {
+    t = await startSp();
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
+    expect(res.status).toBe(303);
+    await me(t, cookiesFrom(res)).expect(200);
+  });
+});
+
+describe('embedded on an https site: the host app\'s "trust proxy" decides when TRUST_PROXY is unset', () => {
+  let sp: SamlSp | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await sp?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    sp = undefined;
+    dir = undefined;
+  });
+
+  it("signs in behind the host's trusted proxy, and refuses (HTTPS_REQUIRED) when the host trusts none", async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sspk-https-embed-'));
+    sp = await createSamlSp({
+      config: {
+        nodeEnv: 'test',
+        baseUrl: `${HTTPS_BASE}/auth`,
+        databaseUrl: `sqlite:${join(dir, 'sp.db')}`,
+        adminApiToken: ADMIN_TOKEN,
+        sessionSecret: 'test-session-secret-0123456789abcdef0123',
+        logLevel: 'silent',
+      },
+    });
+    const host = (trustProxy: number | false) => {
+      const app = express();
+      app.set('trust proxy', trustProxy);
+      app.use('/auth', sp!.router);
+      app.use(sp!.errorHandler);
+      return app;
+    };
+    const trusting = host(1);
+    await request(trusting)
+      .post('/auth/api/accounts')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .send({ slug: 'acme', name: 'Acme' })
+      .expect(201);
+    await request(trusting)
+      .patch('/auth/api/accounts/acme')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .send({ loginConfirmation: false })
+      .expect(200);
+    await request(trusting)
+      .put('/auth/api/accounts/acme/saml')
+      .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+      .send({ certificate: idpKey.cert, ssoUrl: SSO_URL })
+      .expect(200);
+    const response = () =>
+      mintResponse({
+        acsUrl: `${HTTPS_BASE}/auth/sso/acme/acs`,
+        audience: `${HTTPS_BASE}/auth/sso/acme/metadata`,
+        issuer: TEST_TENANT_ISSUER,
+      });
+    const post = (app: express.Express) =>
+      request(app)
+        .post('/auth/sso/acme/acs')
+        .set('X-Forwarded-Proto', 'https')
+        .set('Accept', 'application/json')
+        .type('form')
+        .send({ SAMLResponse: response() });
+
+    const ok = await post(trusting);
+    expect(ok.status).toBe(303);
+    expect(setCookieNames(ok)).toContain('__Host-sspk.sid');
+    const refused = await post(host(false));
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe('HTTPS_REQUIRED');
+  });
+});
