@@ -8,7 +8,7 @@
  * Each argument is a checkout with its own `node_modules` and a built `dist/` (`npm run build`
  * there): e.g. `git worktree add /tmp/before HEAD~1 && (cd /tmp/before && npm ci && npm run build)`.
  * `.` is this checkout (built first by `npm run bench:ab`). A checkout can be named twice (`dir:2`) to
- * see the noise. Each SP: 2 workers, SQLite, production mode, the per-IP limits lifted, like
+ * see the noise, and given Node flags after `+` (`.:gc+--max-semi-space-size=64`) to weigh them. Each SP: 2 workers, SQLite, production mode, the per-IP limits lifted, like
  * `npm run bench`'s peak; every side gets its own freshly minted logins, AB_ROUNDS rounds of
  * AB_LOGINS logins from 16 clients, after one unmeasured round.
  *
@@ -37,7 +37,9 @@ const idp = benchIdpKey();
 const sps: Awaited<ReturnType<typeof StartSp>>[] = [];
 try {
   for (const side of sides) {
-    const dir = resolve(side.split(':')[0]!);
+    // `dir[:label][+--node-flag…]`: Node flags for that side's SP (its workers inherit them).
+    const [spec, ...flags] = side.split('+');
+    const dir = resolve(spec!.split(':')[0]!);
     // Each checkout's own bench/sp.ts starts its own dist/server.js.
     const { startSp } = (await import(pathToFileURL(`${dir}/bench/sp.ts`).href)) as {
       startSp: typeof StartSp;
@@ -45,7 +47,7 @@ try {
     sps.push(
       await startSp({
         workers: 2,
-        nodeArgs: [],
+        nodeArgs: flags,
         logLevel: 'info',
         accounts: ['bench'],
         idp,
