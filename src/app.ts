@@ -81,6 +81,12 @@ export interface SamlSpOptions {
 export interface SamlSp {
   router: Router;
   config: SpConfig;
+  /**
+   * The session cookie's name and path as this SP sets them: `__Host-sspk.sid` and `/` on an https
+   * BASE_URL, `sspk.sid` and the base path on http (see README, "Cookies no other host can plant").
+   * A host that forwards requests elsewhere should drop it (it is a credential).
+   */
+  sessionCookie: { name: string; path: string };
   stores: Stores;
   logger: Logger;
   /**
@@ -402,6 +408,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   return {
     router,
     config,
+    sessionCookie: { ...sessionCookie },
     stores,
     logger,
     errorHandler: handleErrors,

@@ -137,6 +137,7 @@ describe('createSamlSp() mounted under /auth in a host app', () => {
     // The host's own routes do not receive the kit's cookies (path /auth).
     const setCookie = ([] as string[]).concat(acs.headers['set-cookie'] as string[] | string);
     expect(setCookie.find((c) => c.startsWith('sspk.sid='))).toMatch(/; Path=\/auth(;|$)/);
+    expect(sp.sessionCookie).toEqual({ name: 'sspk.sid', path: '/auth' });
 
     // The start page shows who is signed in; signing out stays under /auth.
     const start = track(

@@ -138,7 +138,9 @@ describe('embedded on an https site: the host app\'s "trust proxy" decides when 
 
     const ok = await post(trusting);
     expect(ok.status).toBe(303);
-    expect(setCookieNames(ok)).toContain('__Host-sspk.sid');
+    // The name the host reads from sp.sessionCookie is the one the browser gets.
+    expect(sp.sessionCookie).toEqual({ name: '__Host-sspk.sid', path: '/' });
+    expect(setCookieNames(ok)).toContain(sp.sessionCookie.name);
     const refused = await post(host(false));
     expect(refused.status).toBe(400);
     expect(refused.body.error.code).toBe('HTTPS_REQUIRED');
