@@ -152,13 +152,50 @@ describe('cookie tossing: on an https site every cookie is __Host- and planted p
     await createAccountWithIdp(t, 'acme', { confirm: true });
     const login = (cookie: string) =>
       request(t.app).get('/sso/acme/login').set(TLS).set('Cookie', cookie).expect(302);
-    const planted = 'a'.repeat(64);
-    // The browser's own nonce is kept from one login to the next…
-    expect(valueOf(await login(`__Host-sspk_login=${planted}`), '__Host-sspk_login')).toBe(planted);
-    // …a sibling's, under the plain name, is not: the browser gets a fresh one.
-    const fresh = valueOf(await login(`sspk_login=${planted}`), '__Host-sspk_login');
-    expect(fresh).toMatch(/^[a-f0-9]{64}$/);
-    expect(fresh).not.toBe(planted);
+    // A genuine login cookie (the attacker's own browser's)…
+    const genuine = valueOf(await login(''), '__Host-sspk_login');
+    expect(genuine).toMatch(/^[a-f0-9]{64}\.[0-9a-z]+$/);
+    // …is kept from one login to the next by the browser that holds it under the kit's name…
+    expect(valueOf(await login(`__Host-sspk_login=${genuine}`), '__Host-sspk_login')).toBe(genuine);
+    // …but planted by a sibling, under the plain name, it is not: the browser gets a fresh one.
+    const fresh = valueOf(await login(`sspk_login=${genuine}`), '__Host-sspk_login');
+    expect(fresh.slice(0, 64)).not.toBe(genuine.slice(0, 64));
+  });
+
+  it('shares the login nonce between tabs for the request lifetime, then replaces it (bounded life)', async () => {
+    t = await startSp(HTTPS);
+    await createAccountWithIdp(t, 'acme', { confirm: true });
+    const ttl = t.sp.config.requestTtlSeconds * 1000;
+    const login = (cookie: string) =>
+      request(t.app)
+        .get('/sso/acme/login')
+        .set(TLS)
+        .set('Sec-Fetch-Site', 'same-origin')
+        .set('Cookie', cookie)
+        .expect(302);
+    const nonceOf = (res: Awaited<ReturnType<typeof login>>) => valueOf(res, '__Host-sspk_login');
+    // Two tabs: the second login keeps the first's nonce, so both answers find it.
+    const first = await login('');
+    const second = await login(`__Host-sspk_login=${nonceOf(first)}`);
+    expect(nonceOf(second)).toBe(nonceOf(first));
+    const cookie = `__Host-sspk_login=${nonceOf(second)}`;
+    for (const res of [first, second]) {
+      const id = decodeRedirect(res.headers.location as string).id;
+      const ok = await postAcs(t, 'acme', responseFor(t, 'acme', { inResponseTo: id }), { cookie }).set(TLS);
+      expect(ok.status).toBe(303);
+    }
+    // The cookie lives until the last login it may bind has had its TTL: twice the TTL at most.
+    const maxAge = Number(/Max-Age=(\d+)/.exec(setCookieHeaders(second).join(';'))![1]);
+    expect(maxAge).toBeGreaterThan(ttl / 1000);
+    expect(maxAge).toBeLessThanOrEqual((2 * ttl) / 1000);
+    // A nonce made more than one TTL ago is not reused: the browser gets a new one.
+    const nonce = 'b'.repeat(64);
+    const young = `${nonce}.${(Date.now() - 1000).toString(36)}`;
+    const old = `${nonce}.${(Date.now() - ttl - 1000).toString(36)}`;
+    const future = `${nonce}.${(Date.now() + 60_000).toString(36)}`;
+    expect(nonceOf(await login(`__Host-sspk_login=${young}`))).toBe(young);
+    expect(nonceOf(await login(`__Host-sspk_login=${old}`)).slice(0, 64)).not.toBe(nonce);
+    expect(nonceOf(await login(`__Host-sspk_login=${future}`)).slice(0, 64)).not.toBe(nonce);
   });
 
   it("ignores a planted confirmation cookie: the attacker's pending sign-in is not confirmed with it", async () => {

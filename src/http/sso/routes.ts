@@ -69,6 +69,14 @@ async function dropSessionOnFailure(req: Request, err: unknown): Promise<never> 
 }
 
 const NONCE = /^[a-f0-9]{64}$/;
+/** The SAML login cookie: the browser's nonce, and when it was made (ms, base 36). */
+const LOGIN_COOKIE_VALUE = /^([a-f0-9]{64})\.([0-9a-z]{1,12})$/;
+
+/** The nonce and its age of a login cookie's value; null when it is not one of ours. */
+function readLoginCookie(value: string | null): { nonce: string; issuedAt: number } | null {
+  const m = value === null ? null : LOGIN_COOKIE_VALUE.exec(value);
+  return m ? { nonce: m[1]!, issuedAt: parseInt(m[2]!, 36) } : null;
+}
 
 /** GET metadata, GET login, POST acs — per account. */
 export function ssoRouter(opts: {
@@ -131,8 +139,15 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/login', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const cookie = loginCookie(slug);
-    const existing = readCookie(req, cookie.name);
-    const nonce = existing !== null && NONCE.test(existing) ? existing : randomBytes(32).toString('hex');
+    // Logins started in other tabs within the request lifetime share the browser's nonce, so each
+    // tab's answer finds it; an older one is replaced, so a nonce never lives past twice that lifetime
+    // (it travels with every request to the site, and whoever learnt it could bind a login to it).
+    const existing = readLoginCookie(readCookie(req, cookie.name));
+    const now = Date.now();
+    const fresh =
+      existing !== null && existing.issuedAt <= now && now - existing.issuedAt < opts.requestTtlMs;
+    const nonce = fresh ? existing.nonce : randomBytes(32).toString('hex');
+    const issuedAt = fresh ? existing.issuedAt : now;
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
     // Fetch Metadata: a login another site sent the browser to is confirmed on our page before it
     // signs in (login CSRF). Same-site (a sibling subdomain) counts as another site here.
@@ -140,12 +155,13 @@ export function ssoRouter(opts: {
     const url = await opts.sso.startLogin(slug, relayState, nonce, { crossSite });
     // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
     // HttpOnly, Secure (browsers accept it on http://localhost too); on http, scoped to this account's ACS.
-    res.cookie(cookie.name, nonce, {
+    res.cookie(cookie.name, `${nonce}.${issuedAt.toString(36)}`, {
       path: cookie.path,
       httpOnly: true,
       secure: true,
       sameSite: 'none',
-      maxAge: opts.requestTtlMs,
+      // Until the last login it may bind (started before issuedAt + TTL) has had its TTL.
+      maxAge: issuedAt + 2 * opts.requestTtlMs - now,
     });
     res.set('Cache-Control', 'no-store').redirect(302, url);
   });
@@ -255,7 +271,9 @@ export function ssoRouter(opts: {
     async (req: Request, res: Response) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const slug = String(req.params.slug);
-      const nonce = readCookie(req, loginCookie(slug).name);
+      const cookie = readCookie(req, loginCookie(slug).name);
+      // The nonce alone, as set at the login (a bare nonce: a cookie set before it carried its age).
+      const nonce = readLoginCookie(cookie)?.nonce ?? (cookie !== null && NONCE.test(cookie) ? cookie : null);
       res.locals.acsAudited = true;
       const relayState = safeReturnPath(body.RelayState, opts.baseUrl);
       const outcome = await opts.sso
@@ -264,7 +282,7 @@ export function ssoRouter(opts: {
             slug,
             samlResponse: body.SAMLResponse,
             relayState,
-            browserNonce: nonce !== null && NONCE.test(nonce) ? nonce : null,
+            browserNonce: nonce,
             current: currentSession(req),
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
