@@ -174,9 +174,11 @@ export async function discover(
 export async function authorizationRequest(
   s: OidcClientSettings,
   redirectUri: string,
+  /** The `state` to send (default: a random one). */
+  state: string = client.randomState(),
 ): Promise<{ url: string; secrets: OidcTransactionSecrets }> {
   const secrets = {
-    state: client.randomState(),
+    state,
     nonce: client.randomNonce(),
     codeVerifier: client.randomPKCECodeVerifier(),
   };

@@ -169,6 +169,15 @@ interface StoredOidcTransaction extends OidcTransactionSecrets {
 /** Shape of the random transaction id an OIDC login cookie carries. */
 export const OIDC_TRANSACTION_ID = /^[a-f0-9]{64}$/;
 
+/**
+ * The `state` of the OIDC sign-in whose transaction id (the browser's secret, in its cookie) is `id`:
+ * a hash of it, so the callback's `state` tells which of the browser's sign-ins in flight it answers
+ * (tabs), while the state, which the provider and the URL see, reveals nothing of the id.
+ */
+export function oidcStateOf(id: string): string {
+  return createHash('sha256').update(`sspk oidc state:${id}`).digest('base64url');
+}
+
 const isOidc = (c: Connection | OidcConnection): c is OidcConnection => 'clientId' in c;
 
 /** The profile of a confirmed sign-in, by protocol. */
@@ -456,11 +465,12 @@ export class SsoService {
     meta: Omit<StoredOidcTransaction, keyof OidcTransactionSecrets>,
   ): Promise<{ url: string; transactionId: string }> {
     if (!this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
+    const transactionId = randomBytes(32).toString('hex');
     const { url, secrets } = await authorizationRequest(
       this.oidc.clientSettings(connection),
       spUrls(this.settings.baseUrl, account.slug).oidcCallbackUrl,
+      oidcStateOf(transactionId),
     );
-    const transactionId = randomBytes(32).toString('hex');
     const transaction: StoredOidcTransaction = { ...secrets, ...meta };
     await this.stores.oneTime.put(
       oneTimeKeys.oidcTransaction(connection.id, hashNonce(transactionId)),
@@ -481,7 +491,10 @@ export class SsoService {
       slug: string;
       /** The callback's query string, `?` included (the provider's parameters). */
       search: string;
+      /** The browser's sign-in whose state the callback carries; null when none has it. */
       transactionId: string | null;
+      /** How many sign-ins of this account the browser has in flight (its cookie). */
+      inFlight?: number;
       current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
@@ -497,7 +510,13 @@ export class SsoService {
       connection = this.oidc ? await this.stores.oidcConnections.getByAccount(account.id) : null;
       if (!connection || !this.oidc) throw new SpError('SSO_NOT_CONFIGURED');
       // Login CSRF and replay: only the browser that started this sign-in holds the id of its
-      // transaction, and taking it is atomic, so a callback is accepted once, in that browser.
+      // transaction, and taking it is atomic, so a callback is accepted once, in that browser. A
+      // browser with sign-ins in flight, none of them this callback's (its state), keeps them.
+      if (input.transactionId === null && (input.inFlight ?? 0) > 0) {
+        throw new SpError('OIDC_STATE_MISMATCH', {
+          detail: `the state is none of this browser's sign-ins in flight (${input.inFlight})`,
+        });
+      }
       const raw =
         input.transactionId === null
           ? null

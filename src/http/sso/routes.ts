@@ -6,6 +6,7 @@ import { isSlug } from '../../accounts/slug.js';
 import { SpError } from '../../errors.js';
 import {
   OIDC_TRANSACTION_ID,
+  oidcStateOf,
   type AcsOutcome,
   type AcsSuccess,
   type CurrentSession,
@@ -69,6 +70,17 @@ async function dropSessionOnFailure(req: Request, err: unknown): Promise<never> 
 }
 
 const NONCE = /^[a-f0-9]{64}$/;
+/** At most this many OIDC sign-ins of one account in flight per browser (tabs); the oldest drops out. */
+const MAX_OIDC_IN_FLIGHT = 3;
+
+/** The well-formed transaction ids of an OIDC cookie's value (ids joined by `.`), at most the last few. */
+function oidcIdsOf(value: string | null): string[] {
+  if (value === null || value.length > 1024) return [];
+  return value
+    .split('.')
+    .filter((id) => OIDC_TRANSACTION_ID.test(id))
+    .slice(-MAX_OIDC_IN_FLIGHT);
+}
 /** The SAML login cookie: the browser's nonce, and when it was made (ms, base 36). */
 const LOGIN_COOKIE_VALUE = /^([a-f0-9]{64})\.([0-9a-z]{1,12})$/;
 
@@ -98,8 +110,8 @@ export function ssoRouter(opts: {
   const secureCookie = opts.baseUrl.startsWith('https:');
   // On an https site: __Host- cookies, which no sibling subdomain can plant (see cookieSpot).
   const loginCookie = (slug: string) => cookieSpot(secureCookie, LOGIN_COOKIE, `${basePath}/sso/${slug}/acs`);
-  const oidcCookie = (slug: string) =>
-    cookieSpot(secureCookie, OIDC_COOKIE, `${basePath}/sso/${slug}/oidc/callback`, slug);
+  // On http scoped to the account's routes: the login and test routes read it too (see setOidcCookie).
+  const oidcCookie = (slug: string) => cookieSpot(secureCookie, OIDC_COOKIE, `${basePath}/sso/${slug}`, slug);
   const confirmCookie = (slug: string) =>
     cookieSpot(secureCookie, CONFIRM_COOKIE, `${basePath}/sso/${slug}/confirm`, slug);
   const sessionCookie = cookieSpot(secureCookie, SESSION_COOKIE, basePath || '/');
@@ -111,17 +123,27 @@ export function ssoRouter(opts: {
     parameterLimit: 10,
   });
 
+  // The ids of the account's OIDC sign-ins this browser has in flight (one per tab, the newest last).
   // SameSite=Lax: the provider sends the browser back with a top-level GET, which carries it; a
   // cross-site subresource or POST does not. This account's own cookie, HttpOnly.
-  const setOidcCookie = (res: Response, slug: string, transactionId: string) => {
+  const writeOidcCookie = (res: Response, slug: string, ids: readonly string[]) => {
     const { name, path } = oidcCookie(slug);
-    return res.cookie(name, transactionId, {
+    if (ids.length === 0) {
+      res.clearCookie(name, { path, secure: secureCookie, httpOnly: true, sameSite: 'lax' });
+      return;
+    }
+    res.cookie(name, ids.join('.'), {
       path,
       httpOnly: true,
       secure: secureCookie,
       sameSite: 'lax',
       maxAge: opts.requestTtlMs,
     });
+  };
+  /** Adds a sign-in to the browser's list; the oldest beyond {@link MAX_OIDC_IN_FLIGHT} drops out. */
+  const setOidcCookie = (req: Request, res: Response, slug: string, transactionId: string) => {
+    const held = oidcIdsOf(readCookie(req, oidcCookie(slug).name));
+    writeOidcCookie(res, slug, [...held, transactionId].slice(-MAX_OIDC_IN_FLIGHT));
   };
 
   // On the routes that name cookies after the account: a slug that cannot be an account's is refused
@@ -171,7 +193,7 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/tests/:token', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const { url, oidcTransactionId } = await opts.sso.startTest(slug, String(req.params.token));
-    if (oidcTransactionId !== undefined) setOidcCookie(res, slug, oidcTransactionId);
+    if (oidcTransactionId !== undefined) setOidcCookie(req, res, slug, oidcTransactionId);
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
   });
 
@@ -228,7 +250,7 @@ export function ssoRouter(opts: {
     const site = req.get('sec-fetch-site');
     const crossSite = site === 'cross-site' || site === 'same-site';
     const { url, transactionId } = await opts.sso.startOidcLogin(slug, relayState, { crossSite });
-    setOidcCookie(res, slug, transactionId);
+    setOidcCookie(req, res, slug, transactionId);
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
   });
 
@@ -236,19 +258,28 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/oidc/callback', accountSlug, acsLimit, async (req: Request, res: Response) => {
     res.locals.referenceId ??= newReferenceId();
     const slug = String(req.params.slug);
-    const spot = oidcCookie(slug);
-    const cookie = readCookie(req, spot.name);
+    const at = req.originalUrl.indexOf('?');
+    const search = at >= 0 ? req.originalUrl.slice(at) : '';
+    // The sign-in this callback answers is the one of the browser's whose state it carries; it is
+    // consumed whatever happens next, and the others (other tabs) stay in flight.
+    const held = oidcIdsOf(readCookie(req, oidcCookie(slug).name));
+    const state = new URLSearchParams(search.slice(0, 8192)).get('state');
+    const transactionId = state === null ? null : (held.find((id) => oidcStateOf(id) === state) ?? null);
+    if (transactionId !== null || held.length === 0)
+      writeOidcCookie(
+        res,
+        slug,
+        held.filter((id) => id !== transactionId),
+      );
     // consumeOidcCallback() audits every outcome itself.
     res.locals.acsAudited = true;
-    // The transaction is consumed whatever happens next: the cookie has no further use.
-    res.clearCookie(spot.name, { path: spot.path, secure: secureCookie, httpOnly: true, sameSite: 'lax' });
-    const at = req.originalUrl.indexOf('?');
     const { outcome, relayState } = await opts.sso
       .consumeOidcCallback(
         {
           slug,
-          search: at >= 0 ? req.originalUrl.slice(at) : '',
-          transactionId: cookie !== null && OIDC_TRANSACTION_ID.test(cookie) ? cookie : null,
+          search,
+          transactionId,
+          inFlight: held.length,
           current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
