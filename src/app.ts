@@ -144,7 +144,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     );
   if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
     logger.warn(
-      'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, every sign-in will be refused with HTTPS_REQUIRED (the Secure session cookie could not be set)',
+      'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, every sign-in will be refused with HTTPS_REQUIRED (the Secure session cookie could not be set), unless a host app embedding the kit sets Express\'s "trust proxy"',
     );
   }
   if (!config.adminApiToken)

@@ -30,7 +30,7 @@ const catalog = {
   HTTPS_REQUIRED: {
     status: 400,
     message:
-      'This sign-in reached the server over plain http, but the site is https: no secure session could be set.',
+      'This sign-in reached the server over plain http, but the site is https, so no secure session could be set. Administrator: if TLS ends at a proxy or load balancer, set TRUST_PROXY to it and make it send X-Forwarded-Proto: https.',
   },
 
   // accounts

@@ -61,9 +61,13 @@ export const configSchema = z
         (u) => !URL.canParse(u) || (!new URL(u).search && !new URL(u).hash),
         'must not carry a query or fragment',
       )
-      // The scheme in lower case (`HTTPS://` is https too): every https-only protection (Secure and
-      // __Host- cookies, HSTS) keys on it.
-      .transform((u) => u.replace(/^https?:/i, (scheme) => scheme.toLowerCase()).replace(/\/+$/, ''))
+      // In the URL standard's form (scheme and host in lower case, no default port, no trailing slash):
+      // every https-only protection (Secure and __Host- cookies, HSTS) keys on the scheme, and the
+      // ACS URL and audience built from it must be the ones the IdP is given.
+      .transform((u) => {
+        const url = new URL(u);
+        return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+      })
       .optional(),
     /** `DATABASE_URL`: `sqlite:PATH`, `sqlite::memory:` or `postgres://…`. */
     databaseUrl: z

@@ -50,15 +50,22 @@ export function markFreshSessions(store: session.Store, opts: { proxy?: boolean 
  * does not exist and make express-session save the session a second time at the end of the response
  * (it does not track saves of a regenerated session): two more writes per login.
  */
+/**
+ * On an https site the session cookie is Secure: over what looks like plain http express-session would
+ * set none, and a sign-in would seem to work and leave the user signed out. HTTPS_REQUIRED instead.
+ * Checked when a sign-in has passed every other check, so that an invalid one still gets its own
+ * error; what it used up (the assertion, the request or transaction) is used up, as on any failure.
+ */
+export function assertHttpsSignIn(req: Request): void {
+  if (req.session?.cookie.secure !== true || arrivedOverHttps(req, proxyOf.get(req.sessionStore))) return;
+  const proto = req.headers['x-forwarded-proto'];
+  throw new SpError('HTTPS_REQUIRED', {
+    detail: `request over http, X-Forwarded-Proto ${proto === undefined ? 'absent' : JSON.stringify(String(proto).slice(0, 16))}`,
+  });
+}
+
 export async function startLoginSession(req: Request, user: Omit<SessionUser, 'loginAt'>): Promise<void> {
-  // On an https site the session cookie is Secure: over what looks like plain http express-session
-  // would set none, and the sign-in would seem to work and leave the user signed out.
-  if (req.session.cookie.secure === true && !arrivedOverHttps(req, proxyOf.get(req.sessionStore))) {
-    const proto = req.headers['x-forwarded-proto'];
-    throw new SpError('HTTPS_REQUIRED', {
-      detail: `request over http, X-Forwarded-Proto ${proto === undefined ? 'absent' : JSON.stringify(String(proto).slice(0, 16))}`,
-    });
-  }
+  assertHttpsSignIn(req);
   try {
     if (freshSessions.has(req.session)) {
       const data = req.session as unknown as Record<string, unknown>;

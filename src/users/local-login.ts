@@ -116,7 +116,20 @@ export async function signInWithPassword(
     throw checked.refusal;
   }
   const { account, user } = checked;
-  await establish(account, user);
+  try {
+    await establish(account, user);
+  } catch (err) {
+    // The right password, and still no session (HTTPS_REQUIRED, the store): in the trail like any
+    // refusal, so whoever looks there learns why.
+    if (err instanceof SpError) {
+      await auditPasswordRefusal(trail, account, input.account, err, {
+        ...ctx,
+        subject,
+        userId: user.id,
+      }).catch(() => false);
+    }
+    throw err;
+  }
   await stores.users.recordLogin(user.id, 'password');
   await trail.record(account, {
     referenceId: ctx.referenceId,

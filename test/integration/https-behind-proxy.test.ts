@@ -25,6 +25,7 @@ import {
   type TestSp,
 } from '../support/harness.js';
 import { idpKey, mintResponse, TEST_TENANT_ISSUER } from '../support/idp.js';
+import { createLocalAdmin } from '../../src/users/local-login.js';
 
 const HTTPS_BASE = 'https://sp.example.com';
 
@@ -42,9 +43,12 @@ describe('https site, sign-in over plain http', () => {
   it('behind a trusted proxy that sends no X-Forwarded-Proto: HTTPS_REQUIRED, no session, a failure in the trail with the fix', async () => {
     t = await startSp({ baseUrl: HTTPS_BASE, trustProxy: '1' });
     await createAccountWithIdp(t, 'acme');
-    const res = await postAcs(t, 'acme', responseFor(t, 'acme'));
+    const response = responseFor(t, 'acme');
+    const res = await postAcs(t, 'acme', response);
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('HTTPS_REQUIRED');
+    // The page or JSON says what to fix, for whoever sees it first.
+    expect(res.body.error.message).toContain('X-Forwarded-Proto: https');
     expect(setCookieNames(res)).not.toContain('__Host-sspk.sid');
     await me(t, cookiesFrom(res)).expect(401);
     const [event] = (await adminGet(t, '/api/accounts/acme/audit')).body.events as Record<string, unknown>[];
@@ -52,11 +56,59 @@ describe('https site, sign-in over plain http', () => {
     expect(String(event!.hint)).toContain('TRUST_PROXY');
     expect(String(event!.hint)).toContain('X-Forwarded-Proto: https');
 
-    // The proxy saying https is all it takes.
+    // Refused as the last check: the response was valid, and is used up like any refused one.
+    const replayed = await postAcs(t, 'acme', response).set('X-Forwarded-Proto', 'https');
+    expect(replayed.body.error.code).toBe('SAML_REPLAY');
+    // Once the proxy says https, the next sign-in goes through.
     const ok = await postAcs(t, 'acme', responseFor(t, 'acme')).set('X-Forwarded-Proto', 'https');
     expect(ok.status).toBe(303);
     expect(setCookieNames(ok)).toContain('__Host-sspk.sid');
     await me(t, cookiesFrom(ok)).expect(200);
+  });
+
+  it('keeps the session the browser has, and refuses a password sign-in the same way (audited)', async () => {
+    t = await startSp({ baseUrl: HTTPS_BASE, trustProxy: '1' });
+    await createAccountWithIdp(t, 'acme');
+    const signedIn = await postAcs(t, 'acme', responseFor(t, 'acme')).set('X-Forwarded-Proto', 'https');
+    expect(signedIn.status).toBe(303);
+    const session = cookiesFrom(signedIn);
+    // A second sign-in over plain http, carrying the session: refused, and the session lives on.
+    const again = await postAcs(t, 'acme', responseFor(t, 'acme'), { cookie: session });
+    expect(again.body.error.code).toBe('HTTPS_REQUIRED');
+    await me(t, session).expect(200);
+
+    await createLocalAdmin(t.sp.stores, {
+      account: 'acme',
+      email: 'root@acme.test',
+      password: 'correct horse battery staple',
+    });
+    const form = await request(t.app).get('/login/password').set('X-Forwarded-Proto', 'https').expect(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(form.text)![1]!;
+    const password = await request(t.app)
+      .post('/login/password')
+      .set('Cookie', cookiesFrom(form))
+      .set('Accept', 'application/json')
+      .type('form')
+      .send({
+        _csrf: csrf,
+        account: 'acme',
+        email: 'root@acme.test',
+        password: 'correct horse battery staple',
+      });
+    expect(password.status).toBe(400);
+    expect(password.body.error.code).toBe('HTTPS_REQUIRED');
+    await me(t, cookiesFrom(password)).expect(401);
+    const events = (await adminGet(t, '/api/accounts/acme/audit')).body.events as Record<string, unknown>[];
+    expect(events[0]).toMatchObject({ code: 'HTTPS_REQUIRED', subject: 'root@acme.test' });
+    expect(String(events[0]!.detail)).toMatch(/^password sign-in refused/);
+  });
+
+  it('an invalid response over plain http gets its own error, not HTTPS_REQUIRED', async () => {
+    t = await startSp({ baseUrl: HTTPS_BASE, trustProxy: '1' });
+    await createAccountWithIdp(t, 'acme');
+    const res = await postAcs(t, 'acme', responseFor(t, 'acme', { audience: 'https://elsewhere.example' }));
+    expect(res.status).toBe(401);
+    expect(res.body.error.code).toBe('SAML_AUDIENCE_MISMATCH');
   });
 
   it('with TRUST_PROXY unset, a client-sent X-Forwarded-Proto does not count', async () => {

@@ -71,6 +71,9 @@ describe('loadConfigFromEnv', () => {
       'https://sp.example.com/auth',
     );
     expect(loadConfigFromEnv({ BASE_URL: 'Http://localhost:3000' }).baseUrl).toBe('http://localhost:3000');
+    expect(loadConfigFromEnv({ BASE_URL: 'https:SP.Example.com:443/Auth/' }).baseUrl).toBe(
+      'https://sp.example.com/Auth',
+    );
   });
 
   it('treats empty variables as unset', () => {

@@ -17,7 +17,7 @@ import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
-import { startLoginSession } from '../login-session.js';
+import { assertHttpsSignIn, startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
 import { confirmPage } from './confirm-page.js';
@@ -36,6 +36,8 @@ const signedInHere = new WeakSet<Request>();
 /** The session a successful sign-in establishes. */
 function establishSession(req: Request) {
   return (result: AcsSuccess) => {
+    // Before the mark: a sign-in refused for its transport leaves the browser's session alone.
+    assertHttpsSignIn(req);
     signedInHere.add(req);
     return startLoginSession(req, {
       userId: result.user.id,
