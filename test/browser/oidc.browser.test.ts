@@ -39,6 +39,7 @@ const REFUSED_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-refused');
 const CHOOSER_SCREENSHOT = screenshotPath('saml-sp-kit-start-chooser');
 const REFERENCE_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-reference');
 const REMOVE_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-remove');
+const TABS_SCREENSHOT = screenshotPath('saml-sp-kit-oidc-two-tabs-signed-in');
 
 describe.skipIf(CHROMIUM_MISSING)(
   `OIDC admin pages, test sign-in and sign-in in Chromium (skipped when ${CHROMIUM} is missing)`,
@@ -293,6 +294,47 @@ describe.skipIf(CHROMIUM_MISSING)(
         next.click('button[type=submit]'),
       ]);
       await next.context().close();
+      expectNoOwnMessages();
+    });
+
+    it('(f) two tabs of one browser sign in at once: each comes back signed in, in either order', async () => {
+      const first = await newPage(bt.browser);
+      const context = first.context();
+      const second = await context.newPage();
+      const atProvider = async (page: Page) => {
+        await page.goto(`${bt.base}/`);
+        await page.fill('input[name=account]', 'spa');
+        await Promise.all([
+          arrive(
+            page,
+            "the provider's login page",
+            (u) => u.origin === providerOrigin() && u.pathname.startsWith('/interaction/'),
+          ),
+          page.click('button[type=submit]'),
+        ]);
+      };
+      // Both tabs reach the provider before either signs in: two sign-ins in flight.
+      await atProvider(first);
+      await atProvider(second);
+      const signIn = async (page: Page) => {
+        await page.fill('input[name=login]', 'auth0|dana');
+        await page.fill('input[name=password]', 'any');
+        await Promise.all([
+          arrive(page, 'the start page, signed in', (u) => u.origin === bt.base && u.pathname === '/'),
+          page.click('button[type=submit]'),
+        ]);
+        expect(await page.textContent('h1')).toBe('Signed in');
+      };
+      // The tab opened last finishes first; the first tab's sign-in is still there.
+      await signIn(second);
+      await signIn(first);
+      await screenshots(first, TABS_SCREENSHOT);
+      const me = await first.request.get(`${bt.base}/api/me`);
+      expect(me.status()).toBe(200);
+      expect(await me.json()).toMatchObject({ nameId: 'auth0|dana', account: 'spa' });
+      // Nothing of either sign-in is left in flight.
+      expect((await context.cookies(bt.base)).map((c) => c.name)).not.toContain('sspk_oidc');
+      await context.close();
       expectNoOwnMessages();
     });
 
