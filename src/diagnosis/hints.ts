@@ -275,7 +275,7 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
   OIDC_TRANSACTION_INVALID: (_f, c) =>
     `The sign-in answer reached this site without the sign-in it answers: started in another browser, expired, cookies blocked, or the answer was delivered twice (Back or reload). Start again from ${c.oidcLoginUrl} in the same browser.`,
   OIDC_STATE_MISMATCH: (_f, c) =>
-    `The "state" of the answer does not match the sign-in started in this browser: the answer was altered or belongs to another sign-in. Start again from ${c.oidcLoginUrl}.`,
+    `The "state" of the answer is none of the sign-ins this browser has in flight: most often the answer was delivered again (Back or reload) while another sign-in of the account was under way in this browser, else it was altered or belongs to another browser's sign-in. Start again from ${c.oidcLoginUrl}.`,
   OIDC_ACCESS_DENIED: (f) =>
     `The provider refused the sign-in (error=access_denied${f.received ? `: ${f.received}` : ''}). In Auth0, look up the login under Monitoring > Logs: common causes are a user who declined consent, a Rule/Action that denied access, or a connection not enabled for the application (Applications > your application > Connections).`,
   OIDC_CALLBACK_URL_REJECTED: oidcCallbackHint,

@@ -12,6 +12,18 @@ export function readCookie(req: Request, name: string): string | null {
   return null;
 }
 
+/** Every value of cookie `name` in the Cookie header, in the order sent (the most specific path first). */
+export function readCookies(req: Request, name: string): string[] {
+  const header = req.headers.cookie;
+  if (!header) return [];
+  const values: string[] = [];
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
+  }
+  return values;
+}
+
 /** Name of the login session cookie (on an https site `__Host-sspk.sid`: see {@link cookieSpot}). */
 export const SESSION_COOKIE = 'sspk.sid';
 

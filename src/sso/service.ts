@@ -481,8 +481,10 @@ export class SsoService {
   }
 
   /**
-   * The OIDC callback. The transaction named by the browser's cookie is taken (once: a replayed or
-   * cross-browser callback finds none), `state` must be its own, then the code is exchanged and the ID
+   * The OIDC callback. The transaction is the one of the browser's cookie whose state the callback
+   * carries (picked by the route), taken once: a replayed or cross-browser callback finds none, and
+   * one that matches none of the browser's sign-ins takes none of them. `state` must be the
+   * transaction's, then the code is exchanged and the ID
    * token verified (src/oidc/client.ts). An e-mail the provider does not call verified refuses the
    * sign-in. The rest is the common end of a sign-in ({@link finish}). Every failure is audited.
    */

@@ -2,6 +2,8 @@
  * OIDC sign-ins started in several tabs of one browser: each tab's callback completes its own sign-in
  * (the callback's `state` names it among the browser's sign-ins in flight), a reloaded or replayed
  * callback consumes nothing of the others, and the browser holds a bounded list (the oldest drops out).
+ * On an https site the cookie is `__Host-sspk_oidc.<slug>`; on http `sspk_oidc`, where a cookie a
+ * sibling subdomain sets beside the browser's own makes the kit trust neither.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { me } from '../support/harness.js';
@@ -9,29 +11,51 @@ import { callback, mergeCookies, startOidcLogin } from '../support/oidc.js';
 import { spWithProvider } from '../security/oidc-rig-support.js';
 
 const SLUG = 'tabs';
-let env: Awaited<ReturnType<typeof spWithProvider>>;
-beforeAll(async () => {
-  env = await spWithProvider(SLUG);
-});
-afterAll(() => env?.close());
 
-/** The transaction ids the browser's cookie holds. */
-const held = (cookies: string[]) =>
-  (cookies.find((c) => c.startsWith('sspk_oidc='))?.slice('sspk_oidc='.length) ?? '')
-    .split('.')
-    .filter(Boolean);
-
-/**
- * Starts a sign-in in a tab (returning to `/<tab>`) of the browser whose cookies are `jar`, and signs
- * in at the provider; the same person in every tab unless `sub` says otherwise. Returns the jar after.
- */
-async function startTab(jar: string[], tab: string, sub = 'auth0|tabs-user') {
-  const res = await startOidcLogin(env.t, SLUG, `/${tab}`, jar.length ? { Cookie: jar.join('; ') } : {});
-  const after = mergeCookies(jar, { headers: { 'set-cookie': res.cookies.map((c) => `${c}; Path=/`) } });
-  return { jar: after, back: await env.rig.signIn(res.location, sub) };
+interface Site {
+  site: string;
+  config: Record<string, string>;
+  /** The name of the account's OIDC cookie there. */
+  cookie: string;
+  /** Headers every request of the browser carries. */
+  headers: Record<string, string>;
 }
+const SITES: Site[] = [
+  { site: 'http', config: {}, cookie: 'sspk_oidc', headers: {} },
+  {
+    site: 'https',
+    config: { baseUrl: 'https://sp.example.com', trustProxy: '1' },
+    cookie: `__Host-sspk_oidc.${SLUG}`,
+    // TLS ends at a proxy that says so.
+    headers: { 'X-Forwarded-Proto': 'https' },
+  },
+];
 
-describe('OIDC sign-ins in several tabs', () => {
+describe.each(SITES)('OIDC sign-ins in several tabs ($site)', ({ config, cookie, headers }) => {
+  let env: Awaited<ReturnType<typeof spWithProvider>>;
+  beforeAll(async () => {
+    env = await spWithProvider(SLUG, config);
+  });
+  afterAll(() => env?.close());
+
+  /** The transaction ids the browser's cookie holds. */
+  const held = (jar: string[]) =>
+    (jar.find((c) => c.startsWith(`${cookie}=`))?.slice(cookie.length + 1) ?? '').split('.').filter(Boolean);
+
+  /**
+   * Starts a sign-in in a tab (returning to `/<tab>`) of the browser whose cookies are `jar`, and signs
+   * in at the provider; the same person in every tab unless `sub` says otherwise. Returns the jar after.
+   */
+  async function startTab(jar: string[], tab: string, sub = 'auth0|tabs-user') {
+    const res = await startOidcLogin(env.t, SLUG, `/${tab}`, {
+      ...headers,
+      ...(jar.length ? { Cookie: jar.join('; ') } : {}),
+    });
+    const after = mergeCookies(jar, { headers: { 'set-cookie': res.cookies.map((c) => `${c}; Path=/`) } });
+    return { jar: after, back: await env.rig.signIn(res.location, sub) };
+  }
+  const back = (url: URL, jar: string[]) => callback(env.t, url, jar).set(headers);
+
   it("each tab's callback completes its own sign-in, in any order", async () => {
     let jar: string[] = [];
     const one = await startTab(jar, 'one');
@@ -41,14 +65,14 @@ describe('OIDC sign-ins in several tabs', () => {
     expect(held(jar)).toHaveLength(2);
 
     // The second tab comes back first…
-    const second = await callback(env.t, two.back, jar).expect(303);
+    const second = await back(two.back, jar).expect(303);
     expect(second.headers.location).toBe('/two');
     jar = mergeCookies(jar, second);
     expect(held(jar)).toHaveLength(1);
     expect((await me(env.t, jar).expect(200)).body.nameId).toBe('auth0|tabs-user');
 
     // …and the first tab's sign-in is still there.
-    const first = await callback(env.t, one.back, jar).expect(303);
+    const first = await back(one.back, jar).expect(303);
     expect(first.headers.location).toBe('/one');
     jar = mergeCookies(jar, first);
     expect(held(jar)).toHaveLength(0);
@@ -60,30 +84,30 @@ describe('OIDC sign-ins in several tabs', () => {
     jar = one.jar;
     const two = await startTab(jar, 'reload-two');
     jar = two.jar;
-    jar = mergeCookies(jar, await callback(env.t, one.back, jar).expect(303));
+    jar = mergeCookies(jar, await back(one.back, jar).expect(303));
     // The first tab reloads its callback: nothing of the browser's answers to that state any more.
-    const reload = await callback(env.t, one.back, jar).expect(401);
+    const reload = await back(one.back, jar).expect(401);
     expect(reload.body.error.code).toBe('OIDC_STATE_MISMATCH');
     jar = mergeCookies(jar, reload);
     expect(held(jar)).toHaveLength(1);
     // The second tab completes.
-    const done = await callback(env.t, two.back, jar).expect(303);
+    const done = await back(two.back, jar).expect(303);
     expect(done.headers.location).toBe('/reload-two');
   });
 
   it('holds at most three sign-ins: a fourth tab pushes the oldest out', async () => {
     let jar: string[] = [];
     const tabs = [];
-    for (const sub of ['t1', 't2', 't3', 't4']) {
-      const tab = await startTab(jar, sub);
-      jar = tab.jar;
-      tabs.push(tab);
+    for (const tab of ['t1', 't2', 't3', 't4']) {
+      const started = await startTab(jar, tab);
+      jar = started.jar;
+      tabs.push(started);
     }
     expect(held(jar)).toHaveLength(3);
-    const oldest = await callback(env.t, tabs[0]!.back, jar).expect(401);
+    const oldest = await back(tabs[0]!.back, jar).expect(401);
     expect(oldest.body.error.code).toBe('OIDC_STATE_MISMATCH');
     for (const tab of tabs.slice(1)) {
-      const res = await callback(env.t, tab.back, jar).expect(303);
+      const res = await back(tab.back, jar).expect(303);
       jar = mergeCookies(jar, res);
     }
     expect(held(jar)).toHaveLength(0);
@@ -94,12 +118,64 @@ describe('OIDC sign-ins in several tabs', () => {
     let jar: string[] = [];
     const victim = await startTab(jar, 'victim', 'auth0|victim');
     jar = victim.jar;
-    const res = await callback(env.t, attacker.back, jar).expect(401);
+    const res = await back(attacker.back, jar).expect(401);
     expect(res.body.error.code).toBe('OIDC_STATE_MISMATCH');
     jar = mergeCookies(jar, res);
     await me(env.t, jar).expect(401);
-    const own = await callback(env.t, victim.back, jar).expect(303);
+    const own = await back(victim.back, jar).expect(303);
     jar = mergeCookies(jar, own);
     expect((await me(env.t, jar).expect(200)).body.nameId).toBe('auth0|victim');
   });
+
+  it('a callback with two state parameters takes no sign-in', async () => {
+    const tab = await startTab([], 'two-states');
+    const state = tab.back.searchParams.get('state')!;
+    const doubled = new URL(tab.back);
+    doubled.searchParams.append('state', 'junk');
+    const res = await back(doubled, tab.jar).expect(401);
+    expect(res.body.error.code).toBe('OIDC_STATE_MISMATCH');
+    expect(doubled.searchParams.getAll('state')).toEqual([state, 'junk']);
+    await back(tab.back, tab.jar).expect(303);
+  });
+
+  it("a planted sspk_oidc beside the browser's own: on https ignored, on http neither is trusted", async () => {
+    const attacker = await startTab([], 'planted', 'auth0|attacker');
+    const victim = await startTab([], 'planted-victim', 'auth0|victim');
+    // A sibling subdomain can only set the plain name (and on http, the kit's own name is that).
+    const planted = `sspk_oidc=${held(attacker.jar).join('.')}`;
+    const jar = [planted, ...victim.jar];
+    const res = await back(attacker.back, jar).expect(401);
+    expect(res.body.error.code).toBe('OIDC_STATE_MISMATCH');
+    await me(env.t, mergeCookies(jar, res)).expect(401);
+    if (cookie.startsWith('__Host-')) {
+      // The browser's own sign-in is untouched and completes.
+      await back(victim.back, jar).expect(303);
+    } else {
+      // Both paths the cookie may have are cleared; the victim starts again.
+      const cleared = ([] as string[]).concat(res.headers['set-cookie'] as unknown as string[]);
+      expect(cleared.filter((c) => c.startsWith('sspk_oidc=;')).length).toBeGreaterThanOrEqual(2);
+    }
+  });
+});
+
+it('an OIDC cookie left at the callback path from before the upgrade does not block the next sign-in (http)', async () => {
+  const env = await spWithProvider(SLUG);
+  try {
+    const res = await startOidcLogin(env.t, SLUG, '/after');
+    const back = await env.rig.signIn(res.location, 'auth0|upgraded');
+    const stale = `sspk_oidc=${'c'.repeat(64)}`;
+    // The callback path's old cookie comes first (the more specific path): neither is trusted…
+    const first = await callback(env.t, back, [stale, ...res.cookies]).expect(401);
+    expect(first.body.error.code).toBe('OIDC_STATE_MISMATCH');
+    const cleared = ([] as string[]).concat(first.headers['set-cookie'] as unknown as string[]);
+    expect(
+      cleared.some((c) => c.startsWith('sspk_oidc=;') && /Path=\/sso\/tabs\/oidc\/callback/.test(c)),
+    ).toBe(true);
+    // …and both are cleared, so the next sign-in goes through.
+    const again = await startOidcLogin(env.t, SLUG, '/after');
+    const next = await env.rig.signIn(again.location, 'auth0|upgraded');
+    await callback(env.t, next, again.cookies).expect(303);
+  } finally {
+    await env.close();
+  }
 });

@@ -12,7 +12,7 @@ import {
   type CurrentSession,
   type SsoService,
 } from '../../sso/service.js';
-import { cookieSpot, readCookie, SESSION_COOKIE } from '../cookies.js';
+import { cookieSpot, readCookie, readCookies, SESSION_COOKIE } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
@@ -144,8 +144,34 @@ export function ssoRouter(opts: {
   };
   /** Adds a sign-in to the browser's list; the oldest beyond {@link MAX_OIDC_IN_FLIGHT} drops out. */
   const setOidcCookie = (req: Request, res: Response, slug: string, transactionId: string) => {
-    const held = oidcIdsOf(readCookie(req, oidcCookie(slug).name));
+    const { held, mixed } = heldOidc(req, slug);
+    if (mixed) clearStrayOidcCookies(res, slug, { keepOwn: true });
     writeOidcCookie(res, slug, [...held, transactionId].slice(-MAX_OIDC_IN_FLIGHT));
+  };
+  /**
+   * The browser's sign-ins in flight. Two cookies of the name are not ours alone: on http a sibling
+   * subdomain can set one beside ours (on https the __Host- name rules that out), or one is left from
+   * before the cookie's path changed. Then none is trusted (`mixed`), and both paths are cleared.
+   */
+  const heldOidc = (req: Request, slug: string): { held: string[]; mixed: boolean } => {
+    const values = readCookies(req, oidcCookie(slug).name);
+    return values.length > 1
+      ? { held: [], mixed: true }
+      : { held: oidcIdsOf(values[0] ?? null), mixed: false };
+  };
+  /**
+   * Clears the cookie at its path (unless `keepOwn`: it is written next) and, on http, at the path it
+   * had before (the callback's).
+   */
+  const clearStrayOidcCookies = (res: Response, slug: string, how: { keepOwn?: boolean } = {}) => {
+    const { name, path } = oidcCookie(slug);
+    const paths = [
+      ...(how.keepOwn ? [] : [path]),
+      ...(secureCookie ? [] : [`${basePath}/sso/${slug}/oidc/callback`]),
+    ];
+    for (const each of paths) {
+      res.clearCookie(name, { path: each, secure: secureCookie, httpOnly: true, sameSite: 'lax' });
+    }
   };
 
   // On the routes that name cookies after the account: a slug that cannot be an account's is refused
@@ -264,10 +290,13 @@ export function ssoRouter(opts: {
     const search = at >= 0 ? req.originalUrl.slice(at) : '';
     // The sign-in this callback answers is the one of the browser's whose state it carries; it is
     // consumed whatever happens next, and the others (other tabs) stay in flight.
-    const held = oidcIdsOf(readCookie(req, oidcCookie(slug).name));
-    const state = new URLSearchParams(search.slice(0, 8192)).get('state');
+    const { held, mixed } = heldOidc(req, slug);
+    // Exactly one state: with two, the provider's library would read another than the one matched.
+    const states = new URLSearchParams(search.slice(0, 8192)).getAll('state');
+    const state = states.length === 1 ? states[0]! : null;
     const transactionId = state === null ? null : (held.find((id) => oidcStateOf(id) === state) ?? null);
-    if (transactionId !== null || held.length === 0)
+    if (mixed) clearStrayOidcCookies(res, slug);
+    else if (transactionId !== null || held.length === 0)
       writeOidcCookie(
         res,
         slug,
@@ -281,7 +310,7 @@ export function ssoRouter(opts: {
           slug,
           search,
           transactionId,
-          inFlight: held.length,
+          inFlight: mixed ? 2 : held.length,
           current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
