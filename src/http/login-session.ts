@@ -57,9 +57,16 @@ export function markFreshSessions(store: session.Store, opts: { proxy?: boolean 
  * error; what it used up (the assertion, the request or transaction) is used up, as on any failure.
  */
 export function assertHttpsSignIn(req: Request): void {
-  if (req.session?.cookie.secure !== true || arrivedOverHttps(req, proxyOf.get(req.sessionStore))) return;
+  const error = httpsSignInError(req);
+  if (error) throw error;
+}
+
+/** The HTTPS_REQUIRED error {@link assertHttpsSignIn} would throw for `req`, or null. */
+export function httpsSignInError(req: Request): SpError | null {
+  if (req.session?.cookie.secure !== true || arrivedOverHttps(req, proxyOf.get(req.sessionStore)))
+    return null;
   const proto = req.headers['x-forwarded-proto'];
-  throw new SpError('HTTPS_REQUIRED', {
+  return new SpError('HTTPS_REQUIRED', {
     detail: `request over http, X-Forwarded-Proto ${proto === undefined ? 'absent' : JSON.stringify(String(proto).slice(0, 16))}`,
   });
 }

@@ -14,7 +14,14 @@ import {
   validateResponse,
   type VerifiedAssertion,
 } from '../saml/validate-response.js';
-import { buildOidcVerdict, buildVerdict, CHECK_LABELS, OIDC_CHECK_LABELS } from './verdict.js';
+import {
+  buildOidcVerdict,
+  buildVerdict,
+  CHECK_LABELS,
+  OIDC_CHECK_LABELS,
+  TRANSPORT_CHECK,
+  withTransport,
+} from './verdict.js';
 import type {
   Account,
   Connection,
@@ -362,6 +369,8 @@ export class SsoService {
       current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
+      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (tests report it). */
+      transport?: SpError | null;
     },
     establish: (success: AcsSuccess) => Promise<void>,
   ): Promise<AcsOutcome> {
@@ -497,6 +506,8 @@ export class SsoService {
       transactionId: string | null;
       /** How many sign-ins of this account the browser has in flight (its cookie). */
       inFlight?: number;
+      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (tests report it). */
+      transport?: SpError | null;
       current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
@@ -698,7 +709,10 @@ export class SsoService {
       id: test.id,
       protocol: test.protocol,
       status: test.status === 'started' ? 'pending' : test.status,
-      checks: test.checks.map((c) => ({ ...c, label: labels[c.name] ?? c.name })),
+      checks: test.checks.map((c) => ({
+        ...c,
+        label: c.name === TRANSPORT_CHECK.name ? TRANSPORT_CHECK.label : (labels[c.name] ?? c.name),
+      })),
       referenceId: test.referenceId,
       createdAt: test.createdAt,
       expiresAt: test.expiresAt,
@@ -769,18 +783,24 @@ export class SsoService {
     account: Account,
     connection: Connection,
     test: { testId: string; requestId: string },
-    input: { clientIp: string | null; referenceId: string; slug: string; samlResponse: unknown },
+    input: {
+      clientIp: string | null;
+      referenceId: string;
+      slug: string;
+      samlResponse: unknown;
+      transport?: SpError | null;
+    },
   ): Promise<AcsOutcome> {
     const hints = hintContext(this.settings.baseUrl, account, connection, this.settings.clockSkewMs / 1000);
     const evaluation = await evaluateResponse(
       input.samlResponse,
       this.context(account, connection, this.trustedCertificates(connection)),
     );
-    const { checks, passed, firstFailure } = buildVerdict(evaluation, {
-      requestId: test.requestId,
-      account,
+    const { checks, passed, firstFailure } = withTransport(
+      buildVerdict(evaluation, { requestId: test.requestId, account, hints }),
+      input.transport ?? null,
       hints,
-    });
+    );
     const status = passed ? 'passed' : 'failed';
     await this.stores.signInTests.finish(test.testId, { status, checks, referenceId: input.referenceId });
     if (passed && evaluation.assertion) {
@@ -812,7 +832,7 @@ export class SsoService {
     testId: string,
     callbackUrl: URL,
     transaction: StoredOidcTransaction,
-    input: { clientIp: string | null; referenceId: string; slug: string },
+    input: { clientIp: string | null; referenceId: string; slug: string; transport?: SpError | null },
   ): Promise<AcsOutcome> {
     const oidc = this.oidc!;
     let error: SpError | null = null;
@@ -841,15 +861,19 @@ export class SsoService {
       this.settings.clockSkewMs / 1000,
       connection,
     );
-    const { checks, passed, firstFailure } = buildOidcVerdict(
-      {
-        error,
-        signIn,
-        clientId: connection.clientId,
-        userinfo: connection.userinfoUrl !== null,
-        providerError: providerError === null ? null : providerError.slice(0, 100),
-      },
-      { account, hints },
+    const { checks, passed, firstFailure } = withTransport(
+      buildOidcVerdict(
+        {
+          error,
+          signIn,
+          clientId: connection.clientId,
+          userinfo: connection.userinfoUrl !== null,
+          providerError: providerError === null ? null : providerError.slice(0, 100),
+        },
+        { account, hints },
+      ),
+      input.transport ?? null,
+      hints,
     );
     const status = passed ? 'passed' : 'failed';
     await this.stores.signInTests.finish(testId, { status, checks, referenceId: input.referenceId });

@@ -270,3 +270,34 @@ export function buildOidcVerdict(
   });
   return { checks, passed: error === null, firstFailure: error };
 }
+
+/** The name and sentence of the check a test adds when its answer did not arrive over https. */
+export const TRANSPORT_CHECK = {
+  name: 'transport',
+  label: 'Reached this site over https (its session cookie is Secure)',
+} as const;
+
+/**
+ * A verdict with the transport check added when `error` (HTTPS_REQUIRED) says the answer arrived over
+ * what looks like plain http on an https site: every real sign-in would then be refused, so the test
+ * must not pass either.
+ */
+export function withTransport(
+  verdict: { checks: SignInCheck[]; passed: boolean; firstFailure: SpError | null },
+  error: SpError | null,
+  hints: HintContext,
+): { checks: SignInCheck[]; passed: boolean; firstFailure: SpError | null } {
+  if (error === null) return verdict;
+  return {
+    checks: [
+      ...verdict.checks,
+      {
+        ...failedCheck(TRANSPORT_CHECK.name, error, hints),
+        expected: 'https',
+        received: error.detail ?? 'http',
+      },
+    ],
+    passed: false,
+    firstFailure: verdict.firstFailure ?? error,
+  };
+}

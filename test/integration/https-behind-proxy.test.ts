@@ -24,8 +24,10 @@ import {
   startSp,
   type TestSp,
 } from '../support/harness.js';
-import { idpKey, mintResponse, TEST_TENANT_ISSUER } from '../support/idp.js';
+import { decodeRedirect, idpKey, mintResponse, TEST_TENANT_ISSUER } from '../support/idp.js';
 import { createLocalAdmin } from '../../src/users/local-login.js';
+import { callback } from '../support/oidc.js';
+import { spWithProvider } from '../security/oidc-rig-support.js';
 
 const HTTPS_BASE = 'https://sp.example.com';
 
@@ -118,6 +120,63 @@ describe('https site, sign-in over plain http', () => {
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('HTTPS_REQUIRED');
     await me(t, cookiesFrom(res)).expect(401);
+  });
+
+  it("the admin's test sign-in fails over plain http too (a transport check), and passes over https", async () => {
+    t = await startSp({ baseUrl: HTTPS_BASE, trustProxy: '1' });
+    await createAccountWithIdp(t, 'acme');
+    const verdictOf = async (headers: Record<string, string>) => {
+      const created = await request(t!.app)
+        .post('/api/accounts/acme/saml/tests')
+        .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+        .expect(201);
+      const { id, loginUrl } = created.body as { id: string; loginUrl: string };
+      const started = await request(t!.app).get(new URL(loginUrl).pathname).set(headers).expect(302);
+      const authn = decodeRedirect(started.headers.location as string);
+      await postAcs(t!, 'acme', responseFor(t!, 'acme', { inResponseTo: authn.id })).set(headers);
+      return (await adminGet(t!, `/api/accounts/acme/saml/tests/${id}`)).body as {
+        status: string;
+        checks: { name: string; label: string; ok: boolean; hint?: string; expected?: string }[];
+      };
+    };
+    const overHttp = await verdictOf({});
+    expect(overHttp.status).toBe('failed');
+    const transport = overHttp.checks.find((c) => c.name === 'transport');
+    expect(transport).toMatchObject({ ok: false, expected: 'https' });
+    expect(transport!.label).toMatch(/over https/);
+    expect(transport!.hint).toMatch(/^HTTPS_REQUIRED: .*TRUST_PROXY/);
+    // Every check of the response itself passed: the transport is what the admin must fix.
+    expect(overHttp.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['transport']);
+
+    const overHttps = await verdictOf({ 'X-Forwarded-Proto': 'https' });
+    expect(overHttps.status).toBe('passed');
+    expect(overHttps.checks.some((c) => c.name === 'transport')).toBe(false);
+  });
+
+  it("the admin's OIDC test sign-in reports the transport the same way", async () => {
+    const env = await spWithProvider('oidc-https', { baseUrl: HTTPS_BASE, trustProxy: '1' });
+    try {
+      const run = async (headers: Record<string, string>) => {
+        const created = await request(env.t.app)
+          .post('/api/accounts/oidc-https/oidc/tests')
+          .set('Authorization', `Bearer ${ADMIN_TOKEN}`)
+          .expect(201);
+        const { id, loginUrl } = created.body as { id: string; loginUrl: string };
+        const started = await request(env.t.app).get(new URL(loginUrl).pathname).set(headers).expect(302);
+        const back = await env.rig.signIn(started.headers.location as string, 'auth0|tester');
+        await callback(env.t, back, cookiesFrom(started)).set(headers);
+        return (await adminGet(env.t, `/api/accounts/oidc-https/oidc/tests/${id}`)).body as {
+          status: string;
+          checks: { name: string; ok: boolean; hint?: string }[];
+        };
+      };
+      const overHttp = await run({});
+      expect(overHttp.status).toBe('failed');
+      expect(overHttp.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(['transport']);
+      expect((await run({ 'X-Forwarded-Proto': 'https' })).status).toBe('passed');
+    } finally {
+      await env.close();
+    }
   });
 
   it('an http site is not concerned', async () => {

@@ -17,7 +17,7 @@ import { bearerValue } from '../middleware/admin-auth.js';
 import { isSameOrigin, requestSite, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
-import { assertHttpsSignIn, startLoginSession } from '../login-session.js';
+import { assertHttpsSignIn, httpsSignInError, startLoginSession } from '../login-session.js';
 import { safeReturnPath } from '../return-to.js';
 import '../session-user.js';
 import { confirmPage } from './confirm-page.js';
@@ -311,6 +311,7 @@ export function ssoRouter(opts: {
           search,
           transactionId,
           inFlight: mixed ? 2 : held.length,
+          transport: httpsSignInError(req),
           current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
@@ -345,6 +346,7 @@ export function ssoRouter(opts: {
             samlResponse: body.SAMLResponse,
             relayState,
             browserNonce: nonce,
+            transport: httpsSignInError(req),
             current: currentSession(req),
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
