@@ -142,7 +142,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     logger.warn(
       'using the PUBLIC development token key from certs/: anyone can sign bot tokens with it; never in production (set TOKEN_SIGNING_KEY_FILE; npx saml-sp-kit generate-token-key)',
     );
-  if (config.baseUrl.startsWith('https:') && config.trustProxy === false) {
+  // Every https-only protection (Secure and __Host- cookies) keys on this.
+  const secureSite = config.baseUrl.startsWith('https:');
+  if (secureSite && config.trustProxy === false) {
     logger.warn(
       'BASE_URL is https but TRUST_PROXY is unset: behind a TLS-terminating proxy, every sign-in will be refused with HTTPS_REQUIRED (the Secure session cookie could not be set), unless a host app embedding the kit sets Express\'s "trust proxy"',
     );
@@ -276,7 +278,10 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.post('/sso/:slug/acs', ssoTimer(metrics, 'saml'));
   router.get('/sso/:slug/oidc/callback', ssoTimer(metrics, 'oidc'));
   // On an https site `__Host-sspk.sid` (Path=/): no sibling subdomain can plant a session.
-  const sessionCookie = cookieSpot(config.baseUrl.startsWith('https:'), SESSION_COOKIE, site.base || '/');
+  const sessionCookie = cookieSpot(secureSite, SESSION_COOKIE, site.base || '/');
+  // TRUST_PROXY set: X-Forwarded-Proto says whether the request came over https. Unset: Express's
+  // req.secure (its "trust proxy": false in the standalone app, the host's setting when embedded).
+  const sessionProxy = config.trustProxy !== false ? true : undefined;
   const sessions = session({
     name: sessionCookie.name,
     // 24 random bytes, base64url (as express-session's own ids), from the pooled CSPRNG.
@@ -286,19 +291,17 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
     resave: false,
     saveUninitialized: false,
     rolling: true,
-    // TRUST_PROXY set: X-Forwarded-Proto says whether the request came over https. Unset: Express's
-    // req.secure (its "trust proxy": false in the standalone app, the host's setting when embedded).
-    proxy: config.trustProxy !== false ? true : undefined,
+    proxy: sessionProxy,
     cookie: {
       httpOnly: true,
       sameSite: 'lax',
-      secure: config.baseUrl.startsWith('https:'),
+      secure: secureSite,
       maxAge: config.sessionTtlSeconds * 1000,
       path: sessionCookie.path,
     },
   });
   // After session(), which installs the store's generate(): marks the sessions made in their request.
-  markFreshSessions(storage.sessionStore, { proxy: config.trustProxy !== false ? true : undefined });
+  markFreshSessions(storage.sessionStore, { proxy: sessionProxy });
   router.use(sessions);
   // Every request's signed-in user is re-checked against the database (disabled, role, SSO-only,
   // absolute lifetime), so admin changes take effect at once on every instance.
@@ -313,7 +316,7 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   router.use(
     csrfProtection({
       secret: config.sessionSecret,
-      secureCookie: config.baseUrl.startsWith('https:'),
+      secureCookie: secureSite,
       cookiePath: site.base || '/',
     }),
   );

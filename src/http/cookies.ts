@@ -1,18 +1,10 @@
 import type { Request } from 'express';
 import { SLUG } from '../accounts/slug.js';
 
-/** Reads one cookie from the Cookie header (no cookie-parser needed for the one cookie we read). */
-export function readCookie(req: Request, name: string): string | null {
-  const header = req.headers.cookie;
-  if (!header) return null;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return null;
-}
-
-/** Every value of cookie `name` in the Cookie header, in the order sent (the most specific path first). */
+/**
+ * Every value of cookie `name` in the Cookie header, in the order sent (the most specific path first);
+ * no cookie-parser needed for the few cookies we read.
+ */
 export function readCookies(req: Request, name: string): string[] {
   const header = req.headers.cookie;
   if (!header) return [];
@@ -22,6 +14,11 @@ export function readCookies(req: Request, name: string): string[] {
     if (eq > 0 && part.slice(0, eq).trim() === name) values.push(part.slice(eq + 1).trim());
   }
   return values;
+}
+
+/** The first value of cookie `name` (the most specific path's), or null. */
+export function readCookie(req: Request, name: string): string | null {
+  return readCookies(req, name)[0] ?? null;
 }
 
 /** Name of the login session cookie (on an https site `__Host-sspk.sid`: see {@link cookieSpot}). */

@@ -369,8 +369,8 @@ export class SsoService {
       current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
-      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (tests report it). */
-      transport?: SpError | null;
+      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (asked by tests only). */
+      transport?: () => SpError | null;
     },
     establish: (success: AcsSuccess) => Promise<void>,
   ): Promise<AcsOutcome> {
@@ -506,8 +506,8 @@ export class SsoService {
       transactionId: string | null;
       /** How many sign-ins of this account the browser has in flight (its cookie). */
       inFlight?: number;
-      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (tests report it). */
-      transport?: SpError | null;
+      /** HTTPS_REQUIRED when the answer came over what looks like plain http on an https site (asked by tests only). */
+      transport?: () => SpError | null;
       current: CurrentSession | null;
       clientIp: string | null;
       referenceId: string;
@@ -788,7 +788,7 @@ export class SsoService {
       referenceId: string;
       slug: string;
       samlResponse: unknown;
-      transport?: SpError | null;
+      transport?: () => SpError | null;
     },
   ): Promise<AcsOutcome> {
     const hints = hintContext(this.settings.baseUrl, account, connection, this.settings.clockSkewMs / 1000);
@@ -798,7 +798,7 @@ export class SsoService {
     );
     const { checks, passed, firstFailure } = withTransport(
       buildVerdict(evaluation, { requestId: test.requestId, account, hints }),
-      input.transport ?? null,
+      input.transport?.() ?? null,
       hints,
     );
     const status = passed ? 'passed' : 'failed';
@@ -832,7 +832,12 @@ export class SsoService {
     testId: string,
     callbackUrl: URL,
     transaction: StoredOidcTransaction,
-    input: { clientIp: string | null; referenceId: string; slug: string; transport?: SpError | null },
+    input: {
+      clientIp: string | null;
+      referenceId: string;
+      slug: string;
+      transport?: () => SpError | null;
+    },
   ): Promise<AcsOutcome> {
     const oidc = this.oidc!;
     let error: SpError | null = null;
@@ -872,7 +877,7 @@ export class SsoService {
         },
         { account, hints },
       ),
-      input.transport ?? null,
+      input.transport?.() ?? null,
       hints,
     );
     const status = passed ? 'passed' : 'failed';

@@ -76,8 +76,8 @@ const NONCE = /^[a-f0-9]{64}$/;
 const MAX_OIDC_IN_FLIGHT = 3;
 
 /** The well-formed transaction ids of an OIDC cookie's value (ids joined by `.`), at most the last few. */
-function oidcIdsOf(value: string | null): string[] {
-  if (value === null || value.length > 1024) return [];
+function oidcIdsOf(value: string): string[] {
+  if (value.length > 1024) return [];
   return value
     .split('.')
     .filter((id) => OIDC_TRANSACTION_ID.test(id))
@@ -144,34 +144,16 @@ export function ssoRouter(opts: {
   };
   /** Adds a sign-in to the browser's list; the oldest beyond {@link MAX_OIDC_IN_FLIGHT} drops out. */
   const setOidcCookie = (req: Request, res: Response, slug: string, transactionId: string) => {
-    const { held, mixed } = heldOidc(req, slug);
-    if (mixed) clearStrayOidcCookies(res, slug, { keepOwn: true });
-    writeOidcCookie(res, slug, [...held, transactionId].slice(-MAX_OIDC_IN_FLIGHT));
+    writeOidcCookie(res, slug, [...heldOidc(req, slug), transactionId].slice(-MAX_OIDC_IN_FLIGHT));
   };
   /**
-   * The browser's sign-ins in flight. Two cookies of the name are not ours alone: on http a sibling
-   * subdomain can set one beside ours (on https the __Host- name rules that out), or one is left from
-   * before the cookie's path changed. Then none is trusted (`mixed`), and both paths are cleared.
+   * The browser's sign-ins in flight; none when the browser sends two cookies of the name: on http a
+   * sibling subdomain can set one beside ours (on https the __Host- name rules that out), and then
+   * neither is trusted.
    */
-  const heldOidc = (req: Request, slug: string): { held: string[]; mixed: boolean } => {
+  const heldOidc = (req: Request, slug: string): string[] => {
     const values = readCookies(req, oidcCookie(slug).name);
-    return values.length > 1
-      ? { held: [], mixed: true }
-      : { held: oidcIdsOf(values[0] ?? null), mixed: false };
-  };
-  /**
-   * Clears the cookie at its path (unless `keepOwn`: it is written next) and, on http, at the path it
-   * had before (the callback's).
-   */
-  const clearStrayOidcCookies = (res: Response, slug: string, how: { keepOwn?: boolean } = {}) => {
-    const { name, path } = oidcCookie(slug);
-    const paths = [
-      ...(how.keepOwn ? [] : [path]),
-      ...(secureCookie ? [] : [`${basePath}/sso/${slug}/oidc/callback`]),
-    ];
-    for (const each of paths) {
-      res.clearCookie(name, { path: each, secure: secureCookie, httpOnly: true, sameSite: 'lax' });
-    }
+    return values.length === 1 ? oidcIdsOf(values[0]!) : [];
   };
 
   // On the routes that name cookies after the account: a slug that cannot be an account's is refused
@@ -290,18 +272,18 @@ export function ssoRouter(opts: {
     const search = at >= 0 ? req.originalUrl.slice(at) : '';
     // The sign-in this callback answers is the one of the browser's whose state it carries; it is
     // consumed whatever happens next, and the others (other tabs) stay in flight.
-    const { held, mixed } = heldOidc(req, slug);
+    const held = heldOidc(req, slug);
     // Exactly one state: with two, the provider's library would read another than the one matched.
     const states = new URLSearchParams(search.slice(0, 8192)).getAll('state');
     const state = states.length === 1 ? states[0]! : null;
     const transactionId = state === null ? null : (held.find((id) => oidcStateOf(id) === state) ?? null);
-    if (mixed) clearStrayOidcCookies(res, slug);
-    else if (transactionId !== null || held.length === 0)
+    if (transactionId !== null || held.length === 0) {
       writeOidcCookie(
         res,
         slug,
         held.filter((id) => id !== transactionId),
       );
+    }
     // consumeOidcCallback() audits every outcome itself.
     res.locals.acsAudited = true;
     const { outcome, relayState } = await opts.sso
@@ -310,8 +292,8 @@ export function ssoRouter(opts: {
           slug,
           search,
           transactionId,
-          inFlight: mixed ? 2 : held.length,
-          transport: httpsSignInError(req),
+          inFlight: held.length,
+          transport: () => httpsSignInError(req),
           current: currentSession(req),
           clientIp: req.ip ?? null,
           referenceId: res.locals.referenceId as string,
@@ -334,9 +316,7 @@ export function ssoRouter(opts: {
     async (req: Request, res: Response) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
       const slug = String(req.params.slug);
-      const cookie = readCookie(req, loginCookie(slug).name);
-      // The nonce alone, as set at the login (a bare nonce: a cookie set before it carried its age).
-      const nonce = readLoginCookie(cookie)?.nonce ?? (cookie !== null && NONCE.test(cookie) ? cookie : null);
+      const nonce = readLoginCookie(readCookie(req, loginCookie(slug).name))?.nonce ?? null;
       res.locals.acsAudited = true;
       const relayState = safeReturnPath(body.RelayState, opts.baseUrl);
       const outcome = await opts.sso
@@ -346,7 +326,7 @@ export function ssoRouter(opts: {
             samlResponse: body.SAMLResponse,
             relayState,
             browserNonce: nonce,
-            transport: httpsSignInError(req),
+            transport: () => httpsSignInError(req),
             current: currentSession(req),
             clientIp: req.ip ?? null,
             referenceId: res.locals.referenceId as string,
