@@ -17,6 +17,7 @@ import { nodeSamlOptions, type CheckName, type SamlContext, type SignaturesPrese
 import { selectVerificationCertificates, trustedKeys } from './signature-keys.js';
 import { verifySignature } from './verify-signature.js';
 import {
+  checkXmlBounds,
   children,
   found,
   onlyChild,
@@ -66,6 +67,60 @@ export function decodeSamlResponse(field: unknown): { xml: string; base64: strin
     throw new SpError('SAML_RESPONSE_MALFORMED', { detail: 'SAMLResponse is not XML (deflated or binary?)' });
   }
   return { xml, base64: compact };
+}
+
+/**
+ * The first `chars` characters of the field's base64 without its white space (fewer when the field is
+ * shorter), dropping white space from only as much of the field as that takes: a window that doubles
+ * while the white space leaves it short. The field may be MAX_SAML_RESPONSE_BYTES long.
+ */
+export function base64Prefix(field: string, chars: number): string {
+  let window = chars;
+  for (;;) {
+    const compact = field.slice(0, window).replace(BASE64_WHITESPACE_RUNS, '');
+    if (compact.length >= chars || window >= field.length) return compact.slice(0, chars);
+    window *= 2;
+  }
+}
+
+/** Fields longer than this are first held to the XML bounds on their first {@link EARLY_PREFIX} characters. */
+const EARLY_CHECK_ABOVE = 64 * 1024;
+/** 16 KB of base64: 12 KB of XML, where every bomb the bounds refuse shows itself (see refuseComplexPrefix). */
+const EARLY_PREFIX = 16 * 1024;
+const BASE64_ONLY = /^[A-Za-z0-9+/]*$/;
+
+/**
+ * A large field is held to the XML bounds ({@link checkXmlBounds}) on its first 12 KB before the whole
+ * of it is decoded: a namespace, attribute or text bomb of a few hundred KB is refused for the cost of
+ * 16 KB, not after copying and decoding all of it several times over. Only SAML_RESPONSE_TOO_COMPLEX is
+ * taken from the prefix: the scan reads left to right, so the state at any point of a prefix is the
+ * state at that point of the whole text, and every bound counts something that only grows as the text
+ * goes on (a name, value or text cut short by the end of the prefix is shorter, never longer): a bound
+ * the prefix exceeds, the whole exceeds, and the full check would refuse it the same way. What the end
+ * of the prefix cuts short (a tag, a value) and any other finding is left to the full check. A prefix
+ * that is not plain base64 or not UTF-8 is not checked (the full decode refuses it as malformed).
+ *
+ * The code can differ from the full check's only for a response that is refused either way: one with a
+ * bomb in its first 12 KB and, further on, bad base64, a DOCTYPE or an XML 1.1 line end.
+ */
+function refuseComplexPrefix(field: unknown): void {
+  if (typeof field !== 'string' || field.length <= EARLY_CHECK_ABOVE) return;
+  const prefix = base64Prefix(field, EARLY_PREFIX);
+  if (!BASE64_ONLY.test(prefix)) return;
+  let xml: string;
+  try {
+    // stream: an incomplete UTF-8 sequence cut by the end of the prefix is held back, not replaced.
+    xml = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Buffer.from(prefix, 'base64'), {
+      stream: true,
+    });
+  } catch {
+    return;
+  }
+  try {
+    checkXmlBounds(xml);
+  } catch (err) {
+    if (err instanceof SpError && err.code === 'SAML_RESPONSE_TOO_COMPLEX') throw err;
+  }
 }
 
 /** What the (unsigned) Response envelope says, read once during the structural checks. */
@@ -868,6 +923,7 @@ function verifyOnOurDom(checked: Checked, ctx: SamlContext): Element {
  * work on the same DOM (node-saml is used for decryption only).
  */
 export async function validateResponse(samlResponse: unknown, ctx: SamlContext): Promise<VerifiedAssertion> {
+  refuseComplexPrefix(samlResponse);
   const { xml } = decodeSamlResponse(samlResponse);
   const checked = await checkStructure(xml, ctx);
   const nowMs = Date.now();

@@ -9,6 +9,7 @@ import { buildLoginRedirect } from '../saml/authn-request.js';
 import type { SamlContext } from '../saml/options.js';
 import { spMetadataXml } from '../saml/sp-metadata.js';
 import {
+  base64Prefix,
   decodeSamlResponse,
   evaluateResponse,
   validateResponse,
@@ -248,18 +249,9 @@ function publishedKeyOfPem(pem: string): string | null {
  */
 function responseHead(samlResponse: unknown): string | null {
   if (typeof samlResponse !== 'string') return null;
-  // White space is dropped from only as much of the field as the prefix needs (a window that doubles
-  // while the white space leaves it short): the field may be MAX_SAML_RESPONSE_BYTES long.
-  let window = HEAD_BASE64;
-  let compact = '';
-  for (;;) {
-    compact = samlResponse.slice(0, window).replace(/[\r\n\t ]+/g, '');
-    if (compact.length >= HEAD_BASE64 || window >= samlResponse.length) break;
-    window *= 2;
-  }
-  return Buffer.from(compact.slice(0, HEAD_BASE64), 'base64').toString('utf8').slice(0, 8192);
+  const prefix = base64Prefix(samlResponse, Math.ceil((8192 * 4) / 3 / 4) * 4);
+  return Buffer.from(prefix, 'base64').toString('utf8').slice(0, 8192);
 }
-const HEAD_BASE64 = Math.ceil((8192 * 4) / 3 / 4) * 4;
 
 /** SP-initiated login, SP metadata and the Assertion Consumer Service. */
 export class SsoService {
