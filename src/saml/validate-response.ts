@@ -96,8 +96,9 @@ const BASE64_ONLY = /^[A-Za-z0-9+/]*$/;
  * taken from the prefix: the scan reads left to right, so the state at any point of a prefix is the
  * state at that point of the whole text, and every bound counts something that only grows as the text
  * goes on (a name, value or text cut short by the end of the prefix is shorter, never longer): a bound
- * the prefix exceeds, the whole exceeds, and the full check would refuse it the same way. What the end
- * of the prefix cuts short (a tag, a value) and any other finding is left to the full check. A prefix
+ * the prefix exceeds, the whole exceeds, and the full check would refuse it the same way (a `<` the
+ * prefix ends on is dropped: it may begin an end tag). What the end of the prefix cuts short (a tag, a
+ * value) and any other finding is left to the full check. A prefix
  * that is not plain base64 or not UTF-8 is not checked (the full decode refuses it as malformed).
  *
  * The code can differ from the full check's only for a response that is refused either way: one with a
@@ -116,8 +117,19 @@ function refuseComplexPrefix(field: unknown): void {
   } catch {
     return;
   }
+  checkPrefixBounds(xml);
+}
+
+/**
+ * {@link checkXmlBounds} on the first characters of a text: throws SAML_RESPONSE_TOO_COMPLEX when a
+ * bound is exceeded within them, and nothing else (a tag the end cuts off is for the full check).
+ */
+export function checkPrefixBounds(xmlPrefix: string): void {
   try {
-    checkXmlBounds(xml);
+    // Without a `<` the prefix ends on: the scan counts an element at a `<` not followed by `/`, `!` or
+    // `?`, and that `<` may begin an end tag or a CDATA section in the whole text (a phantom element,
+    // one past MAX_ELEMENTS or MAX_DEPTH). A `<` with anything after it is read as in the whole text.
+    checkXmlBounds(xmlPrefix.endsWith('<') ? xmlPrefix.slice(0, -1) : xmlPrefix);
   } catch (err) {
     if (err instanceof SpError && err.code === 'SAML_RESPONSE_TOO_COMPLEX') throw err;
   }

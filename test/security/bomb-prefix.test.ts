@@ -7,10 +7,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSpError } from '../../src/errors.js';
+import { checkPrefixBounds } from '../../src/saml/validate-response.js';
 import {
   checkXmlBounds,
   MAX_ATTRIBUTE_VALUE_LENGTH,
   MAX_ATTRIBUTES_PER_ELEMENT,
+  MAX_DEPTH,
+  MAX_ELEMENTS,
   MAX_NAME_LENGTH,
   MAX_NAMESPACES_IN_SCOPE,
   MAX_TEXT_LENGTH,
@@ -27,17 +30,19 @@ const beforeStatus = (xml: string, markup: string) =>
 /** Characters after which a base64 field is not base64: the full decode would call it malformed. */
 const NOT_BASE64 = '*not base64*'.repeat(2000);
 
-/** What the prefix check takes from a scan: SAML_RESPONSE_TOO_COMPLEX (a cut-off tag is malformed, and ignored). */
-function refusedAsTooComplex(xml: string): boolean {
+/** Whether the prefix check refuses `xmlPrefix` (SAML_RESPONSE_TOO_COMPLEX; anything else is the full check's). */
+function refusedAsTooComplex(xmlPrefix: string): boolean {
   try {
-    checkXmlBounds(xml);
+    checkPrefixBounds(xmlPrefix);
     return false;
   } catch (err) {
     if (isSpError(err, 'SAML_RESPONSE_TOO_COMPLEX')) return true;
-    if (isSpError(err, 'SAML_RESPONSE_MALFORMED')) return false;
     throw err;
   }
 }
+
+/** XML characters in the prefix the check reads: 16 KB of base64. */
+const PREFIX_XML = 12 * 1024;
 
 describe('a large response is first held to the XML bounds on its prefix', () => {
   let t: TestSp;
@@ -94,6 +99,41 @@ describe('a large response is first held to the XML bounds on its prefix', () =>
     );
     expect(field.length).toBeGreaterThan(64 * 1024);
     await expectLoggedIn(t, await postAcs(t, 'acme', field));
+  });
+
+  // Found by review: a prefix ending on the `<` of an end tag counted one element too many.
+  const PAD = '\u0000';
+  it.each([
+    [
+      'nested to MAX_DEPTH',
+      (xml: string) =>
+        beforeStatus(
+          xml,
+          `<samlp:Extensions>${'<x>'.repeat(MAX_DEPTH - 2)}${PAD}${'</x>'.repeat(MAX_DEPTH - 2)}</samlp:Extensions>`,
+        ),
+    ],
+    [
+      'MAX_ELEMENTS elements',
+      (xml: string) => {
+        const more = MAX_ELEMENTS - (xml.match(/<[^/!?]/g) ?? []).length - 1;
+        // The mark goes before the root's end tag: every element is in the prefix.
+        return beforeStatus(xml, `<samlp:Extensions>${'<x/>'.repeat(more)}</samlp:Extensions>`).replace(
+          '</samlp:Response>',
+          `${PAD}</samlp:Response>`,
+        );
+      },
+    ],
+  ])('%s, the prefix ending on the `<` of an end tag: signs in', async (_name, fill) => {
+    const marked = fill(mintXmlFor(t, 'acme', { nameId: 'auth0|at-the-bound', email: 'bound@acme.example' }));
+    // White space puts the `<` after the mark on the prefix's last character; white space after the
+    // root makes the field long enough for the prefix check.
+    const at = marked.indexOf(PAD);
+    const xml = marked.replace(PAD, ' '.repeat(PREFIX_XML - 1 - at)) + '\n'.repeat(60_000);
+    expect(xml[PREFIX_XML - 1]).toBe('<');
+    expect(xml[PREFIX_XML]).toBe('/');
+    expect(() => checkXmlBounds(xml)).not.toThrow();
+    expect(refusedAsTooComplex(xml.slice(0, PREFIX_XML))).toBe(false);
+    await expectLoggedIn(t, await postAcs(t, 'acme', b64(xml)));
   });
 
   it('no prefix of a response within every bound is refused as too complex', () => {

@@ -1,5 +1,6 @@
 /** Test sign-in: the section that starts a test, and the page with its verdict. */
 import type { SignInTestView } from '../../../sso/service.js';
+import type { SignInCheck } from '../../../storage/types.js';
 import { html, type Html } from '../../views.js';
 import type { ConnectionJson } from './connection.js';
 
@@ -21,6 +22,23 @@ export function testSection(base: string, token: string, conn: ConnectionJson | 
 }
 
 /** The verdict of a test sign-in, as a checklist. */
+
+/**
+ * Where a failed test's fix is: at the identity provider, unless the failure is the transport check
+ * (how this site is reached: the proxy in front of it, TRUST_PROXY), which no IdP setting changes.
+ */
+function failedVerdictAdvice(checks: readonly SignInCheck[]): string {
+  const failed = checks.filter((c) => !c.ok && c.evaluated);
+  const transport = failed.some((c) => c.name === 'transport');
+  if (transport && failed.length === 1) {
+    return 'The identity provider answered correctly; fix how this site is reached (the proxy in front of it, or TRUST_PROXY: see the failed check), then test again.';
+  }
+  if (transport) {
+    return 'Fix the failed checks, at the identity provider and in how this site is reached (the proxy in front of it, or TRUST_PROXY), then test again.';
+  }
+  return 'Fix the failed checks at the identity provider, then test again.';
+}
+
 export function verdictBody(base: string, test: SignInTestView): Html {
   const badge =
     test.status === 'passed'
@@ -43,7 +61,7 @@ export function verdictBody(base: string, test: SignInTestView): Html {
       test.status === 'passed'
         ? html`<p class="ok">Every check passed: users of this identity provider can sign in.</p>`
         : test.status === 'failed'
-          ? html`<p class="error">Fix the failed checks at the identity provider, then test again.</p>`
+          ? html`<p class="error">${failedVerdictAdvice(test.checks)}</p>`
           : html`<p class="muted">The identity provider has not answered yet.</p>`
     }
     <ol class="checklist">
