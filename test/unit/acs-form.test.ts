@@ -7,9 +7,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { request as httpRequest } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acsForm, fastParse } from '../../src/http/sso/acs-form.js';
@@ -227,6 +228,141 @@ describe('the ACS form reader', () => {
     // The mutations reach both paths.
     expect(fast).toBeGreaterThan(300);
     expect(fast).toBeLessThan(2700);
+  });
+
+  it('gives what express.urlencoded gives on hand-made requests: chunked, encoded, odd headers, odd bytes', async () => {
+    /** The raw answer to a request written in `chunks` (a pause between them), headers as given. */
+    const send = (path: string, headers: Record<string, string>, chunks: Buffer[]) =>
+      new Promise<string>((resolve, reject) => {
+        const req = httpRequest(`${origin}${path}`, { method: 'POST', headers }, (res) => {
+          let data = '';
+          res.on('data', (c: Buffer) => (data += c.toString()));
+          res.on('end', () => resolve(`${res.statusCode} ${data}`));
+        });
+        req.on('error', reject);
+        void (async () => {
+          for (const c of chunks) {
+            req.write(c);
+            await new Promise((r) => setTimeout(r, 2));
+          }
+          req.end();
+        })();
+      });
+    const compacted = (answer: string) =>
+      answer.replace(
+        /"SAMLResponse":"([^"]*)"/,
+        (_m, v: string) => `"SAMLResponse":"${v.replace(/\\[rnt]| /g, '')}"`,
+      );
+    const b = (s: string) => Buffer.from(s, 'latin1');
+    const big = 'SAMLResponse=' + 'QUJD'.repeat(2000);
+    const cases: [string, Record<string, string>, Buffer[]][] = [
+      ['no content type', {}, [b('SAMLResponse=QUJD')]],
+      [
+        'chunked',
+        { 'content-type': FORM, 'transfer-encoding': 'chunked' },
+        [b('SAMLResp'), b('onse=QU'), b('JD&RelayState=%E2'), b('%82%AC')],
+      ],
+      [
+        'type and charset in capitals',
+        { 'content-type': 'Application/X-WWW-Form-URLENCODED;Charset=UTF-8' },
+        [b('SAMLResponse=QUJD')],
+      ],
+      [
+        'ISO-8859-1',
+        { 'content-type': `${FORM}; charset=ISO-8859-1` },
+        [b('SAMLResponse=QUJD&RelayState=%E9\xe9')],
+      ],
+      [
+        'two charsets',
+        { 'content-type': `${FORM}; charset=koi8-r; charset=utf-8` },
+        [b('SAMLResponse=QUJD')],
+      ],
+      [
+        'charset quoted with a space',
+        { 'content-type': `${FORM}; charset=" utf-8"` },
+        [b('SAMLResponse=QUJD')],
+      ],
+      [
+        'deflate',
+        { 'content-type': FORM, 'content-encoding': 'deflate' },
+        [deflateSync(b('SAMLResponse=QUJD&RelayState=x'))],
+      ],
+      [
+        'brotli',
+        { 'content-type': FORM, 'content-encoding': 'BR' },
+        [brotliCompressSync(b('SAMLResponse=QUJD'))],
+      ],
+      [
+        'over the limit once inflated',
+        { 'content-type': FORM, 'content-encoding': 'gzip' },
+        [gzipSync(b(big))],
+      ],
+      ['corrupt gzip', { 'content-type': FORM, 'content-encoding': 'gzip' }, [b('xxxxxxxx')]],
+      [
+        'gzip, then junk',
+        { 'content-type': FORM, 'content-encoding': 'gzip' },
+        [Buffer.concat([gzipSync(b('SAMLResponse=QUJD')), b('junk')])],
+      ],
+      [
+        'two encodings',
+        { 'content-type': FORM, 'content-encoding': 'gzip, identity' },
+        [b('SAMLResponse=QUJD')],
+      ],
+      ['exactly the limit', { 'content-type': FORM }, [b(big.slice(0, LIMIT))]],
+      ['one byte over', { 'content-type': FORM }, [b(big.slice(0, LIMIT + 1))]],
+      ['no body, bad charset', { 'content-type': `${FORM};charset=x`, 'content-length': '0' }, []],
+      [
+        'invalid UTF-8 bytes',
+        { 'content-type': FORM },
+        [b('SAMLResponse=QU\xff\xe2\x82JD&RelayState=a\xe2b')],
+      ],
+      [
+        'UTF-8 split across chunks',
+        { 'content-type': FORM },
+        [b('SAMLResponse=QUJD&RelayState=a\xe2'), b('\x82'), b('\xac')],
+      ],
+      [
+        'BOM split across chunks',
+        { 'content-type': FORM },
+        [b('\xef\xbb'), b('\xbf'), b('SAMLResponse=QUJD')],
+      ],
+      [
+        '%00, VT, FF, NUL',
+        { 'content-type': FORM },
+        [b('SAMLResponse=QU%00J\x0bD\x0c%0B%A0&RelayState=a\x00b')],
+      ],
+      ['base64url', { 'content-type': FORM }, [b('SAMLResponse=QU-_JD')]],
+      [
+        'prototype keys',
+        { 'content-type': FORM },
+        [b('__proto__=1&SAMLResponse=QUJD&constructor=2&toString=3')],
+      ],
+      [
+        'bracketed keys',
+        { 'content-type': FORM },
+        [b('[__proto__]=1&SAMLResponse=QUJD&[SAMLResponse]=x&SAMLResponse[0]=y')],
+      ],
+      [
+        'lone surrogate escapes',
+        { 'content-type': FORM },
+        [b('SAMLResponse=QUJD&RelayState=%ED%A0%80%F0%9F%98%80')],
+      ],
+      ['lower-case key', { 'content-type': FORM }, [b('samlresponse=QUJD')]],
+      [
+        'plus signs and escapes',
+        { 'content-type': FORM },
+        [b('SAMLResponse=QU%2bJD%2B&RelayState=a+b%2B%20c')],
+      ],
+      ['10 and 11 parameters', { 'content-type': FORM }, [b(`SAMLResponse=QUJD${'&'.repeat(10)}`)]],
+      ['a type that only starts like a form', { 'content-type': `${FORM}x` }, [b('SAMLResponse=QUJD')]],
+    ];
+    for (const [name, headers, chunks] of cases) {
+      const h = { ...headers };
+      if (!h['transfer-encoding'] && !h['content-length'])
+        h['content-length'] = String(Buffer.concat(chunks).length);
+      const expected = await send('/urlencoded', h, chunks);
+      expect(compacted(await send('/acs-form', h, chunks)), name).toBe(compacted(expected));
+    }
   });
 
   it('refuses what express.urlencoded refuses, with the same error', async () => {
