@@ -91,15 +91,16 @@ const BASE64_ONLY = /^[A-Za-z0-9+/]*$/;
 
 /**
  * A large field is held to the XML bounds ({@link checkXmlBounds}) on its first 12 KB before the whole
- * of it is decoded: a namespace, attribute or text bomb of a few hundred KB is refused for the cost of
+ * of it is decoded: a namespace, attribute or name bomb of a few hundred KB is refused for the cost of
  * 16 KB, not after copying and decoding all of it several times over. Only SAML_RESPONSE_TOO_COMPLEX is
  * taken from the prefix: the scan reads left to right, so the state at any point of a prefix is the
  * state at that point of the whole text, and every bound counts something that only grows as the text
  * goes on (a name, value or text cut short by the end of the prefix is shorter, never longer): a bound
  * the prefix exceeds, the whole exceeds, and the full check would refuse it the same way (a `<` the
  * prefix ends on is dropped: it may begin an end tag). What the end of the prefix cuts short (a tag, a
- * value) and any other finding is left to the full check. A prefix
- * that is not plain base64 or not UTF-8 is not checked (the full decode refuses it as malformed).
+ * value) and any other finding is left to the full check, as is a bound only a longer text can exceed
+ * (a text of more than MAX_TEXT_LENGTH). A prefix that is not plain base64 or not UTF-8 is not checked
+ * (the full decode refuses it as malformed).
  *
  * The code can differ from the full check's only for a response that is refused either way: one with a
  * bomb in its first 12 KB and, further on, bad base64, a DOCTYPE or an XML 1.1 line end.

@@ -12,7 +12,7 @@ import qs from 'qs';
  * Why not express.urlencoded itself: it decodes the whole body to a string, splits it, then runs
  * every value through `decodeURIComponent` (qs). A SAMLResponse is 8 KB of base64 on a login and up to
  * MAX_SAML_RESPONSE_BYTES in a hostile post; that decoding was the largest cost of refusing a 240 KB
- * body, and a few percent of every login. Here the body is read as bytes (express.raw: the same
+ * body (a login's 11 KB form costs about the same either way). Here the body is read as bytes (express.raw: the same
  * limit, Content-Encoding and errors), and a body of the shape every IdP posts (`SAMLResponse=` and
  * at most one `RelayState=`, ASCII, utf-8) is decoded in one pass over its bytes. Any other body (an
  * escape outside base64's, a bracket, a repeated or unknown field, another charset, non-ASCII bytes)
@@ -28,15 +28,16 @@ export function acsForm(opts: { limit: number; parameterLimit: number }): Reques
   const raw = express.raw({ type: FORM, limit: opts.limit });
   return [
     // body-parser refuses a charset other than these two before reading the body (415).
-    (req: Request, _res: Response, next: NextFunction) => {
+    (req: Request, res: Response, next: NextFunction) => {
       const charset = formCharset(req);
+      res.locals.formCharset = charset ?? 'utf-8';
       next(charset === null || CHARSETS.has(charset) ? undefined : unsupportedCharset(charset));
     },
     raw,
-    (req: Request, _res: Response, next: NextFunction) => {
+    (req: Request, res: Response, next: NextFunction) => {
       if (!Buffer.isBuffer(req.body)) return next();
       try {
-        req.body = parseForm(req.body, formCharset(req) ?? 'utf-8', opts.parameterLimit);
+        req.body = parseForm(req.body, res.locals.formCharset as string, opts.parameterLimit);
         next();
       } catch (err) {
         next(err);
@@ -84,7 +85,7 @@ const PERCENT = 0x25;
 const PLUS = 0x2b;
 
 /** The form's fields, as express.urlencoded({ extended: false }) would give them. */
-export function parseForm(body: Buffer, charset: string, parameterLimit: number): Record<string, unknown> {
+function parseForm(body: Buffer, charset: string, parameterLimit: number): Record<string, unknown> {
   if (body.length === 0) return {};
   const count = parameterCount(body, parameterLimit);
   if (count > parameterLimit) throw httpError(413, 'too many parameters', 'parameters.too.many');
@@ -172,8 +173,8 @@ const SPACE = 2;
 const KIND = new Uint8Array(256);
 for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/=')
   KIND[c.charCodeAt(0)] = KEEP;
-// `+` is a space in a form body (base64's plus comes escaped, %2B); raw white space is kept by the
-// decoding and dropped with the rest by decodeSamlResponse.
+// `+` is a space in a form body (base64's plus comes escaped, %2B). White space, raw or escaped, is
+// dropped here, as decodeSamlResponse would drop it.
 for (const c of [PLUS, 0x20, 0x09, 0x0a, 0x0d]) KIND[c] = SPACE;
 const HEX = new Int8Array(256).fill(-1);
 for (let i = 0; i < 16; i++) {

@@ -21,8 +21,6 @@ export function testSection(base: string, token: string, conn: ConnectionJson | 
   </section>`;
 }
 
-/** The verdict of a test sign-in, as a checklist. */
-
 /**
  * Where a failed test's fix is: at the identity provider, unless the failure is the transport check
  * (how this site is reached: the proxy in front of it, TRUST_PROXY), which no IdP setting changes.
@@ -39,6 +37,7 @@ function failedVerdictAdvice(checks: readonly SignInCheck[]): string {
   return 'Fix the failed checks at the identity provider, then test again.';
 }
 
+/** The verdict of a test sign-in, as a checklist. */
 export function verdictBody(base: string, test: SignInTestView): Html {
   const badge =
     test.status === 'passed'
