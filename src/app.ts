@@ -398,7 +398,9 @@ export async function createSamlSp(options: SamlSpOptions): Promise<SamlSp> {
   );
   router.use(openApiRouter(config.baseUrl));
   // The start page, the pages' assets and /healthz: part of the router, so they follow it under a prefix.
-  router.use(pagesRouter({ stores, brandCss: options.branding?.css }));
+  router.use(
+    pagesRouter({ stores, brandCss: options.branding?.css, origin: new URL(config.baseUrl).origin }),
+  );
   const handleErrors = errorHandler(logger, {
     audit: (input) => trail.recordErrorPage(input),
     site,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Router } from 'express';
-import { csrfToken } from './middleware/csrf.js';
+import { csrfToken, requestSite, STARTED_ELSEWHERE } from './middleware/csrf.js';
 import type { Stores } from '../storage/types.js';
 import { esc, html, page, type Html } from './views.js';
 import { siteOf } from './site.js';
@@ -64,7 +64,12 @@ function startOf(
  * The start page (who am I / sign in with SSO), the pages' assets (the kit's stylesheet and copy script,
  * and the host's brand CSS when given) and `/healthz`.
  */
-export function pagesRouter(opts: { stores: Stores; brandCss?: string | undefined }): Router {
+export function pagesRouter(opts: {
+  stores: Stores;
+  brandCss?: string | undefined;
+  /** The site's origin (BASE_URL's): where a navigation to the start page came from is read against it. */
+  origin: string;
+}): Router {
   const router = Router();
   const brandCss = opts.brandCss;
 
@@ -126,8 +131,12 @@ export function pagesRouter(opts: { stores: Stores; brandCss?: string | undefine
     const saml = await opts.stores.connections.getByAccount(known.id);
     const oidc = await opts.stores.oidcConnections.getByAccount(known.id);
     const base = siteOf(res).base;
-    const samlStart = `${base}/sso/${account}/login`;
-    const oidcStart = `${base}/sso/${account}/oidc/login`;
+    // The forward below is a navigation of our own page, which the sign-in start would take for one of
+    // this site: when another site sent the browser here, it says so (login CSRF: the sign-in must
+    // wait for the user's confirmation, as it would had that site linked to the start itself).
+    const elsewhere = requestSite(req, opts.origin) === 'cross-site' ? `?${STARTED_ELSEWHERE}` : '';
+    const samlStart = `${base}/sso/${account}/login${elsewhere}`;
+    const oidcStart = `${base}/sso/${account}/oidc/login${elsewhere}`;
     // One connection, or one of two that works (an account moving from one protocol to the other):
     // straight on. Two that both work, or neither yet: the user picks (links are plain navigations,
     // which the page's CSP form-action does not govern).

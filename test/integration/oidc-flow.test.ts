@@ -5,11 +5,11 @@
  */
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, adminGet, me, startSp, type TestSp } from '../support/harness.js';
+import { ADMIN_TOKEN, adminGet, cookiesFrom, me, startSp, type TestSp } from '../support/harness.js';
 import { SPA_CLIENT, WEB_CLIENT, startOidcRig, type OidcRig } from '../support/oidc-provider-rig.js';
 import { callback, createAccount, mergeCookies, putOidc, startOidcLogin } from '../support/oidc.js';
 
-const SLUGS = ['web', 'spa', 'manual', 'denied', 'wrongsecret', 'admins', 'confirm'];
+const SLUGS = ['confirm2', 'web', 'spa', 'manual', 'denied', 'wrongsecret', 'admins', 'confirm'];
 let t: TestSp;
 let rig: OidcRig;
 
@@ -208,6 +208,29 @@ describe('the same machinery as SAML', () => {
     expect(done.headers.location).toBe('/x');
     cookies = mergeCookies(cookies, done);
     expect((await me(t, cookies).expect(200)).body.nameId).toBe('auth0|fay');
+  });
+
+  it('another site sending the browser through the start page gets the confirmation too', async () => {
+    await createAccount(t, 'confirm2', { loginConfirmation: true });
+    await putOidc(t, 'confirm2', {
+      issuer: rig.issuer,
+      clientId: SPA_CLIENT.clientId,
+      clientType: 'public',
+    }).expect(200);
+    const forward = await request(t.app)
+      .get('/login')
+      .query({ account: 'confirm2' })
+      .set('Sec-Fetch-Site', 'cross-site')
+      .expect(200);
+    const target = /http-equiv="refresh" content="0;url=([^"]+)"/.exec(forward.text)?.[1];
+    expect(target).toBe('/sso/confirm2/oidc/login?started=elsewhere');
+    // The meta refresh is a navigation of our own page: same-origin.
+    const started = await request(t.app).get(target!).set('Sec-Fetch-Site', 'same-origin').expect(302);
+    const cookies = cookiesFrom(started);
+    const back = await rig.signIn(started.headers.location as string, 'auth0|gus');
+    const res = await callback(t, back, cookies).expect(200);
+    expect(res.body.confirmation.reason).toBe('cross-site-start');
+    await me(t, mergeCookies(cookies, res)).expect(401);
   });
 
   it('deleting the OIDC connection ends its sessions; the user comes back as the same user', async () => {

@@ -237,6 +237,36 @@ describe('login CSRF: sign-ins that did not start here wait for a confirmation',
     await me(t, [...forced.cookies, ...cookiesFrom(asked)]).expect(401);
   });
 
+  it('another site sending the browser through the start page (/login?account=) gets the confirmation too', async () => {
+    // /login forwards with a page of ours (a meta refresh): that second navigation is same-origin.
+    const forward = async (site: string) => {
+      const res = await request(t.app).get('/login').query({ account: 'acme' }).set('Sec-Fetch-Site', site);
+      expect(res.status).toBe(200);
+      const target = /http-equiv="refresh" content="0;url=([^"]+)"/
+        .exec(res.text)?.[1]
+        ?.replace(/&amp;/g, '&');
+      expect(target).toBeDefined();
+      return target!;
+    };
+    const signIn = async (target: string) => {
+      const started = await request(t.app).get(target).set('Sec-Fetch-Site', 'same-origin').expect(302);
+      const cookies = cookiesFrom(started);
+      const id = decodeRedirect(started.headers.location as string).id;
+      return postAcs(t, 'acme', responseFor(t, 'acme', { inResponseTo: id }), { cookie: cookies });
+    };
+
+    const fromElsewhere = await forward('cross-site');
+    expect(fromElsewhere).toBe('/sso/acme/login?started=elsewhere');
+    const asked = await signIn(fromElsewhere);
+    expect(asked.status).toBe(200);
+    expect(asked.body.confirmation.reason).toBe('cross-site-start');
+
+    // The user typing the account into our own start form: straight in.
+    const fromHere = await forward('same-origin');
+    expect(fromHere).toBe('/sso/acme/login');
+    expect((await signIn(fromHere)).status).toBe(303);
+  });
+
   it('with loginConfirmation: false an unsolicited response signs in directly (documented opt-out)', async () => {
     await patchSettings(t, 'acme', { loginConfirmation: false });
     const res = await postAcs(t, 'acme', responseFor(t, 'acme'));

@@ -100,6 +100,18 @@ export function requestSite(req: Request, origin: string): RequestSite {
 }
 
 /**
+ * The query a sign-in start gets when our start page (`/login`) forwards a navigation another site
+ * made: the forward itself is same-origin, the sign-in it starts is not. It can only add the
+ * confirmation step, never skip it.
+ */
+export const STARTED_ELSEWHERE = 'started=elsewhere';
+
+/** True when the start page forwarded a navigation another site made (see STARTED_ELSEWHERE). */
+export function startedElsewhere(req: Request): boolean {
+  return req.query.started === 'elsewhere';
+}
+
+/**
  * True when the browser says the request comes from a page of this origin. Requests with neither
  * header (non-browser clients) are not same-origin by this test.
  */
