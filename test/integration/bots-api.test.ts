@@ -26,6 +26,7 @@ import {
   partsOf,
 } from '../support/bots.js';
 import { isSpError } from '../../src/errors.js';
+import { attackerKey } from '../support/idp.js';
 import { openSqlDatabase } from '../../src/storage/sql/engine.js';
 
 const AUTH = `Bearer ${ADMIN_TOKEN}`;
@@ -214,6 +215,33 @@ describe('bots and bot tokens through the admin API', () => {
     } finally {
       await db.destroy();
     }
+  });
+
+  it('an admin bot cannot change which IdP the account trusts (a leaked token would sign itself in as a human admin)', async () => {
+    const { issued } = await botWithToken(t, 'acme', 'admin', 'no-idp-changes');
+    const bearer = `Bearer ${issued.token}`;
+    const before = await request(t.app)
+      .get('/api/accounts/acme/saml')
+      .set('Authorization', bearer)
+      .expect(200);
+    const attempts = [
+      request(t.app)
+        .put('/api/accounts/acme/saml')
+        .set('Authorization', bearer)
+        .send({ certificate: attackerKey.cert, ssoUrl: 'https://evil.example/samlp/x' }),
+      request(t.app).delete('/api/accounts/acme/saml').set('Authorization', bearer),
+      request(t.app)
+        .put('/api/accounts/acme/oidc')
+        .set('Authorization', bearer)
+        .send({ issuer: 'https://evil.example', clientId: 'x', clientType: 'public' }),
+      request(t.app).delete('/api/accounts/acme/oidc').set('Authorization', bearer),
+    ];
+    for (const res of await Promise.all(attempts)) expectCode(res, 403, 'FORBIDDEN');
+    const after = await request(t.app)
+      .get('/api/accounts/acme/saml')
+      .set('Authorization', bearer)
+      .expect(200);
+    expect(after.body).toEqual(before.body);
   });
 
   it('DELETE …/tokens/:id revokes at once (204, idempotent); DELETE …/bots/:id disables the bot and all its tokens', async () => {

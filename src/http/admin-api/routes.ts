@@ -191,17 +191,24 @@ export function adminApiRouter(opts: {
     );
   });
 
-  router.put('/api/accounts/:slug/saml', anyAdmin, requireJsonOrMultipart, json, upload, async (req, res) => {
-    assertAccountAccess(req, principal(res));
-    res.json(await opts.connections.importIdp(req.params.slug as string, parseImport(req)));
-  });
+  router.put(
+    '/api/accounts/:slug/saml',
+    humansOnly,
+    requireJsonOrMultipart,
+    json,
+    upload,
+    async (req, res) => {
+      assertAccountAccess(req, principal(res));
+      res.json(await opts.connections.importIdp(req.params.slug as string, parseImport(req)));
+    },
+  );
 
   router.get('/api/accounts/:slug/saml', anyAdmin, async (req, res) => {
     assertAccountAccess(req, principal(res));
     res.json(await opts.connections.getConnection(req.params.slug as string));
   });
 
-  router.delete('/api/accounts/:slug/saml', anyAdmin, async (req, res) => {
+  router.delete('/api/accounts/:slug/saml', humansOnly, async (req, res) => {
     assertAccountAccess(req, principal(res));
     await opts.connections.deleteConnection(req.params.slug as string);
     res.status(204).end();
@@ -216,7 +223,7 @@ export function adminApiRouter(opts: {
   });
 
   // OAuth 2.0 / OpenID Connect connection (beside the SAML one). The client secret goes in, never out.
-  router.put('/api/accounts/:slug/oidc', anyAdmin, json, async (req, res) => {
+  router.put('/api/accounts/:slug/oidc', humansOnly, json, async (req, res) => {
     assertAccountAccess(req, principal(res));
     if (!req.is('application/json')) throw new SpError('UNSUPPORTED_MEDIA_TYPE');
     res.set('Cache-Control', 'no-store').json(
@@ -232,7 +239,7 @@ export function adminApiRouter(opts: {
     res.set('Cache-Control', 'no-store').json(await opts.oidcConnections.get(req.params.slug as string));
   });
 
-  router.delete('/api/accounts/:slug/oidc', anyAdmin, async (req, res) => {
+  router.delete('/api/accounts/:slug/oidc', humansOnly, async (req, res) => {
     assertAccountAccess(req, principal(res));
     await opts.oidcConnections.delete(req.params.slug as string, {
       actor: actorOf(principal(res)),

@@ -28,8 +28,10 @@ export function bearerValue(req: Request): string | null {
  * time), `Authorization: Bearer <bot token>` (an admin bot, its own account only), or the session of an
  * account admin (their own account only).
  *
- * `tokenOnly` routes are the operator's alone; `humansOnly` routes (bot and token management) refuse
- * bots: a leaked bot token must not be able to mint more credentials that outlive its revocation.
+ * `tokenOnly` routes are the operator's alone; `humansOnly` routes (bot and token management, and
+ * which IdP the account trusts) refuse bots: a leaked bot token must not be able to mint more
+ * credentials that outlive its revocation, neither directly nor by trusting an IdP of its own and
+ * signing in through it as a human admin.
  */
 export function adminAuth(
   token: string | undefined,
