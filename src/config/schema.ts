@@ -28,6 +28,9 @@ const packageCert = (name: string) => fileURLToPath(new URL(`../../certs/${name}
  * package ships no private key (and so no dev pair): an installed copy must be given its own pair, and
  * start-up says so, naming SP_KEY_FILE.
  */
+/** The most SAML_CLOCK_SKEW_SECONDS may allow: more would keep expired responses usable too long. */
+export const MAX_CLOCK_SKEW_SECONDS = 300;
+
 export const DEV_SP_KEY_FILE = packageCert('sp-dev.key');
 export const DEV_SP_CERT_FILE = packageCert('sp-dev.crt');
 
@@ -103,7 +106,7 @@ export const configSchema = z
     /** `ADMIN_API_TOKEN`: bearer token for the admin JSON API (16+ chars). */
     adminApiToken: z.string().min(16, 'must be at least 16 characters').optional(),
     /** `SAML_CLOCK_SKEW_SECONDS`: allowed clock difference with the IdP (Auth0 sets NotBefore to the issue instant). */
-    clockSkewSeconds: z.coerce.number().int().min(0).max(300).default(60),
+    clockSkewSeconds: z.coerce.number().int().min(0).max(MAX_CLOCK_SKEW_SECONDS).default(60),
     /** `SAML_REQUEST_TTL_SECONDS`: how long an SP-initiated login may take before its request ID expires. */
     requestTtlSeconds: z.coerce.number().int().min(30).max(3600).default(600),
     /** `SESSION_TTL_SECONDS`: idle lifetime of a login session. */

@@ -3,6 +3,7 @@
  * (src/errors.ts), naming the IdP setting (Auth0's SAML2 Web App addon first) and the exact value.
  * `test/unit/hints.test.ts` keeps every code covered and checks that the SAML hints carry values.
  */
+import { MAX_CLOCK_SKEW_SECONDS } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 
 /** What a hint may quote about the connection. */
@@ -203,7 +204,11 @@ export const hints: Readonly<Record<ErrorCode, Hint>> = {
     `The response comes from issuer ${f.received ?? '(none)'}, but this connection trusts ${f.expected ?? c.idpEntityId ?? '(unknown)'}. If you moved to another Auth0 tenant or custom domain, re-import the IdP metadata (Addons > SAML2 Web App > Usage > "Identity Provider Metadata"); otherwise the response is not from your IdP.`,
   SAML_NOT_YET_VALID: (f, c) => {
     const ahead = secondsBetween(f.received, f.expected);
-    return `${ahead === null ? "The IdP's clock is ahead of this server's" : `The IdP's clock is ${seconds(ahead)} ahead of this server's`} (allowed: ${c.clockSkewSeconds} s). Make sure this server keeps time with NTP (chrony or systemd-timesyncd), or raise SAML_CLOCK_SKEW_SECONDS (at most 300).`;
+    const clock = `${ahead === null ? "The IdP's clock is ahead of this server's" : `The IdP's clock is ${seconds(ahead)} ahead of this server's`} (allowed: ${c.clockSkewSeconds} s). Make sure this server keeps time with NTP (chrony or systemd-timesyncd)`;
+    // Raising the allowance helps only while the difference is within its maximum.
+    return ahead !== null && ahead > MAX_CLOCK_SKEW_SECONDS
+      ? `${clock}: SAML_CLOCK_SKEW_SECONDS goes up to ${MAX_CLOCK_SKEW_SECONDS} s only, so setting the clock right is the fix.`
+      : `${clock}, or raise SAML_CLOCK_SKEW_SECONDS (at most ${MAX_CLOCK_SKEW_SECONDS}).`;
   },
   SAML_EXPIRED: (f, c) => {
     const late = secondsBetween(f.expected, f.received);

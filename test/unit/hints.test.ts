@@ -92,6 +92,21 @@ describe('hints beside the error catalogue', () => {
     );
     expect(d.hint).toContain('300 seconds ahead');
     expect(d.hint).toContain('NTP');
+    expect(d.hint).toContain('raise SAML_CLOCK_SKEW_SECONDS (at most 300)');
+  });
+
+  it('clock further ahead than the allowance can reach: only setting the clock helps', () => {
+    const d = diagnose(
+      new SpError('SAML_NOT_YET_VALID', {
+        expected: '2026-11-25T10:00:00.000Z',
+        received: '2026-11-25T10:09:59.000Z',
+      }),
+      ctx,
+    );
+    expect(d.hint).toContain('599 seconds ahead');
+    expect(d.hint).toContain('NTP');
+    expect(d.hint).not.toContain('raise SAML_CLOCK_SKEW_SECONDS');
+    expect(d.hint).toContain('up to 300 s only');
   });
 
   it('expired on arrival with a short lifetime: lifetimeInSeconds and the lifetime it had', () => {
