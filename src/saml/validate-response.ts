@@ -632,9 +632,16 @@ function evaluateBearer(
   const ours = datas.find((d) => d.getAttribute('Recipient') === ctx.acsUrl);
   if (!ours && datas[0]) attempt(ctx, 'recipient', () => checkRecipient(datas[0]!, ctx));
   const data = ours ?? datas[0];
-  return data
-    ? (attempt(ctx, 'times', () => checkConfirmationTimes(data, ctx, nowMs, issuedAt)) ?? null)
-    : null;
+  if (!data) return null;
+  // A confirmation whose times failed (that failure is recorded) still names the request it answers:
+  // the InResponseTo check judges that signed value, instead of failing as if there were none.
+  return (
+    attempt(ctx, 'times', () => checkConfirmationTimes(data, ctx, nowMs, issuedAt)) ?? {
+      inResponseTo: data.getAttribute('InResponseTo') || null,
+      // No time of its own for the replay entry: the Conditions' (or none) decides.
+      notOnOrAfter: 0,
+    }
+  );
 }
 
 /** Every AudienceRestriction must include us (SAML core 2.5.1.4); none at all is refused. */

@@ -98,6 +98,15 @@ export function buildVerdict(
   const checks = ORDER.map((name, index): SignInCheck => {
     const notEvaluated = evaluation.fatal !== null && index > stopAt;
     const error = failures.get(name);
+    // No signature at all: there is no algorithm to judge, and a tick beside it would read as "signed".
+    if (name === 'algorithms' && !error && evaluation.fatal?.error.code === 'SAML_SIGNATURE_MISSING') {
+      return {
+        name,
+        ok: false,
+        evaluated: false,
+        hint: 'Not evaluated: the response carries no signature.',
+      };
+    }
     if (notEvaluated) {
       return {
         name,
