@@ -70,9 +70,25 @@ const generic =
   () =>
     text;
 
-const callbackHint: Hint = (f, c) =>
-  `${ADDON}: set "recipient" and "destination" to "${c.acsUrl}" (or remove both: they default to the Application Callback URL), and on the addon's Settings tab set "Application Callback URL" to ${c.acsUrl}.` +
-  (f.received ? ` The response was addressed to ${f.received}.` : '');
+const callbackHint: Hint = (f, c) => {
+  const other = otherAccountOf(f.received, c.acsUrl);
+  if (other !== null) {
+    // Another account's IdP application posts to this account's ACS: nothing to change here.
+    return `This response was addressed to the ACS of another account of this site, "${other}" (${f.received}), and posted here: in the Auth0 application of "${other}", Addons > SAML2 Web App > Settings, "Application Callback URL" names this account's ACS instead of ${f.received}. Its admin sets it to ${f.received}; nothing changes for this account.`;
+  }
+  return (
+    `${ADDON}: set "recipient" and "destination" to "${c.acsUrl}" (or remove both: they default to the Application Callback URL), and on the addon's Settings tab set "Application Callback URL" to ${c.acsUrl}.` +
+    (f.received ? ` The response was addressed to ${f.received}.` : '')
+  );
+};
+
+/** The slug of another account of this site whose ACS `received` is, or null. */
+function otherAccountOf(received: string | undefined, acsUrl: string): string | null {
+  const ours = /^(.*\/sso\/)([^/]+)\/acs$/.exec(acsUrl);
+  if (!ours || received === undefined || !received.startsWith(ours[1]!)) return null;
+  const slug = /^([a-z0-9-]{2,63})\/acs$/.exec(received.slice(ours[1]!.length))?.[1];
+  return slug !== undefined && slug !== ours[2] ? slug : null;
+}
 
 /** One hint per code of the catalogue. */
 export const hints: Readonly<Record<ErrorCode, Hint>> = {

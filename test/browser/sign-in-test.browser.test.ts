@@ -34,6 +34,7 @@ const ROTATED_FINGERPRINT = new X509Certificate(ROTATED_CERT).fingerprint256;
 
 export const PASS_SCREENSHOT = screenshotPath('saml-sp-kit-verdict-pass');
 export const FAIL_SCREENSHOT = screenshotPath('saml-sp-kit-verdict-fail');
+const PENDING_SCREENSHOT = screenshotPath('saml-sp-kit-verdict-pending');
 
 /** The checks of the verdict, in order (src/sso/verdict.ts). */
 const CHECKS = 13;
@@ -184,6 +185,23 @@ describe.skipIf(CHROMIUM_MISSING)(
       expectNoMessages();
       await page.context().close();
     }, 90_000);
+
+    it('a test the IdP has not answered says where a lost answer went and when it expires', async () => {
+      const res = await rig.api('/api/accounts/acme/saml/tests', { method: 'POST' });
+      expect(res.status).toBe(201);
+      const { id } = (await res.json()) as { id: string };
+      const page = await newPage(rig.browser);
+      await signInWithPassword(page, rig.base, ACME_ADMIN);
+      await page.goto(`${rig.base}/admin/tests/${id}`);
+      expect(await page.textContent('h1 .badge')).toBe('waiting for the IdP');
+      const body = (await page.textContent('.admin')) ?? '';
+      expect(body).toContain('has not answered yet');
+      expect(body).toContain('"Application Callback URL" (Addons > SAML2 Web App >');
+      expect(body).toMatch(/This test expires at \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC/);
+      await screenshots(page, PENDING_SCREENSHOT);
+      expectNoMessages();
+      await page.context().close();
+    });
 
     it('the verdict URL without an admin session says only that the test finished', async () => {
       const other = await newPage(rig.browser);

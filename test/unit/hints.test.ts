@@ -95,6 +95,21 @@ describe('hints beside the error catalogue', () => {
     expect(d.hint).toContain('raise SAML_CLOCK_SKEW_SECONDS (at most 300)');
   });
 
+  it('a response addressed to another account of this site: its admin fixes their callback URL', () => {
+    for (const code of ['SAML_DESTINATION_MISMATCH', 'SAML_RECIPIENT_MISMATCH'] as const) {
+      const d = diagnose(new SpError(code, { received: 'https://sp.example/sso/globex/acs' }), ctx);
+      expect(d.hint).toContain('"globex"');
+      expect(d.hint).toContain('Application Callback URL');
+      expect(d.hint).toContain('nothing changes for this account');
+      expect(d.hint).not.toContain('set "recipient"');
+    }
+    // Anywhere else (another site, or this account's own ACS spelt differently): this account's fix.
+    for (const received of ['https://other.example/sso/globex/acs', 'https://sp.example/sso/acme/acs/']) {
+      const d = diagnose(new SpError('SAML_DESTINATION_MISMATCH', { received }), ctx);
+      expect(d.hint).toContain('set "recipient" and "destination" to "https://sp.example/sso/acme/acs"');
+    }
+  });
+
   it('clock further ahead than the allowance can reach: only setting the clock helps', () => {
     const d = diagnose(
       new SpError('SAML_NOT_YET_VALID', {

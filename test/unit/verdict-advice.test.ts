@@ -35,3 +35,25 @@ describe('the headline of a failed test sign-in says where the fix is', () => {
     );
   });
 });
+
+describe('a test sign-in still waiting for the identity provider', () => {
+  const pending = (protocol: 'saml' | 'oidc') =>
+    String(
+      verdictBody('', {
+        ...failedTest([]),
+        protocol,
+        status: 'pending',
+        checks: [],
+        referenceId: null,
+        finishedAt: null,
+      }),
+    );
+
+  it('says where an answer that never arrives went, and when the test expires', () => {
+    const saml = pending('saml');
+    expect(saml).toContain('has not answered yet');
+    expect(saml).toContain('"Application Callback URL" (Addons &gt; SAML2 Web App &gt;');
+    expect(saml).toContain('expires at 2026-11-26 18:30 UTC');
+    expect(pending('oidc')).toContain('"Allowed Callback URLs"');
+  });
+});

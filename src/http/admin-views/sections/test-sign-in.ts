@@ -61,7 +61,21 @@ export function verdictBody(base: string, test: SignInTestView): Html {
         ? html`<p class="ok">Every check passed: users of this identity provider can sign in.</p>`
         : test.status === 'failed'
           ? html`<p class="error">${failedVerdictAdvice(test.checks)}</p>`
-          : html`<p class="muted">The identity provider has not answered yet.</p>`
+          : html`<p class="muted">
+                The identity provider has not answered yet. Reload this page once you have signed in at the
+                identity provider.
+              </p>
+              <p class="muted">
+                Signed in there and nothing arrives? The answer went somewhere else:
+                ${
+                  test.protocol === 'oidc'
+                    ? html`the application's "Allowed Callback URLs" must hold the callback URL shown on the
+                      setup page, exactly.`
+                    : html`the Auth0 application's "Application Callback URL" (Addons &gt; SAML2 Web App &gt;
+                      Settings) must be the ACS URL shown on the setup page, exactly.`
+                }
+                This test expires at ${test.expiresAt.replace('T', ' ').slice(0, 16)} UTC.
+              </p>`
     }
     <ol class="checklist">
       ${items}
