@@ -16,6 +16,12 @@ import { spUrls, type SpUrls } from './urls.js';
 import { SLUG } from '../accounts/slug.js';
 
 /** What an admin sends to import the IdP: certificate + SAML Protocol URL, or metadata XML. */
+/** Who changes a connection, and from where, for the audit trail (nothing is recorded without an actor). */
+export interface ConnectionChange {
+  actor?: Actor;
+  clientIp?: string | null;
+}
+
 export type IdpImport =
   | { kind: 'manual'; certificate: string | Buffer; ssoUrl: string; idpEntityId?: string | null }
   | { kind: 'metadata'; metadataXml: string }
@@ -296,27 +302,70 @@ export class ConnectionService {
   }
 
   /** Validates the whole import first; only a fully valid import is written (the old one stays otherwise). */
-  async importIdp(slug: string, input: IdpImport) {
+  async importIdp(slug: string, input: IdpImport, change: ConnectionChange = {}) {
     const account = await this.account(slug);
     const certOptions = { refusePublishedKeys: this.options.production === true };
-    let write: ConnectionInput;
-    if (input.kind === 'metadata') {
-      write = this.metadataWrite(input.metadataXml);
-    } else if (input.kind === 'metadataUrl') {
-      const url = validateMetadataUrl(input.metadataUrl, this.options.production === true).toString();
-      write = await this.fetchMetadataWrite(url);
-    } else {
-      const entityId =
-        input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
-      write = {
-        certificates: parseCertificates(input.certificate, new Date(), certOptions),
-        ssoUrl: validateSsoUrl(input.ssoUrl),
-        idpEntityId: entityId,
-        idpEntityIdSource: entityId === null ? null : 'admin',
-      };
+    const source =
+      input.kind === 'metadataUrl'
+        ? 'metadata URL'
+        : input.kind === 'metadata'
+          ? 'metadata'
+          : 'certificate and SSO URL';
+    let conn: Connection;
+    try {
+      let write: ConnectionInput;
+      if (input.kind === 'metadata') {
+        write = this.metadataWrite(input.metadataXml);
+      } else if (input.kind === 'metadataUrl') {
+        const url = validateMetadataUrl(input.metadataUrl, this.options.production === true).toString();
+        write = await this.fetchMetadataWrite(url);
+      } else {
+        const entityId =
+          input.idpEntityId == null || input.idpEntityId === '' ? null : validateEntityId(input.idpEntityId);
+        write = {
+          certificates: parseCertificates(input.certificate, new Date(), certOptions),
+          ssoUrl: validateSsoUrl(input.ssoUrl),
+          idpEntityId: entityId,
+          idpEntityIdSource: entityId === null ? null : 'admin',
+        };
+      }
+      conn = await this.stores.connections.upsert(account.id, write);
+    } catch (err) {
+      // A refused import is recorded too: the admin (or whoever else tried) finds it in the trail.
+      if (err instanceof SpError && err.status < 500) {
+        await this.auditConnection(account, change, {
+          outcome: 'failure',
+          code: err.code,
+          detail: `SAML IdP not imported (${source}): ${err.detail ?? err.message}`,
+          error: err,
+        });
+      }
+      throw err;
     }
-    const conn = await this.stores.connections.upsert(account.id, write);
+    await this.auditConnection(account, change, {
+      outcome: 'success',
+      code: 'IDP_CONNECTION_IMPORTED',
+      detail: `SAML IdP imported (${source}): SSO URL ${conn.ssoUrl}, issuer ${conn.idpEntityId ?? '(pinned at the first sign-in)'}, certificates ${conn.certificates.map((c) => c.fingerprintSha256).join(', ')}`,
+    });
     return connectionView(this.baseUrl, account, conn);
+  }
+
+  /** One event of the trail about the SAML connection, naming who made the change. */
+  private async auditConnection(
+    account: Account,
+    change: ConnectionChange,
+    event: { outcome: 'success' | 'failure'; code: string; detail: string; error?: SpError },
+  ): Promise<void> {
+    const trail = this.options.trail;
+    if (!trail || !change.actor) return;
+    await trail.record(account, {
+      referenceId: newReferenceId(),
+      outcome: event.outcome,
+      code: event.code,
+      clientIp: change.clientIp ?? null,
+      detail: `${event.detail} ${actorText(change.actor)}`,
+      ...(event.error ? { error: event.error } : {}),
+    });
   }
 
   /**
@@ -447,8 +496,13 @@ export class ConnectionService {
     return connectionView(this.baseUrl, account, conn);
   }
 
-  async deleteConnection(slug: string): Promise<void> {
+  async deleteConnection(slug: string, change: ConnectionChange = {}): Promise<void> {
     const account = await this.account(slug);
     if (!(await this.stores.connections.delete(account.id))) throw new SpError('CONNECTION_NOT_FOUND');
+    await this.auditConnection(account, change, {
+      outcome: 'success',
+      code: 'IDP_CONNECTION_DELETED',
+      detail: 'SAML IdP connection deleted',
+    });
   }
 }

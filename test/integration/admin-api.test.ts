@@ -84,6 +84,31 @@ describe('admin JSON API', () => {
   const putSaml = (slug: string) => api().put(`/api/accounts/${slug}/saml`).set('Authorization', AUTH);
   const getSaml = (slug: string) => api().get(`/api/accounts/${slug}/saml`).set('Authorization', AUTH);
 
+  describe('the audit trail of the SAML connection', () => {
+    const events = async (slug: string) =>
+      (
+        (await api().get(`/api/accounts/${slug}/audit`).set('Authorization', AUTH).expect(200)).body as {
+          events: { code: string; outcome: string; detail: string }[];
+        }
+      ).events;
+
+    it('records each import (who, what), each refused import (its code) and the deletion', async () => {
+      await createAccount('trail').expect(201);
+      await putSaml('trail').send({ certificate: idpKey.cert, ssoUrl: SSO_URL }).expect(200);
+      await putSaml('trail').send({ certificate: 'not a certificate', ssoUrl: SSO_URL }).expect(400);
+      await api().delete('/api/accounts/trail/saml').set('Authorization', AUTH).expect(204);
+      const trail = await events('trail');
+      const imported = trail.find((e) => e.code === 'IDP_CONNECTION_IMPORTED');
+      expect(imported).toMatchObject({ outcome: 'success' });
+      expect(imported!.detail).toContain(SSO_URL);
+      expect(imported!.detail).toContain(certView(idpKey.cert).fingerprintSha256);
+      expect(imported!.detail).toContain('by the operator (admin API token)');
+      const refused = trail.find((e) => e.outcome === 'failure');
+      expect(refused?.detail).toMatch(/^SAML IdP not imported \(certificate and SSO URL\)/);
+      expect(trail.find((e) => e.code === 'IDP_CONNECTION_DELETED')).toMatchObject({ outcome: 'success' });
+    });
+  });
+
   describe('POST /api/accounts', () => {
     it('creates an account: 201 with account JSON', async () => {
       const res = await createAccount('acme', 'Acme Inc');

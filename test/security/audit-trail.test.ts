@@ -92,7 +92,7 @@ describe('posts to the ACS of an account that does not exist (yet)', () => {
     const login = await postAcs(t, slug, responseFor(t, slug, { nameId: 'auth0|owner' }));
     expect(login.status).toBe(303);
     const trail = (await adminGet(t, `/api/accounts/${slug}/audit`)).body.events as Record<string, unknown>[];
-    expect(trail.map((e) => e.code)).toEqual(['OK', 'SETTINGS_CHANGED']);
+    expect(trail.map((e) => e.code)).toEqual(['OK', 'IDP_CONNECTION_IMPORTED', 'SETTINGS_CHANGED']);
     expect(trail[0]).toMatchObject({
       outcome: 'success',
       code: 'OK',
@@ -157,8 +157,8 @@ describe('a flood of junk failures', () => {
     const successes = (await auditOf(t, 'acme', '?outcome=success&limit=5').expect(200)).body.events as {
       code: string;
     }[];
-    // The sign-in, and the settings change createAccountWithIdp made (changes are in the trail too).
-    expect(successes.map((e) => e.code)).toEqual(['OK', 'SETTINGS_CHANGED']);
+    // The sign-in, and the IdP import and settings change createAccountWithIdp made (changes are in the trail too).
+    expect(successes.map((e) => e.code)).toEqual(['OK', 'IDP_CONNECTION_IMPORTED', 'SETTINGS_CHANGED']);
     expect(successes[0]).toMatchObject({ outcome: 'success', code: 'OK', subject: 'auth0|real' });
     const byCode = (await auditOf(t, 'acme', '?code=OK').expect(200)).body.events as { subject: string }[];
     expect(byCode.map((e) => e.subject)).toEqual(['auth0|real']);

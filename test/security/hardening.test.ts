@@ -144,8 +144,12 @@ describe('a database error in the middle of an ACS request', () => {
     expect(conn.body.status).toBe('pending');
     const audit = await adminGet(t, '/api/accounts/acme/audit');
     const events = audit.body.events as { code: string }[];
-    // (and, before it, the settings change createAccountWithIdp made)
-    expect(events.map((e) => e.code)).toEqual(['STORE_UNAVAILABLE', 'SETTINGS_CHANGED']);
+    // (and, before it, the IdP import and settings change createAccountWithIdp made)
+    expect(events.map((e) => e.code)).toEqual([
+      'STORE_UNAVAILABLE',
+      'IDP_CONNECTION_IMPORTED',
+      'SETTINGS_CHANGED',
+    ]);
 
     // Once the database works again, a fresh login succeeds (the failed one stays burned: fail closed).
     sqlOnFile('DROP TRIGGER fail_users');
@@ -184,7 +188,11 @@ describe('failures around the ACS handler', () => {
     const outcomes = (audit.body.events as { outcome: string; code: string }[]).map(
       (e) => `${e.outcome}:${e.code}`,
     );
-    expect(outcomes).toEqual(['failure:STORE_UNAVAILABLE', 'success:SETTINGS_CHANGED']);
+    expect(outcomes).toEqual([
+      'failure:STORE_UNAVAILABLE',
+      'success:IDP_CONNECTION_IMPORTED',
+      'success:SETTINGS_CHANGED',
+    ]);
   });
 });
 

@@ -199,7 +199,12 @@ export function adminApiRouter(opts: {
     upload,
     async (req, res) => {
       assertAccountAccess(req, principal(res));
-      res.json(await opts.connections.importIdp(req.params.slug as string, parseImport(req)));
+      res.json(
+        await opts.connections.importIdp(req.params.slug as string, parseImport(req), {
+          actor: actorOf(principal(res)),
+          clientIp: req.ip ?? null,
+        }),
+      );
     },
   );
 
@@ -210,7 +215,10 @@ export function adminApiRouter(opts: {
 
   router.delete('/api/accounts/:slug/saml', humansOnly, async (req, res) => {
     assertAccountAccess(req, principal(res));
-    await opts.connections.deleteConnection(req.params.slug as string);
+    await opts.connections.deleteConnection(req.params.slug as string, {
+      actor: actorOf(principal(res)),
+      clientIp: req.ip ?? null,
+    });
     res.status(204).end();
   });
 

@@ -128,7 +128,10 @@ export function adminViewsRouter(opts: {
     certUpload,
     verifyCsrf,
     async (req: Request, res: Response) => {
-      await opts.connections.importIdp(req.session.user!.accountSlug, parseIdpForm(req));
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseIdpForm(req), {
+        actor: actorOf(req),
+        clientIp: req.ip ?? null,
+      });
       res.redirect(303, `${req.baseUrl}/admin?saved=idp`);
     },
     formErrors('idp'),
@@ -141,7 +144,10 @@ export function adminViewsRouter(opts: {
     metadataUpload,
     verifyCsrf,
     async (req: Request, res: Response) => {
-      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataForm(req));
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataForm(req), {
+        actor: actorOf(req),
+        clientIp: req.ip ?? null,
+      });
       res.redirect(303, `${req.baseUrl}/admin?saved=metadata`);
     },
     formErrors('metadata'),
@@ -155,7 +161,10 @@ export function adminViewsRouter(opts: {
     verifyCsrf,
     async (req: Request, res: Response) => {
       const body = (req.body ?? {}) as Record<string, unknown>;
-      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataUrlForm(body));
+      await opts.connections.importIdp(req.session.user!.accountSlug, parseMetadataUrlForm(body), {
+        actor: actorOf(req),
+        clientIp: req.ip ?? null,
+      });
       res.redirect(303, `${req.baseUrl}/admin?saved=metadata-url`);
     },
     formErrors('metadataUrl'),
