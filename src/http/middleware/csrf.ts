@@ -106,9 +106,12 @@ export function requestSite(req: Request, origin: string): RequestSite {
  */
 export const STARTED_ELSEWHERE = 'started=elsewhere';
 
-/** True when the start page forwarded a navigation another site made (see STARTED_ELSEWHERE). */
-export function startedElsewhere(req: Request): boolean {
-  return req.query.started === 'elsewhere';
+/**
+ * True when a sign-in start was reached from another site: the browser says so, or the start page
+ * forwarded such a navigation (see STARTED_ELSEWHERE). Both sign-in starts (SAML, OIDC) read it here.
+ */
+export function signInStartedElsewhere(req: Request, origin: string): boolean {
+  return requestSite(req, origin) === 'cross-site' || req.query.started === 'elsewhere';
 }
 
 /**

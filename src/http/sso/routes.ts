@@ -14,7 +14,7 @@ import {
 } from '../../sso/service.js';
 import { cookieSpot, readCookie, readCookies, SESSION_COOKIE } from '../cookies.js';
 import { bearerValue } from '../middleware/admin-auth.js';
-import { isSameOrigin, requestSite, startedElsewhere, type CsrfTokens } from '../middleware/csrf.js';
+import { isSameOrigin, signInStartedElsewhere, type CsrfTokens } from '../middleware/csrf.js';
 import { newReferenceId, toSpError } from '../middleware/errors.js';
 import { localLimiters, type LimiterFactory } from '../middleware/rate-limit.js';
 import { assertHttpsSignIn, httpsSignInError, startLoginSession } from '../login-session.js';
@@ -181,7 +181,7 @@ export function ssoRouter(opts: {
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
     // Fetch Metadata: a login another site sent the browser to is confirmed on our page before it
     // signs in (login CSRF). Same-site (a sibling subdomain) counts as another site here.
-    const crossSite = requestSite(req, origin) === 'cross-site' || startedElsewhere(req);
+    const crossSite = signInStartedElsewhere(req, origin);
     const url = await opts.sso.startLogin(slug, relayState, nonce, { crossSite });
     // SameSite=None: the IdP answers with a cross-site POST, which must carry this cookie to the ACS.
     // HttpOnly, Secure (browsers accept it on http://localhost too); on http, scoped to this account's ACS.
@@ -255,7 +255,7 @@ export function ssoRouter(opts: {
   router.get('/sso/:slug/oidc/login', accountSlug, loginLimit, async (req, res) => {
     const slug = String(req.params.slug);
     const relayState = safeReturnPath(req.query.returnTo, opts.baseUrl);
-    const crossSite = requestSite(req, origin) === 'cross-site' || startedElsewhere(req);
+    const crossSite = signInStartedElsewhere(req, origin);
     const { url, transactionId } = await opts.sso.startOidcLogin(slug, relayState, { crossSite });
     setOidcCookie(req, res, slug, transactionId);
     res.set('Cache-Control', 'no-store').set('Referrer-Policy', 'no-referrer').redirect(302, url);
